@@ -1,0 +1,33 @@
+# curvrobust: optimisers, curvature and adversarial robustness, four studies in one DAG.
+# Run: snakemake --cores all            (config.yaml, the default reproduction)
+#      snakemake --cores all --configfile configs/smoke.yaml   (tiny end-to-end check)
+# Nothing here has side effects: this file is parsed again inside every cluster job.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/attack.smk"
+include: "rules/stats.smk"
+include: "rules/study000.smk"
+
+
+localrules:
+    all,
+    fetch_dataset,
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

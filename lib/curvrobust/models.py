@@ -1,0 +1,98 @@
+"""Model registry: architecture name -> constructor, and one-call checkpoint loading."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .utils import torch_save_atomic
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def wrap(ctor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _REGISTRY[name] = ctor
+        return ctor
+
+    return wrap
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_model(arch: str, **kwargs: Any) -> nn.Module:
+    """Construct a registered architecture; unknown names fail with the list of known ones."""
+    if arch not in _REGISTRY:
+        raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(available())}")
+    return _REGISTRY[arch](**kwargs)
+
+
+def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+    """JAX/Flax `lecun_normal`: truncated normal on [-2σ, 2σ] with variance 1/fan_in.
+
+    The untruncated σ is divided by 0.8796..., the std of a unit normal truncated to [-2, 2],
+    so that the truncated draw has variance exactly 1/fan_in."""
+    fan_in = weight[0].numel()
+    std = math.sqrt(1.0 / fan_in) / 0.87962566103423978
+    return nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
+
+
+@register("cnn000")
+class StudyCNN(nn.Module):
+    """Study 000's MNIST CNN (6,794 parameters), inputs in [0, 1] of shape (N, 1, 28, 28).
+
+    Conv(1→4,3×3,same)→ReLU→AvgPool2→Conv(4→8,3×3,same)→ReLU→AvgPool2→Linear(392→16)→ReLU→
+    Linear(16→10); LeCun-normal weights, zero biases, as in the authors' code."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 width1: int = 4, width2: int = 8, hidden: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width1, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(width1, width2, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        )
+        flat = width2 * (image_size // 4) ** 2
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                lecun_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch: str,
+                    arch_kwargs: dict[str, Any] | None = None, **extra: Any) -> None:
+    """Write architecture name + kwargs + state dict (+ any metadata) atomically."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch_save_atomic({"arch": arch, "arch_kwargs": dict(arch_kwargs or {}),
+                       "state_dict": state, **extra}, path)
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+               eval_mode: bool = True) -> nn.Module:
+    """Rebuild a model from a checkpoint written by `save_checkpoint`, in eval mode by default."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model = build_model(ckpt["arch"], **ckpt["arch_kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(map_location)
+    return model.eval() if eval_mode else model
+
+
+def load_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt.pop("state_dict")
+    return ckpt

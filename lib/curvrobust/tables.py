@@ -1,0 +1,138 @@
+"""Aggregate per-model results over seeds (mean ± 95 % interval) and render tables as CSV,
+Markdown and LaTeX, with a study's printed numbers beside ours."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .utils import atomic_path, write_text_atomic
+
+
+def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the Student-t confidence interval (nan for fewer than 2 values)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan
+    if v.size == 1:
+        return float(v[0]), math.nan
+    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean()), float(half)
+
+
+def fmt_ci(mean: float, half: float, digits: int = 2, suffix: str = "") -> str:
+    """'12.34 ± 0.56' (or just '12.34' when the interval is undefined)."""
+    if math.isnan(mean):
+        return "–"
+    s = f"{mean:.{digits}f}{suffix}"
+    return s if math.isnan(half) else f"{s} ± {half:.{digits}f}{suffix}"
+
+
+def eps_key(eps: float) -> str:
+    return f"{eps:g}"
+
+
+def attack_table(results: pd.DataFrame, order: Sequence[str],
+                 reference: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per optimiser label: correctly classified count and attack success rate per ε.
+
+    `results` has columns label, seed, eps, correct, successes, success_rate (one row per
+    model, seed and ε). `reference` maps label -> {correct, successes, rate} as printed by the
+    study. Returns numeric columns; `render_attack_table` formats them."""
+    rows = []
+    eps_values = sorted(results["eps"].unique(), reverse=True)
+    for label in order:
+        sub = results[results["label"] == label]
+        if sub.empty:
+            continue
+        first = sub[sub["eps"] == eps_values[0]]
+        row: dict[str, Any] = {"optimizer": label, "n_seeds": int(first["seed"].nunique())}
+        row["correct_mean"], row["correct_ci95"] = mean_ci(first["correct"])
+        ref = (reference or {}).get(label)
+        row["paper_correct"] = ref["correct"] if ref else math.nan
+        for eps in eps_values:
+            e = sub[sub["eps"] == eps]
+            k = eps_key(eps)
+            row[f"successes_eps{k}_mean"], row[f"successes_eps{k}_ci95"] = mean_ci(e["successes"])
+            m, h = mean_ci(100.0 * e["success_rate"])
+            row[f"rate_eps{k}_mean"], row[f"rate_eps{k}_ci95"] = m, h
+            row[f"paper_rate_eps{k}"] = _ref_at(ref, "rate", eps)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _ref_at(ref: dict[str, Any] | None, field: str, key: float) -> float:
+    if not ref or field not in ref:
+        return math.nan
+    for k, v in ref[field].items():
+        if math.isclose(float(k), float(key)):
+            return float(v)
+    return math.nan
+
+
+def render_attack_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable version: 'ours' and 'paper' side by side for each column."""
+    eps_cols = [c[len("rate_eps"):-len("_mean")] for c in table.columns
+                if c.startswith("rate_eps") and c.endswith("_mean")]
+    out = pd.DataFrame({"Optimizer": table["optimizer"], "Seeds": table["n_seeds"]})
+    out["Correct tests"] = [fmt_ci(m, h, 0) for m, h in
+                            zip(table["correct_mean"], table["correct_ci95"])]
+    out["Correct (paper)"] = [_fmt_num(v, 0) for v in table["paper_correct"]]
+    for k in eps_cols:
+        out[f"ε={k} success"] = [
+            f"{fmt_ci(s, sh, 0)} ({fmt_ci(m, h, 2, '%')})" for s, sh, m, h in zip(
+                table[f"successes_eps{k}_mean"], table[f"successes_eps{k}_ci95"],
+                table[f"rate_eps{k}_mean"], table[f"rate_eps{k}_ci95"])]
+        out[f"ε={k} (paper)"] = [_fmt_num(v, 2, "%") for v in table[f"paper_rate_eps{k}"]]
+    return out
+
+
+def _fmt_num(v: float, digits: int, suffix: str = "") -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}{suffix}"
+
+
+def sam_table(results: pd.DataFrame, order: Sequence[str],
+              reference: dict[str, dict[float, float]] | None = None) -> pd.DataFrame:
+    """Median SAM loss increase per ρ (rows) and optimiser (columns), mean ± 95 % CI of the
+    per-seed medians; `results` has columns label, seed, rho, median."""
+    rows = []
+    for rho in sorted(results["rho"].unique()):
+        row: dict[str, Any] = {"rho": rho}
+        for label in order:
+            sub = results[(results["label"] == label) & (results["rho"] == rho)]
+            if sub.empty:
+                continue
+            row[f"{label}_median_mean"], row[f"{label}_median_ci95"] = mean_ci(sub["median"])
+            row[f"{label}_paper"] = _ref_at({"m": (reference or {}).get(label, {})}, "m", rho)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_sam_table(table: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    out = pd.DataFrame({"ρ": [f"{r:g}" for r in table["rho"]]})
+    for label in order:
+        if f"{label}_median_mean" not in table:
+            continue
+        out[f"{label} median increase"] = [fmt_ci(m, h, 4) for m, h in zip(
+            table[f"{label}_median_mean"], table[f"{label}_median_ci95"])]
+        out[f"{label} (paper)"] = [_fmt_num(v, 4) for v in table[f"{label}_paper"]]
+    return out
+
+
+def write_table(numeric: pd.DataFrame, readable: pd.DataFrame, stem: str | os.PathLike,
+                caption: str) -> list[str]:
+    """Write `<stem>.csv` (numeric), `<stem>.md` and `<stem>.tex` (readable), atomically."""
+    stem = str(stem)
+    with atomic_path(stem + ".csv") as tmp:
+        numeric.to_csv(tmp, index=False, float_format="%.6g")
+    md = f"{caption}\n\n{readable.to_markdown(index=False)}\n"
+    write_text_atomic(stem + ".md", md)
+    tex = readable.to_latex(index=False, caption=caption, escape=True)
+    tex = tex.replace("ε", r"$\varepsilon$").replace("ρ", r"$\rho$").replace("±", r"$\pm$")
+    write_text_atomic(stem + ".tex", tex)
+    return [stem + ext for ext in (".csv", ".md", ".tex")]

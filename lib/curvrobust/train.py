@@ -1,0 +1,234 @@
+"""Training loop shared by every recipe: seeded init and batch order, optimiser adapters,
+checkpoints on a step schedule, full-training-set loss at each checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import build_model, save_checkpoint
+from .utils import atomic_path, derive_seed
+
+
+class Stepper(Protocol):
+    """Anything that takes one optimisation step on a batch and returns the batch loss."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float: ...
+
+
+class FirstOrder:
+    """Adapter giving a torch.optim optimiser the `step(x, y) -> loss` convention."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.step_count = 0
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        self.step_count += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(x), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{type(self.optimizer).__name__} step {self.step_count}: non-finite loss {loss.item()}")
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
+def make_stepper(model: nn.Module, spec: dict[str, Any]) -> Stepper:
+    """Build the optimiser named in a recipe's `optimizer` block."""
+    spec = dict(spec)
+    name = spec.pop("name")
+    if name == "sgd":
+        return FirstOrder(model, torch.optim.SGD(model.parameters(), lr=spec.pop("lr"),
+                                                 momentum=spec.pop("momentum", 0.0),
+                                                 weight_decay=spec.pop("weight_decay", 0.0)))
+    if name == "adam":
+        betas = tuple(spec.pop("betas", (0.9, 0.999)))
+        return FirstOrder(model, torch.optim.Adam(model.parameters(), lr=spec.pop("lr"),
+                                                  betas=betas, eps=spec.pop("eps", 1e-8)))
+    if name == "gauss_newton":
+        from .optim import GaussNewton
+
+        return GaussNewton(model, **spec)
+    raise ValueError(f"unknown optimizer name {name!r} (known: sgd, adam, gauss_newton)")
+
+
+@dataclass
+class TrainSpec:
+    """Everything in a recipe that changes the trained model."""
+
+    arch: str
+    optimizer: dict[str, Any]
+    epochs: int
+    batch_size: int = 128
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoint_first_epoch_every: int = 0  # extra checkpoints every N steps in epoch 1 (0: none)
+    checkpoint_every_epochs: int = 1
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any]) -> "TrainSpec":
+        ck = recipe.get("checkpoints", {})
+        return cls(arch=recipe["arch"], optimizer=dict(recipe["optimizer"]),
+                   epochs=int(recipe["epochs"]), batch_size=int(recipe.get("batch_size", 128)),
+                   arch_kwargs=dict(recipe.get("arch_kwargs", {})),
+                   checkpoint_first_epoch_every=int(ck.get("first_epoch_every_steps", 0)),
+                   checkpoint_every_epochs=int(ck.get("every_epochs", 1)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000,
+             device: torch.device | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` over (x, y), in eval mode."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        logits = model(xb)
+        total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    model.train(was_training)
+    return total_loss / len(x), correct / len(x)
+
+
+def init_model(spec: TrainSpec, seed: int) -> nn.Module:
+    """The initial weights depend on the run seed and the architecture only, not the optimiser."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init"))
+        return build_model(spec.arch, **spec.arch_kwargs)
+
+
+def batch_orders(n: int, epochs: int, seed: int) -> list[torch.Tensor]:
+    """Per-epoch shuffles from the data-order seed (shared by every recipe with this seed)."""
+    g = torch.Generator().manual_seed(derive_seed(seed, "data_order"))
+    return [torch.randperm(n, generator=g) for _ in range(epochs)]
+
+
+def _progress(total: int, desc: str):
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+
+            return tqdm(total=total, desc=desc, leave=False)
+        except ImportError:  # pragma: no cover
+            pass
+    return None
+
+
+EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "test_loss",
+                "test_acc", "epoch_time_s", "wall_time_s"]
+CHECKPOINT_FIELDS = ["step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "file"]
+
+
+def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tensor,
+          test_x: torch.Tensor, test_y: torch.Tensor, out_dir: str | os.PathLike,
+          device: torch.device | str = "cpu", log: Callable[[str], None] = print,
+          meta: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Train one model and write into `out_dir`: model.pt, epochs.csv, checkpoints/ and
+    checkpoints.csv. Returns the per-epoch rows.
+
+    `train_loss` everywhere is the mean cross-entropy over the whole training set (the labels
+    the model was trained on) evaluated at that point, not the running mean of batch losses."""
+    out = Path(out_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    model = init_model(spec, seed).to(device)
+    stepper = make_stepper(model, spec.optimizer)
+    n = len(train_x)
+    steps_per_epoch = math.ceil(n / spec.batch_size)
+    orders = batch_orders(n, spec.epochs, seed)
+    meta = dict(meta or {}, seed=seed, optimizer=spec.optimizer, epochs=spec.epochs,
+                batch_size=spec.batch_size)
+    log(f"training {spec.arch} with {spec.optimizer} for {spec.epochs} epochs of "
+        f"{steps_per_epoch} steps (batch {spec.batch_size}, {n} examples) on {device}")
+
+    ckpt_rows: list[dict[str, Any]] = []
+
+    def checkpoint(step: int, epoch: float) -> dict[str, Any]:
+        tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
+        te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
+        name = f"checkpoints/step{step:07d}.pt"
+        save_checkpoint(out / name, model, spec.arch, spec.arch_kwargs, step=step, epoch=epoch,
+                        train_loss=tr_loss, **meta)
+        row = dict(step=step, epoch=round(epoch, 4), train_loss=tr_loss, train_acc=tr_acc,
+                   test_loss=te_loss, test_acc=te_acc, file=name)
+        ckpt_rows.append(row)
+        return row
+
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    step = 0
+    checkpoint(0, 0.0)
+    model.train()
+    for epoch in range(1, spec.epochs + 1):
+        t0 = time.perf_counter()
+        order = orders[epoch - 1]
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{spec.epochs}")
+        losses = []
+        for b in range(steps_per_epoch):
+            idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
+            xb, yb = train_x[idx].to(device), train_y[idx].to(device)
+            losses.append(stepper.step(xb, yb))
+            step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            every = spec.checkpoint_first_epoch_every
+            if epoch == 1 and every and step % every == 0 and step < steps_per_epoch:
+                r = checkpoint(step, step / steps_per_epoch)
+                log(f"  checkpoint step {step}: train loss {r['train_loss']:.4f}, "
+                    f"test acc {r['test_acc']:.4f}")
+                model.train()
+        if bar is not None:
+            bar.close()
+        epoch_time = time.perf_counter() - t0
+        if epoch % spec.checkpoint_every_epochs == 0 or epoch == spec.epochs:
+            r = checkpoint(step, float(epoch))
+            tr_loss, tr_acc, te_loss, te_acc = (r["train_loss"], r["train_acc"],
+                                                r["test_loss"], r["test_acc"])
+        else:
+            tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
+            te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
+        model.train()
+        row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses),
+                   train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,
+                   epoch_time_s=round(epoch_time, 3),
+                   wall_time_s=round(time.perf_counter() - start, 3))
+        rows.append(row)
+        log(f"epoch {epoch}/{spec.epochs}: train loss {tr_loss:.4f} acc {tr_acc:.4f} | "
+            f"test loss {te_loss:.4f} acc {te_acc:.4f} | {epoch_time:.1f} s")
+
+    save_checkpoint(out / "model.pt", model, spec.arch, spec.arch_kwargs, step=step,
+                    epoch=spec.epochs, train_loss=rows[-1]["train_loss"], **meta)
+    write_csv(out / "epochs.csv", rows, EPOCH_FIELDS)
+    write_csv(out / "checkpoints.csv", ckpt_rows, CHECKPOINT_FIELDS)
+    return rows
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
+
+
+def closest_checkpoint(checkpoints: list[dict[str, Any]], target_loss: float) -> dict[str, Any]:
+    """The checkpoint whose full-training-set loss is closest to `target_loss` (ties: earliest)."""
+    if not checkpoints:
+        raise ValueError("no checkpoints to choose from")
+    return min(checkpoints, key=lambda r: (abs(float(r["train_loss"]) - target_loss),
+                                           int(r["step"])))

@@ -1,0 +1,108 @@
+"""Small shared helpers: devices, threads, seeds, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """Resolve a config device string: 'auto' takes CUDA when present, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} requested in config but CUDA is not available")
+    return torch.device(requested)
+
+
+def set_threads(n: int | None) -> None:
+    """Pin torch's intra-op threads to what the scheduler granted (the rule's `threads:`)."""
+    if n is not None and n > 0:
+        torch.set_num_threads(int(n))
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A stable 63-bit seed for one purpose ('init', 'data_order', ...) derived from the run seed.
+
+    Recipes never enter the derivation, so every recipe with the same seed starts from the
+    same weights and sees the same batches."""
+    digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def use_deterministic(enabled: bool = True) -> None:
+    """Ask torch for deterministic kernels (identical CPU reruns for the same seed)."""
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto `path` only if the block succeeds.
+
+    An interrupted or failing job never leaves a half-written file under the final name and
+    never destroys a previous good result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def torch_save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_tensor(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def job_logger(path: str | os.PathLike | None, echo: bool = True):
+    """A `log(msg)` function that appends timestamped lines to `path` (a rule's `log:`) and
+    echoes them to stderr, flushing each line so long jobs show progress as they go."""
+    import sys
+    import time
+
+    fh = None
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a", buffering=1)
+
+    def log(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        if fh is not None:
+            fh.write(line + "\n")
+        if echo:
+            print(line, file=sys.stderr, flush=True)
+
+    return log

@@ -1,0 +1,43 @@
+rule train_model:
+    output:
+        model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/model.pt",
+        epochs=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/epochs.csv",
+        checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
+        checkpoint_dir=directory(
+            f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints"
+        ),
+    input:
+        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
+        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
+        code=lib_sources("variants", "models", "optim", "train"),
+    params:
+        recipe=lambda w: config["recipes"][w.recipe],
+        device=config["device"],
+        deterministic=config.get("deterministic", True),
+    threads: config["threads"]
+    resources:
+        gpu=gpu_resource,
+    log:
+        f"{RESULTS}/logs/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.tsv"
+    script:
+        "../workflow_scripts/train_model.py"
+
+
+rule match_checkpoint:
+    output:
+        model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",
+        info=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.json",
+    input:
+        checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
+        checkpoint_dir=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints",
+        reference=lambda w: model_dir(w, recipe=w.ref) + "/epochs.csv",
+        code=lib_sources("models", "train"),
+    wildcard_constraints:
+        ref=_alternatives(config["recipes"]),
+    log:
+        f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
+    script:
+        "../workflow_scripts/match_checkpoint.py"

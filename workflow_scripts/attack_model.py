@@ -1,0 +1,25 @@
+"""Snakemake adapter: attack one model with one attack spec, one row per ε (rule attack_model)."""
+
+from pathlib import Path
+
+from curvrobust.attacks import attack_success_table
+from curvrobust.models import load_model
+from curvrobust.train import write_csv
+from curvrobust.utils import job_logger, select_device, set_threads
+from curvrobust.variants import load_variant
+
+log = job_logger(snakemake.log[0])
+set_threads(snakemake.threads)
+device = select_device(snakemake.params.device)
+spec = dict(snakemake.params.spec)
+kind, eps = spec.pop("kind"), spec.pop("eps")
+batch_size = spec.pop("batch_size", 1000)
+model = load_model(snakemake.input.model, map_location=device)
+x, y = load_variant(Path(snakemake.input.test).parent, "test")
+rows = attack_success_table(model, x, y, kind, eps, params=spec, batch_size=batch_size,
+                            device=device)
+for r in rows:
+    r.update(attack=snakemake.wildcards.attack, kind=kind)
+    log(f"{kind} eps={r['eps']:g}: correct {r['correct']}, successes {r['successes']} "
+        f"({100 * r['success_rate']:.2f} %)")
+write_csv(snakemake.output[0], rows, list(rows[0]))
