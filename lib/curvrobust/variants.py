@@ -32,7 +32,7 @@ import torch
 
 from . import __version__
 from .data import SPLITS, get_spec, load_raw_split
-from .utils import derive_seed, sha256_file, sha256_tensor, torch_save_atomic, write_json_atomic
+from .utils import atomic_path, derive_seed, sha256_file, sha256_tensor, write_json_atomic
 
 __all__ = [
     "KINDS",
@@ -69,7 +69,9 @@ def validate_variant_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     allowed = _COMMON_KEYS | KINDS[kind]
     extra = sorted(set(spec) - allowed)
     if extra:
-        raise ValueError(f"unknown key(s) {extra} in {kind!r} variant spec; allowed: {sorted(allowed)}")
+        raise ValueError(
+            f"unknown key(s) {extra} in {kind!r} variant spec; allowed: {sorted(allowed)}"
+        )
     out = dict(spec)
     if kind == "label_poison":
         if "fraction" not in spec:
@@ -92,7 +94,9 @@ def validate_variant_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if "subset" in spec and spec["subset"] is not None:
         sub = spec["subset"]
         if not isinstance(sub, Mapping) or set(sub) - set(SPLITS):
-            raise ValueError(f"variant spec 'subset' must map 'train'/'test' to counts, got {sub!r}")
+            raise ValueError(
+                f"variant spec 'subset' must map 'train'/'test' to counts, got {sub!r}"
+            )
         for k, n in sub.items():
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
                 raise ValueError(f"variant spec 'subset.{k}' must be a positive int, got {n!r}")
@@ -117,7 +121,9 @@ def poison_labels(
         raise ValueError(f"label poisoning needs num_classes >= 2, got {num_classes}")
     y = y.to(torch.int64)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(y.min())}, {int(y.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got [{int(y.min())}, {int(y.max())}]"
+        )
     n = y.numel()
     k = int(round(fraction * n))
     idx = torch.randperm(n, generator=generator)[:k].sort().values
@@ -125,6 +131,16 @@ def poison_labels(
     new = y.clone()
     new[idx] = (y[idx] + offsets) % num_classes
     return new, idx
+
+
+def save_reproducible(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save atomically with byte-identical output for identical objects.
+
+    torch.save(obj, <path>) names the zip archive after the file, so saving to a random temp
+    name (as utils.torch_save_atomic does) changes the bytes; a file handle gives the fixed
+    archive name "archive"."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def _class_counts(y: torch.Tensor, num_classes: int) -> list[int]:
@@ -177,7 +193,7 @@ def make_variant(
     for split in SPLITS:
         p = payloads[split]
         path = out_dir / f"{split}.pt"
-        torch_save_atomic(p, path)
+        save_reproducible(p, path)
         info = {
             "file": path.name,
             "n": len(p["y"]),

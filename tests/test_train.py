@@ -1,0 +1,76 @@
+import pandas as pd
+import pytest
+import torch
+
+from curvrobust.train import TrainSpec, batch_orders, closest_checkpoint, init_model, train
+
+
+def _data(n=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return x, y
+
+
+def _spec(name, **opt):
+    return TrainSpec(arch="cnn000", optimizer={"name": name, **opt}, epochs=2, batch_size=64,
+                     checkpoint_first_epoch_every=2)
+
+
+def test_init_and_batches_depend_on_seed_only():
+    a = init_model(_spec("sgd", lr=0.01), 42)
+    b = init_model(_spec("adam", lr=1e-3), 42)
+    c = init_model(_spec("sgd", lr=0.01), 43)
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+    o1, o2 = batch_orders(100, 3, 42), batch_orders(100, 3, 42)
+    assert all(torch.equal(p, q) for p, q in zip(o1, o2))
+    assert not torch.equal(o1[0], o1[1])
+
+
+@pytest.mark.parametrize("opt", [dict(name="sgd", lr=0.05), dict(name="adam", lr=1e-3),
+                                 dict(name="gauss_newton", lr=0.5, damping=0.1)])
+def test_train_is_deterministic_and_writes_outputs(tmp_path, opt):
+    x, y = _data()
+    spec = _spec(**opt)
+    quiet = lambda m: None  # noqa: E731
+    rows1 = train(spec, 7, x, y, x[:100], y[:100], tmp_path / "a", log=quiet)
+    rows2 = train(spec, 7, x, y, x[:100], y[:100], tmp_path / "b", log=quiet)
+    metrics = ["batch_loss_mean", "train_loss", "train_acc", "test_loss", "test_acc"]
+    assert [[r[k] for k in metrics] for r in rows1] == [[r[k] for k in metrics] for r in rows2]
+    for name in ("model.pt", "epochs.csv", "checkpoints.csv"):
+        assert (tmp_path / "a" / name).is_file()
+    ck = pd.read_csv(tmp_path / "a" / "checkpoints.csv")
+    # step 0, steps 2 and 4 of epoch 1 (5 steps), end of epochs 1 and 2
+    assert list(ck["step"]) == [0, 2, 4, 5, 10]
+    assert all((tmp_path / "a" / f).is_file() for f in ck["file"])
+    ep = pd.read_csv(tmp_path / "a" / "epochs.csv")
+    assert list(ep["epoch"]) == [1, 2]
+    assert ep["train_loss"].iloc[-1] == pytest.approx(ck["train_loss"].iloc[-1])
+
+
+def test_training_reduces_loss(tmp_path):
+    x, y = _data(256)
+    x = 0.1 * x
+    x[torch.arange(256), 0, 2 * y + 4, 2 * y + 4] = 1.0  # a learnable, label-dependent pixel
+    spec = TrainSpec(arch="cnn000", optimizer={"name": "adam", "lr": 1e-2}, epochs=5,
+                     batch_size=64)
+    rows = train(spec, 0, x, y, x, y, tmp_path, log=lambda m: None)
+    ck = pd.read_csv(tmp_path / "checkpoints.csv")
+    assert rows[-1]["train_loss"] < ck["train_loss"].iloc[0] - 0.2
+
+
+def test_closest_checkpoint():
+    rows = [dict(step=0, train_loss=2.5), dict(step=5, train_loss=1.25),
+            dict(step=10, train_loss=0.75), dict(step=15, train_loss=0.25)]
+    assert closest_checkpoint(rows, 1.0)["step"] == 5  # tie 1.25 vs 0.75: earliest
+    assert closest_checkpoint(rows, 0.8)["step"] == 10
+    with pytest.raises(ValueError):
+        closest_checkpoint([], 1.0)
+
+
+def test_unknown_optimizer(tmp_path):
+    x, y = _data(64)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train(_spec("lbfgs", lr=1.0), 0, x, y, x, y, tmp_path, log=lambda m: None)
