@@ -15,6 +15,17 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    dataset=_alternatives(config["datasets"]),
+    variant=_alternatives(config["variants"]),
+    recipe=_alternatives(config["recipes"]),
+    attack=_alternatives(config["attacks"]),
+    seed=r"\d+",
+    ckpt=f"final|match-(?:{_alternatives(config['recipes'])})",
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attack.smk"
@@ -28,6 +39,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -1,39 +1,43 @@
 rule compute_input_stats:
-    output:
-        f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input_stats.csv",
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         code=lib_sources("variants", "models", "attacks", "curvature"),
-    params:
-        spec=config["statistics"]["input_stats"],
-        device=config["device"],
+    output:
+        f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input_stats.csv",
+    log:
+        f"{RESULTS}/logs/compute_input_stats/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+    conda:
+        "../envs/curvrobust.yaml"
     threads: config["threads"]
     resources:
         gpu=gpu_resource,
-    log:
-        f"{RESULTS}/logs/compute_input_stats/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+    params:
+        spec=config["statistics"]["input_stats"],
+        device=config["device"],
     script:
         "../workflow_scripts/compute_input_stats.py"
 
 
 rule compute_sharpness:
-    output:
-        batches=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_batches.csv",
-        examples=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_examples.csv",
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         code=lib_sources("variants", "models", "attacks", "curvature"),
-    params:
-        spec=config["statistics"]["sam"],
-        device=config["device"],
-    threads: config["threads"]
-    resources:
-        gpu=gpu_resource,
+    output:
+        batches=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_batches.csv",
+        examples=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_examples.csv",
     log:
         f"{RESULTS}/logs/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
+    conda:
+        "../envs/curvrobust.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_resource,
+    params:
+        spec=config["statistics"]["sam"],
+        device=config["device"],
     script:
         "../workflow_scripts/compute_sharpness.py"

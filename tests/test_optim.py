@@ -207,3 +207,13 @@ def test_study_cnn_exact_vs_cg_float32() -> None:
     d_cg, _ = GaussNewton(model, solver="cg", cg_max_iter=200, cg_tol=1e-10).solve_direction(x, y)
     assert rel(d_auto, d_exact) <= 1e-4
     assert rel(d_cg, d_exact) <= 1e-3
+
+
+def test_step_works_under_no_grad() -> None:
+    model, x, y = make("conv")
+    d, _ = GaussNewton(model).solve_direction(x, y)
+    for solver in ("exact", "cg"):
+        opt = GaussNewton(model, solver=solver, cg_max_iter=500, cg_tol=1e-13)
+        with torch.no_grad():
+            d_ng, _ = opt.solve_direction(x, y)
+        assert rel(d_ng, d) <= 1e-8
