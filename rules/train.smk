@@ -33,6 +33,8 @@ rule match_checkpoint:
         checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
         checkpoint_dir=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints",
         reference=lambda w: f"{model_dir(w, recipe=w.ref)}/epochs.csv",
+        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
+        manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
         code=lib_sources("models", "train"),
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from curvrobust.train import TrainSpec, batch_orders, closest_checkpoint, init_model, train
+from curvrobust.train import (TrainSpec, batch_orders, closest_checkpoint, init_model,
+                              match_train_loss, train)
 
 
 def _data(n=300, seed=0):
@@ -14,7 +15,7 @@ def _data(n=300, seed=0):
 
 def _spec(name, **opt):
     return TrainSpec(arch="cnn000", optimizer={"name": name, **opt}, epochs=2, batch_size=64,
-                     checkpoint_first_epoch_every=2)
+                     checkpoint_every_steps=2)
 
 
 def test_init_and_batches_depend_on_seed_only():
@@ -45,6 +46,8 @@ def test_train_is_deterministic_and_writes_outputs(tmp_path, opt):
     # step 0, steps 2 and 4 of epoch 1 (5 steps), end of epochs 1 and 2
     assert list(ck["step"]) == [0, 2, 4, 5, 10]
     assert all((tmp_path / "a" / f).is_file() for f in ck["file"])
+    # losses are recorded at step 0 and epoch ends, left for on-demand evaluation in between
+    assert list(ck["train_loss"].isna()) == [False, True, True, False, False]
     ep = pd.read_csv(tmp_path / "a" / "epochs.csv")
     assert list(ep["epoch"]) == [1, 2]
     assert ep["train_loss"].iloc[-1] == pytest.approx(ck["train_loss"].iloc[-1])
@@ -68,6 +71,22 @@ def test_closest_checkpoint():
     assert closest_checkpoint(rows, 0.8)["step"] == 10
     with pytest.raises(ValueError):
         closest_checkpoint([], 1.0)
+
+
+def test_match_train_loss_evaluates_only_the_bracket():
+    nan = float("nan")
+    true = {0: 2.3, 10: 2.0, 20: 1.6, 30: 1.2, 40: 0.9, 50: 0.7, 60: 0.5, 70: 0.4}
+    rows = [dict(step=s, train_loss=true[s] if s in (0, 30, 60, 70) else nan) for s in true]
+    asked = []
+
+    def loss(r):
+        asked.append(r["step"])
+        return true[r["step"]]
+
+    best = match_train_loss(rows, 0.85, loss)
+    assert best["step"] == 40 and asked == [40, 50]
+    assert match_train_loss(rows, 0.1, loss)["step"] == 70  # never reached: the lowest
+    assert match_train_loss(rows, 5.0, loss)["step"] == 0
 
 
 def test_unknown_optimizer(tmp_path):

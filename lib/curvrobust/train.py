@@ -3,6 +3,7 @@ checkpoints on a step schedule, full-training-set loss at each checkpoint."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -74,7 +75,8 @@ class TrainSpec:
     epochs: int
     batch_size: int = 128
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
-    checkpoint_first_epoch_every: int = 0  # extra checkpoints every N steps in epoch 1 (0: none)
+    checkpoint_every_steps: int = 0  # extra checkpoints every N steps in the first epochs (0: none)
+    checkpoint_dense_epochs: int = 1  # how many first epochs get the every-N-steps checkpoints
     checkpoint_every_epochs: int = 1
 
     @classmethod
@@ -83,24 +85,30 @@ class TrainSpec:
         return cls(arch=recipe["arch"], optimizer=dict(recipe["optimizer"]),
                    epochs=int(recipe["epochs"]), batch_size=int(recipe.get("batch_size", 128)),
                    arch_kwargs=dict(recipe.get("arch_kwargs", {})),
-                   checkpoint_first_epoch_every=int(ck.get("first_epoch_every_steps", 0)),
+                   checkpoint_every_steps=int(ck.get("every_steps", 0)),
+                   checkpoint_dense_epochs=int(ck.get("dense_epochs", 1)),
                    checkpoint_every_epochs=int(ck.get("every_epochs", 1)))
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000,
              device: torch.device | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of `model` over (x, y), in eval mode."""
+    """Mean cross-entropy and accuracy of `model` over (x, y), in eval mode.
+
+    Runs on a channels-last copy of the model: for these small CNNs that makes a pass over the
+    60,000 training images about 3x faster on the CPU, which matters because every checkpoint
+    evaluates the whole training set."""
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    net = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        logits = model(xb)
+        xb = x[i:i + batch_size].to(device)
+        if xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        yb = y[i:i + batch_size].to(device)
+        logits = net(xb)
         total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())
-    model.train(was_training)
     return total_loss / len(x), correct / len(x)
 
 
@@ -130,7 +138,7 @@ def _progress(total: int, desc: str):
 
 EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "test_loss",
                 "test_acc", "epoch_time_s", "wall_time_s"]
-CHECKPOINT_FIELDS = ["step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "file"]
+CHECKPOINT_FIELDS = ["step", "epoch", "file", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tensor,
@@ -157,27 +165,34 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
 
     ckpt_rows: list[dict[str, Any]] = []
 
-    def checkpoint(step: int, epoch: float) -> dict[str, Any]:
-        tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
-        te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
+    def checkpoint(step: int, epoch: float, metrics: dict[str, float] | None = None) -> None:
+        """Save the current weights; the training-set loss is recorded when already computed
+        (epoch ends) and left empty otherwise (`match_train_loss` evaluates it on demand)."""
         name = f"checkpoints/step{step:07d}.pt"
         save_checkpoint(out / name, model, spec.arch, spec.arch_kwargs, step=step, epoch=epoch,
-                        train_loss=tr_loss, **meta)
-        row = dict(step=step, epoch=round(epoch, 4), train_loss=tr_loss, train_acc=tr_acc,
-                   test_loss=te_loss, test_acc=te_acc, file=name)
-        ckpt_rows.append(row)
-        return row
+                        **meta)
+        nan = float("nan")
+        m = metrics or {}
+        ckpt_rows.append(dict(step=step, epoch=round(epoch, 4), file=name,
+                              **{k: m.get(k, nan) for k in ("train_loss", "train_acc",
+                                                            "test_loss", "test_acc")}))
+
+    def metrics() -> dict[str, float]:
+        tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
+        te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
+        return dict(train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc)
 
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     step = 0
-    checkpoint(0, 0.0)
+    checkpoint(0, 0.0, metrics())
     model.train()
     for epoch in range(1, spec.epochs + 1):
         t0 = time.perf_counter()
         order = orders[epoch - 1]
         bar = _progress(steps_per_epoch, f"epoch {epoch}/{spec.epochs}")
         losses = []
+        every = spec.checkpoint_every_steps if epoch <= spec.checkpoint_dense_epochs else 0
         for b in range(steps_per_epoch):
             idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb, yb = train_x[idx].to(device), train_y[idx].to(device)
@@ -186,30 +201,22 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
-            every = spec.checkpoint_first_epoch_every
-            if epoch == 1 and every and step % every == 0 and step < steps_per_epoch:
-                r = checkpoint(step, step / steps_per_epoch)
-                log(f"  checkpoint step {step}: train loss {r['train_loss']:.4f}, "
-                    f"test acc {r['test_acc']:.4f}")
-                model.train()
+            if every and (b + 1) % every == 0 and b + 1 < steps_per_epoch:
+                checkpoint(step, epoch - 1 + (b + 1) / steps_per_epoch)
         if bar is not None:
             bar.close()
         epoch_time = time.perf_counter() - t0
-        if epoch % spec.checkpoint_every_epochs == 0 or epoch == spec.epochs:
-            r = checkpoint(step, float(epoch))
-            tr_loss, tr_acc, te_loss, te_acc = (r["train_loss"], r["train_acc"],
-                                                r["test_loss"], r["test_acc"])
-        else:
-            tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
-            te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
+        m = metrics()
         model.train()
-        row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses),
-                   train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc,
+        if epoch % spec.checkpoint_every_epochs == 0 or epoch == spec.epochs:
+            checkpoint(step, float(epoch), m)
+        row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
                    epoch_time_s=round(epoch_time, 3),
                    wall_time_s=round(time.perf_counter() - start, 3))
         rows.append(row)
-        log(f"epoch {epoch}/{spec.epochs}: train loss {tr_loss:.4f} acc {tr_acc:.4f} | "
-            f"test loss {te_loss:.4f} acc {te_acc:.4f} | {epoch_time:.1f} s")
+        log(f"epoch {epoch}/{spec.epochs}: train loss {m['train_loss']:.4f} acc "
+            f"{m['train_acc']:.4f} | test loss {m['test_loss']:.4f} acc {m['test_acc']:.4f} | "
+            f"{epoch_time:.1f} s")
 
     save_checkpoint(out / "model.pt", model, spec.arch, spec.arch_kwargs, step=step,
                     epoch=spec.epochs, train_loss=rows[-1]["train_loss"], **meta)
@@ -227,8 +234,26 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], fields: list[
 
 
 def closest_checkpoint(checkpoints: list[dict[str, Any]], target_loss: float) -> dict[str, Any]:
-    """The checkpoint whose full-training-set loss is closest to `target_loss` (ties: earliest)."""
-    if not checkpoints:
-        raise ValueError("no checkpoints to choose from")
-    return min(checkpoints, key=lambda r: (abs(float(r["train_loss"]) - target_loss),
-                                           int(r["step"])))
+    """The checkpoint whose full-training-set loss is closest to `target_loss` (ties: earliest);
+    checkpoints without a recorded loss are ignored."""
+    known = [r for r in checkpoints if math.isfinite(float(r["train_loss"]))]
+    if not known:
+        raise ValueError("no checkpoints with a training loss to choose from")
+    return min(known, key=lambda r: (abs(float(r["train_loss"]) - target_loss), int(r["step"])))
+
+
+def match_train_loss(checkpoints: list[dict[str, Any]], target_loss: float,
+                     train_loss: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+    """The checkpoint whose whole-training-set loss is closest to `target_loss`.
+
+    Epoch-end checkpoints carry their loss; in-between ones are evaluated (`train_loss(row)`)
+    only inside the bracket where the known losses first fall to the target, so a match costs a
+    handful of passes over the training set instead of one per checkpoint."""
+    rows = sorted((dict(r) for r in checkpoints), key=lambda r: int(r["step"]))
+    known = [i for i, r in enumerate(rows) if math.isfinite(float(r["train_loss"]))]
+    below = next((i for i in known if float(rows[i]["train_loss"]) <= target_loss), None)
+    if below is not None:
+        lo = max((i for i in known if i < below), default=-1)
+        for r in rows[lo + 1:below]:
+            r["train_loss"] = float(train_loss(r))
+    return closest_checkpoint(rows, target_loss)
