@@ -17,7 +17,7 @@ rule fetch_dataset:
 rule make_variant:
     input:
         raw=f"{RESULTS}/data/{{dataset}}/raw/manifest.json",
-        code=lib_sources("data", "variants"),
+        code=lib_sources("seeds", "data", "variants"),
     output:
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",

@@ -3,7 +3,7 @@ rule train_model:
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
-        code=lib_sources("variants", "models", "optim", "train"),
+        code=lib_sources("seeds", "variants", "models", "optim", "train"),
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/model.pt",
         epochs=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/epochs.csv",
@@ -35,10 +35,15 @@ rule match_checkpoint:
         reference=lambda w: f"{model_dir(w, recipe=w.ref)}/epochs.csv",
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
-        code=lib_sources("models", "train"),
+        code=lib_sources("variants", "models", "train"),
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",
         info=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.json",
+    params:
+        device=config["device"],
+    threads: config["threads"]
+    resources:
+        gpu=gpu_resource,
     log:
         f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
     wildcard_constraints:

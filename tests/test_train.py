@@ -75,7 +75,7 @@ def test_closest_checkpoint():
 
 def test_match_train_loss_evaluates_only_the_bracket():
     nan = float("nan")
-    true = {0: 2.3, 10: 2.0, 20: 1.6, 30: 1.2, 40: 0.9, 50: 0.7, 60: 0.5, 70: 0.4}
+    true = {0: 2.3, 10: 2.0, 20: 1.6, 30: 1.2, 40: 0.9, 50: 0.7, 55: 0.6, 60: 0.5, 70: 0.4}
     rows = [dict(step=s, train_loss=true[s] if s in (0, 30, 60, 70) else nan) for s in true]
     asked = []
 
@@ -84,7 +84,8 @@ def test_match_train_loss_evaluates_only_the_bracket():
         return true[r["step"]]
 
     best = match_train_loss(rows, 0.85, loss)
-    assert best["step"] == 40 and asked == [40, 50]
+    assert best["step"] == 40 and asked == [40, 50]  # stops at the first crossing: 55 unasked
+
     assert match_train_loss(rows, 0.1, loss)["step"] == 70  # never reached: the lowest
     assert match_train_loss(rows, 5.0, loss)["step"] == 0
 

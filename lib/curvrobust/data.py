@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .utils import atomic_path, write_json_atomic
+from .utils import atomic_path, file_digest, write_json_atomic
 
 __all__ = [
     "DataFetchError",
@@ -149,12 +149,8 @@ def raw_dir(dest: str | os.PathLike, spec: DatasetSpec | str) -> Path:
     return Path(dest) / spec.loader / "raw"
 
 
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def md5_file(path: str | os.PathLike) -> str:
+    return file_digest(path, "md5")
 
 
 # ---------------------------------------------------------------------------------------------

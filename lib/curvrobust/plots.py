@@ -41,22 +41,22 @@ def distribution_figure(data: pd.DataFrame, value: str, xlabel: str, order: Sequ
     if log_x:
         pos = vals[vals > 0]
         lo, hi = (np.quantile(pos, 0.001), pos.max()) if pos.size else (1e-6, 1.0)
-        bins = np.logspace(np.log10(lo), np.log10(hi), 60)
+        binrange = (float(np.log10(lo)), float(np.log10(hi)))
     else:
-        bins = np.linspace(np.quantile(vals, 0.001), np.quantile(vals, 0.999), 60)
+        binrange = (float(np.quantile(vals, 0.001)), float(np.quantile(vals, 0.999)))
     palette = dict(zip(order, sns.color_palette("colorblind", len(order))))
     for i, variant in enumerate(variants):
         for j, label in enumerate(order):
             ax = axes[i][j]
             sub = data[(data["variant"] == variant) & (data["label"] == label)][value]
-            sns.histplot(sub, bins=bins, ax=ax, color=palette[label], stat="density",
-                         element="step")
+            sub = sub[sub > 0] if log_x else sub
+            sns.histplot(x=sub.to_numpy(), bins=60, binrange=binrange, log_scale=log_x, ax=ax,
+                         color=palette[label], stat="percent", element="step")
             med = float(np.median(sub)) if len(sub) else float("nan")
             ax.axvline(med, color="black", lw=0.8, ls="--")
             ax.set_title(f"{label} · {variant}\nmedian {med:.3g}", fontsize=9)
             ax.set_xlabel(xlabel if i == len(variants) - 1 else "")
-            if log_x:
-                ax.set_xscale("log")
+            ax.set_ylabel("% of test images" if j == 0 else "")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import build_model, save_checkpoint
-from .utils import atomic_path, derive_seed
+from .seeds import derive_seed
+from .utils import atomic_path
 
 
 class Stepper(Protocol):
@@ -246,9 +247,11 @@ def match_train_loss(checkpoints: list[dict[str, Any]], target_loss: float,
                      train_loss: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
     """The checkpoint whose whole-training-set loss is closest to `target_loss`.
 
-    Epoch-end checkpoints carry their loss; in-between ones are evaluated (`train_loss(row)`)
-    only inside the bracket where the known losses first fall to the target, so a match costs a
-    handful of passes over the training set instead of one per checkpoint."""
+    Epoch-end checkpoints carry their loss. In-between ones are evaluated (`train_loss(row)`)
+    in step order only inside the bracket where the known losses first fall to the target, and
+    only until one reaches it: the closest is then that one or its predecessor (training loss
+    is not monotone, but the first crossing is the match the comparison asks for). A match so
+    costs a few passes over the training set instead of one per checkpoint."""
     rows = sorted((dict(r) for r in checkpoints), key=lambda r: int(r["step"]))
     known = [i for i, r in enumerate(rows) if math.isfinite(float(r["train_loss"]))]
     below = next((i for i in known if float(rows[i]["train_loss"]) <= target_loss), None)
@@ -256,4 +259,6 @@ def match_train_loss(checkpoints: list[dict[str, Any]], target_loss: float,
         lo = max((i for i in known if i < below), default=-1)
         for r in rows[lo + 1:below]:
             r["train_loss"] = float(train_loss(r))
+            if r["train_loss"] <= target_loss:
+                break
     return closest_checkpoint(rows, target_loss)

@@ -1,4 +1,7 @@
-"""Small shared helpers: devices, threads, seeds, atomic writes."""
+"""Small shared helpers that cannot change a result: devices, threads, atomic writes, logs.
+
+The workflow does not list this module among a rule's code inputs (an edit here reruns
+nothing); anything that changes numbers belongs in its own module (e.g. `seeds`)."""
 
 from __future__ import annotations
 
@@ -26,15 +29,6 @@ def set_threads(n: int | None) -> None:
     """Pin torch's intra-op threads to what the scheduler granted (the rule's `threads:`)."""
     if n is not None and n > 0:
         torch.set_num_threads(int(n))
-
-
-def derive_seed(seed: int, purpose: str) -> int:
-    """A stable 63-bit seed for one purpose ('init', 'data_order', ...) derived from the run seed.
-
-    Recipes never enter the derivation, so every recipe with the same seed starts from the
-    same weights and sees the same batches."""
-    digest = hashlib.sha256(f"{int(seed)}:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 def use_deterministic(enabled: bool = True) -> None:
@@ -80,12 +74,14 @@ def torch_save_atomic(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, f)
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (read in chunks, so large files are fine)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    return file_digest(path, "sha256")
 
 
 def sha256_tensor(t: torch.Tensor) -> str:

@@ -32,7 +32,8 @@ import torch
 
 from . import __version__
 from .data import SPLITS, get_spec, load_raw_split
-from .utils import atomic_path, derive_seed, sha256_file, sha256_tensor, write_json_atomic
+from .seeds import derive_seed
+from .utils import atomic_path, sha256_file, sha256_tensor, write_json_atomic
 
 __all__ = [
     "KINDS",
