@@ -18,7 +18,7 @@ pytestmark = pytest.mark.workflow
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COPY = ["Snakefile", "rules", "workflow_scripts", "schemas", "config.yaml", "configs", "report",
-        "lib"]
+        "lib", "envs"]
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
