@@ -28,8 +28,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) benchmarks/bench_gauss_newton.py
-	$(PY) benchmarks/bench_fgsm.py
+	$(PY) benchmarks/bench_study000.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

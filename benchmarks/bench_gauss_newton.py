@@ -31,7 +31,7 @@ def timed(fn: Callable[[], object], repeats: int, warmup: bool = True) -> list[f
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--ggn-scale", default="sum", choices=["sum", "mean"])
     ap.add_argument("--cg-iters", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 

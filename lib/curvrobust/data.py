@@ -274,7 +274,11 @@ def source_debian(
         raise SourceSkipped(f"no Debian package known for {spec.name!r}")
     dl = workdir / "deb"
     dl.mkdir()
-    _run(["apt-get", "download", spec.debian_package], cwd=dl, timeout=timeout)
+    try:
+        _run(["apt-get", "download", spec.debian_package], cwd=dl, timeout=timeout)
+    except RuntimeError as e:
+        raise RuntimeError(f"{e} (if apt-get cannot locate {spec.debian_package!r}, run "
+                           "`apt-get update` first)") from e
     debs = sorted(dl.glob("*.deb"))
     if len(debs) != 1:
         raise RuntimeError(f"expected one .deb from apt-get download in {dl}, found {debs}")
