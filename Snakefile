@@ -35,6 +35,7 @@ include: "rules/study000.smk"
 
 localrules:
     all,
+    study000,
     fetch_dataset,
 
 

@@ -79,7 +79,8 @@ def _alternatives(names):
 def lib_sources(*modules, data=()):
     """Library files a rule's script depends on, declared as inputs so that an edit reruns
     exactly the rules that use the edited module (Snakemake does not track imports).
-    `utils` (I/O, devices, logging) is left out on purpose: nothing in it changes a result."""
+    `utils` (I/O, devices, logging) is left out on purpose: nothing in it changes a result.
+    """
     files = [LIB / f"{m}.py" for m in modules]
     return [str(f) for f in files] + [str(LIB / d) for d in data]
 

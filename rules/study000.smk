@@ -2,6 +2,11 @@
 # Figures 2, 3, plus the training summary the study reports in prose. Helpers: common.smk.
 
 
+rule study000:
+    input:
+        study000_targets(),
+
+
 rule make_table:
     input:
         results=s0_inputs,

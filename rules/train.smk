@@ -39,16 +39,16 @@ rule match_checkpoint:
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",
         info=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.json",
-    params:
-        device=config["device"],
-    threads: config["threads"]
-    resources:
-        gpu=gpu_resource,
     log:
         f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
     wildcard_constraints:
         ref=_alternatives(config["recipes"]),
     conda:
         "../envs/curvrobust.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_resource,
+    params:
+        device=config["device"],
     script:
         "../workflow_scripts/match_checkpoint.py"

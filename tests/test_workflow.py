@@ -126,3 +126,13 @@ def test_cross_reference_error_names_the_key(smoke_run):
     proc = run_snakemake(work, "--configfile", "bad.yaml", "-n", "--cores", "1", check=False)
     assert proc.returncode != 0
     assert "studies.study000.recipes.gn" in proc.stdout + proc.stderr
+
+
+def test_report_builds_with_every_table_and_figure(smoke_run):
+    work, _ = smoke_run
+    run_snakemake(work, "--configfile", "smoke.yaml", "--report", "report.html")
+    html = (work / "report.html").read_text()
+    for name in ("table1_fgsm_clean.csv", "table2_fgsm_poisoned.csv", "table3_sam_median.csv",
+                 "table1b_fgsm_matched_loss.csv", "training_summary.csv",
+                 "fig2_input_grad_norm.png", "fig3_logit_margin.png"):
+        assert name in html, name

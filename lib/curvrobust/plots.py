@@ -65,13 +65,14 @@ def distribution_figure(data: pd.DataFrame, value: str, xlabel: str, order: Sequ
 
 def training_curves_figure(data: pd.DataFrame, order: Sequence[str]) -> plt.Figure:
     """Full-training-set loss and test accuracy against epoch, per optimiser and variant."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     sns.lineplot(data=data, x="epoch", y="train_loss", hue="label", style="variant",
-                 hue_order=order, ax=axes[0], errorbar=("ci", 95))
+                 hue_order=order, ax=axes[0], errorbar=("ci", 95), legend=False)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("train loss (whole set)")
     sns.lineplot(data=data, x="epoch", y="test_acc", hue="label", style="variant",
-                 hue_order=order, ax=axes[1], errorbar=("ci", 95), legend=False)
+                 hue_order=order, ax=axes[1], errorbar=("ci", 95))
     axes[1].set_ylabel("test accuracy")
+    sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig
