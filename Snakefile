@@ -8,7 +8,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A preset given with --configfile replaces config.yaml instead of being merged into it, so a
+# preset that drops a recipe or a study really drops it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")

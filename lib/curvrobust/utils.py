@@ -106,4 +106,8 @@ def job_logger(path: str | os.PathLike | None, echo: bool = True):
         if echo:
             print(line, file=sys.stderr, flush=True)
 
+    import socket
+
+    log(f"job on host {socket.gethostname()}, pid {os.getpid()}, "
+        f"SLURM_JOB_ID={os.environ.get('SLURM_JOB_ID', 'none')}")
     return log
