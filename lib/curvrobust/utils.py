@@ -90,7 +90,10 @@ def sha256_tensor(t: torch.Tensor) -> str:
 
 def job_logger(path: str | os.PathLike | None, echo: bool = True):
     """A `log(msg)` function that appends timestamped lines to `path` (a rule's `log:`) and
-    echoes them to stderr, flushing each line so long jobs show progress as they go."""
+    echoes them to stderr, flushing each line so long jobs show progress as they go.
+
+    Meant to be called once at the start of a job script: it also records the host, PID and
+    SLURM job id, and makes SIGTERM unwind the job cleanly (no temporary files left)."""
     import sys
     import time
 
@@ -106,8 +109,15 @@ def job_logger(path: str | os.PathLike | None, echo: bool = True):
         if echo:
             print(line, file=sys.stderr, flush=True)
 
+    import signal
     import socket
 
+    def _terminate(signum, frame):
+        # Turn SIGTERM (Snakemake or SLURM cancelling the job) into SystemExit, so that
+        # `atomic_path` blocks unwind and delete their temporary files.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
     log(f"job on host {socket.gethostname()}, pid {os.getpid()}, "
         f"SLURM_JOB_ID={os.environ.get('SLURM_JOB_ID', 'none')}")
     return log
