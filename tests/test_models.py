@@ -44,3 +44,15 @@ def test_checkpoint_roundtrip(tmp_path):
     assert not m2.training
     x = torch.rand(3, 1, 28, 28)
     assert torch.equal(m.eval()(x), m2(x))
+
+
+def test_checkpoint_of_another_architecture_is_named(tmp_path):
+    import pytest
+
+    wide = build_model("cnn000", hidden=32)
+    save_checkpoint(tmp_path / "wrong.pt", wide, "cnn000", {})  # claims the default widths
+    with pytest.raises(ValueError, match=r"wrong\.pt.*do not fit architecture 'cnn000'"):
+        load_model(tmp_path / "wrong.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt: not a curvrobust checkpoint"):
+        load_model(tmp_path / "other.pt")

@@ -216,3 +216,19 @@ def test_sigterm_during_training_leaves_no_partial_output(smoke_run):
     run_snakemake(work, "--configfile", "slow.yaml", "--cores", "1", target)
     assert (mdir / "model.pt").is_file()
     assert len(pd.read_csv(mdir / "epochs.csv")) == 80
+
+
+def test_job_logs_record_provenance(smoke_run):
+    import json
+
+    work, _ = smoke_run
+    log = work / "results/logs/train_model/mnist_clean_cnn_gn_seed42.log"
+    line = next(l for l in log.read_text().splitlines() if " provenance " in l)
+    prov = json.loads(line.split(" provenance ", 1)[1])
+    assert prov["rule"] == "train_model"
+    assert prov["wildcards"]["recipe"] == "cnn_gn"
+    assert prov["params"]["recipe"]["optimizer"]["name"] == "gauss_newton"
+    assert prov["packages"]["torch"].startswith("2.14.1")
+    assert set(prov["git"]) == {"commit", "dirty"}
+    text = log.read_text()
+    assert "device: cpu" in text and "job finished after" in text

@@ -2,15 +2,16 @@
 
 from pathlib import Path
 
+from curvrobust.jobs import start_job
 from curvrobust.attacks import attack_success_table
 from curvrobust.models import load_model
 from curvrobust.train import write_csv
-from curvrobust.utils import job_logger, select_device, set_threads
+from curvrobust.utils import select_device
 from curvrobust.variants import load_variant
 
-log = job_logger(snakemake.log[0])
-set_threads(snakemake.threads)
+log = start_job(snakemake)
 device = select_device(snakemake.params.device)
+log(f"device: {device}")
 spec = dict(snakemake.params.spec)
 kind, eps = spec.pop("kind"), spec.pop("eps")
 batch_size = spec.pop("batch_size", 1000)

@@ -5,14 +5,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from curvrobust.jobs import start_job
 from curvrobust.curvature import input_grad_norm, logit_margin
 from curvrobust.models import load_model
-from curvrobust.utils import atomic_path, job_logger, select_device, set_threads
+from curvrobust.utils import atomic_path, select_device
 from curvrobust.variants import load_variant
 
-log = job_logger(snakemake.log[0])
-set_threads(snakemake.threads)
+log = start_job(snakemake)
 device = select_device(snakemake.params.device)
+log(f"device: {device}")
 bs = snakemake.params.spec.get("batch_size", 1000)
 model = load_model(snakemake.input.model, map_location=device)
 x, y = load_variant(Path(snakemake.input.test).parent, "test")

@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from curvrobust.jobs import start_job
 from curvrobust.curvature import sam_loss_increase, sam_loss_increase_per_example
 from curvrobust.models import load_model
-from curvrobust.utils import atomic_path, job_logger, select_device, set_threads
+from curvrobust.utils import atomic_path, select_device
 from curvrobust.variants import load_variant
 
-log = job_logger(snakemake.log[0])
-set_threads(snakemake.threads)
+log = start_job(snakemake)
 device = select_device(snakemake.params.device)
+log(f"device: {device}")
 spec = snakemake.params.spec
 bs = spec.get("batch_size", 256)
 model = load_model(snakemake.input.model, map_location=device)

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from curvrobust.data import fetch_dataset
-from curvrobust.utils import job_logger
+from curvrobust.jobs import start_job
 
-log = job_logger(snakemake.log[0])
+log = start_job(snakemake)
 dest = Path(snakemake.output.manifest).parent
 report = fetch_dataset(snakemake.wildcards.dataset, dest, sources=snakemake.params.sources,
                        local_dir=snakemake.params.local_dir, log=log)

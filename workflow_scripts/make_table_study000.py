@@ -7,10 +7,10 @@ import pandas as pd
 
 from curvrobust import tables
 from curvrobust.reference import load_reference
-from curvrobust.utils import job_logger
+from curvrobust.jobs import start_job
 
 LABELS = {"sgd": "SGD", "adam": "Adam", "gn": "Gauss-Newton"}
-log = job_logger(snakemake.log[0])
+log = start_job(snakemake)
 name = snakemake.wildcards.table
 records = snakemake.params.records
 study = snakemake.params.study

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from curvrobust.variants import make_variant
-from curvrobust.utils import job_logger
+from curvrobust.jobs import start_job
 
-log = job_logger(snakemake.log[0])
+log = start_job(snakemake)
 spec = dict(snakemake.params.spec)
 seed = spec.pop("seed", 0)
 raw_root = Path(snakemake.input.raw).parent

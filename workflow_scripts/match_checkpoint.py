@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from curvrobust.jobs import start_job
 from curvrobust.models import load_model
 from curvrobust.train import evaluate, match_train_loss
-from curvrobust.utils import atomic_path, job_logger, select_device, set_threads, write_json_atomic
+from curvrobust.utils import atomic_path, select_device, write_json_atomic
 from curvrobust.variants import load_variant
 
-log = job_logger(snakemake.log[0])
-set_threads(snakemake.threads)
+log = start_job(snakemake)
 device = select_device(snakemake.params.device)
+log(f"device: {device}")
 model_dir = Path(snakemake.input.checkpoints).parent
 target = float(pd.read_csv(snakemake.input.reference)["train_loss"].iloc[-1])
 x, y = load_variant(Path(snakemake.input.manifest).parent, "train")

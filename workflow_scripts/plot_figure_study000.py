@@ -3,10 +3,10 @@
 import pandas as pd
 
 from curvrobust import plots
-from curvrobust.utils import job_logger
+from curvrobust.jobs import start_job
 
 LABELS = {"sgd": "SGD", "adam": "Adam", "gn": "Gauss-Newton"}
-log = job_logger(snakemake.log[0])
+log = start_job(snakemake)
 name = snakemake.wildcards.figure
 records = snakemake.params.records
 order = [LABELS[k] for k in ("adam", "sgd", "gn") if k in snakemake.params.study["recipes"]]

@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
+from curvrobust.jobs import start_job
 from curvrobust.train import TrainSpec, train
-from curvrobust.utils import job_logger, select_device, set_threads, use_deterministic
+from curvrobust.utils import select_device, use_deterministic
 from curvrobust.variants import load_variant
 
-log = job_logger(snakemake.log[0])
-set_threads(snakemake.threads)
+log = start_job(snakemake)
 use_deterministic(snakemake.params.deterministic)
 device = select_device(snakemake.params.device)
+log(f"device: {device}")
 variant_dir = Path(snakemake.input.manifest).parent
 train_x, train_y = load_variant(variant_dir, "train")
 test_x, test_y = load_variant(variant_dir, "test")

@@ -86,8 +86,15 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                eval_mode: bool = True) -> nn.Module:
     """Rebuild a model from a checkpoint written by `save_checkpoint`, in eval mode by default."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or not {"arch", "arch_kwargs", "state_dict"} <= set(ckpt):
+        raise ValueError(f"{path}: not a curvrobust checkpoint (needs arch, arch_kwargs and "
+                         "state_dict; write it with curvrobust.models.save_checkpoint)")
     model = build_model(ckpt["arch"], **ckpt["arch_kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its weights do not fit architecture {ckpt['arch']!r} with "
+                         f"{ckpt['arch_kwargs']}: {e}") from None
     model.to(map_location)
     return model.eval() if eval_mode else model
 
