@@ -92,6 +92,8 @@ def test_slurm_run_matches_local_run(slurm, tmp_path, real_mnist_dir):
             assert "SLURM_JOB_ID=none" in text  # a localrule: cluster nodes may lack internet
         else:
             assert "SLURM_JOB_ID=none" not in text and "SLURM_JOB_ID=" in text, name
+    # the CPU profile asks for no GPU
+    assert not any(_gres_of(j, slurm) for j in _job_ids(remote, "train_model"))
     for rel in [TARGET, "results/attacks/mnist/clean/cnn_gn/seed42/final/fgsm_paper.csv",
                 "results/models/mnist/clean/cnn_gn/seed42/checkpoints.csv"]:
         assert (remote / rel).read_bytes() == (local / rel).read_bytes(), rel
@@ -103,3 +105,30 @@ def test_failing_slurm_job_fails_the_run_and_names_its_log(slurm, tmp_path, real
     out = p.stdout + p.stderr
     assert p.returncode not in (0, 124, 137), out[-3000:]
     assert "results/logs/make_variant/mnist_clean.log" in out, out[-3000:]
+
+
+def _job_ids(workdir: Path, rule: str) -> list[str]:
+    ids = []
+    for f in (workdir / "results/logs" / rule).glob("*.log"):
+        for line in f.read_text().splitlines():
+            if "SLURM_JOB_ID=" in line:
+                ids.append(line.split("SLURM_JOB_ID=")[1].split()[0])
+    return ids
+
+
+def _gres_of(job_id: str, env: dict[str, str]) -> str:
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True,
+                         env=dict(os.environ, **env), timeout=30).stdout
+    return " ".join(t for t in out.split()
+                    if t.startswith(("Tres", "TRES=", "Gres=")) and "gpu" in t.lower())
+
+
+def test_gpu_profile_asks_gpus_for_training_only(slurm, tmp_path, real_mnist_dir):
+    work = _workdir(tmp_path, real_mnist_dir)
+    args = [a if a != "profiles/slurm" else "profiles/slurm-gpu" for a in SLURM_ARGS]
+    p = _snakemake(work, slurm, *args, TARGET)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    train, variant = _job_ids(work, "train_model"), _job_ids(work, "make_variant")
+    assert train and variant
+    assert all("gpu" in _gres_of(j, slurm) for j in train), [_gres_of(j, slurm) for j in train]
+    assert not any(_gres_of(j, slurm) for j in variant), [_gres_of(j, slurm) for j in variant]
