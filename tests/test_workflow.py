@@ -232,3 +232,8 @@ def test_job_logs_record_provenance(smoke_run):
     assert set(prov["git"]) == {"commit", "dirty"}
     text = log.read_text()
     assert "device: cpu" in text and "job finished after" in text
+    mdir = work / "results/models/mnist/clean/cnn_gn/seed42"
+    side = json.loads((mdir / "model.pt.prov.json").read_text())
+    assert side["params_sha256"] == prov["params_sha256"] and side["wall_time_s"] > 0
+    assert (mdir / "checkpoints.prov.json").is_file()
+    assert (work / "results/study000/table1_fgsm_clean.csv.prov.json").is_file()

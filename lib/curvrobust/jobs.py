@@ -57,10 +57,29 @@ def start_job(smk: Any) -> Callable[[str], None]:
     provenance as the log's first lines; returns the `log(msg)` function."""
     log = job_logger(smk.log[0] if smk.log else None)
     set_threads(getattr(smk, "threads", None))
-    log("provenance " + json.dumps(provenance(smk), sort_keys=True, default=str))
-    start = time.perf_counter()
+    prov = provenance(smk)
+    log("provenance " + json.dumps(prov, sort_keys=True, default=str))
+    start, started_at = time.perf_counter(), time.time()
+
+    def finish() -> None:
+        wall = time.perf_counter() - start
+        log(f"job finished after {wall:.1f} s")
+        write_sidecars([str(o) for o in smk.output], dict(prov, wall_time_s=round(wall, 3)),
+                       started_at)
 
     import atexit
 
-    atexit.register(lambda: log(f"job finished after {time.perf_counter() - start:.1f} s"))
+    atexit.register(finish)
     return log
+
+
+def write_sidecars(outputs: list[str], prov: dict[str, Any], started_at: float) -> None:
+    """Write `<output>.prov.json` beside every output, only when all of them were written by
+    this job (a failed or cancelled job leaves none)."""
+    from .utils import write_json_atomic
+
+    paths = [Path(o) for o in outputs]
+    if not paths or not all(p.exists() and p.stat().st_mtime >= started_at - 1 for p in paths):
+        return
+    for p in paths:
+        write_json_atomic(p.with_name(p.name + ".prov.json"), dict(prov, output=str(p)))
