@@ -47,3 +47,12 @@ def test_write_table_formats(tmp_path):
     assert "cap" in (tmp_path / "t.md").read_text()
     tex = (tmp_path / "t.tex").read_text()
     assert r"\varepsilon" in tex and r"\pm" in tex
+
+
+def test_sam_table_places_paper_medians_by_rho():
+    res = pd.DataFrame([dict(label="gn", seed=s, rho=r, median=m) for s, (r, m) in
+                        enumerate([(0.01, 0.02), (0.01, 0.04), (0.001, 0.003)])])
+    t = tables.sam_table(res, ["gn", "adam"], load_reference("study000")["sam_median"])
+    row = t[t["rho"] == 0.01].iloc[0]
+    assert row["gn_median_mean"] == pytest.approx(0.03) and row["gn_paper"] == 0.0282
+    assert "adam_median_mean" not in t  # no Adam results: no Adam columns

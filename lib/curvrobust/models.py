@@ -97,9 +97,3 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                          f"{ckpt['arch_kwargs']}: {e}") from None
     model.to(map_location)
     return model.eval() if eval_mode else model
-
-
-def load_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    ckpt.pop("state_dict")
-    return ckpt

@@ -61,15 +61,14 @@ def attack_table(results: pd.DataFrame, order: Sequence[str],
             row[f"successes_eps{k}_mean"], row[f"successes_eps{k}_ci95"] = mean_ci(e["successes"])
             m, h = mean_ci(100.0 * e["success_rate"])
             row[f"rate_eps{k}_mean"], row[f"rate_eps{k}_ci95"] = m, h
-            row[f"paper_rate_eps{k}"] = _ref_at(ref, "rate", eps)
+            row[f"paper_rate_eps{k}"] = _ref_at((ref or {}).get("rate"), eps)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _ref_at(ref: dict[str, Any] | None, field: str, key: float) -> float:
-    if not ref or field not in ref:
-        return math.nan
-    for k, v in ref[field].items():
+def _ref_at(values: dict[Any, Any] | None, key: float) -> float:
+    """The printed value at a float key (ε or ρ; YAML keys may be floats or strings)."""
+    for k, v in (values or {}).items():
         if math.isclose(float(k), float(key)):
             return float(v)
     return math.nan
@@ -108,7 +107,7 @@ def sam_table(results: pd.DataFrame, order: Sequence[str],
             if sub.empty:
                 continue
             row[f"{label}_median_mean"], row[f"{label}_median_ci95"] = mean_ci(sub["median"])
-            row[f"{label}_paper"] = _ref_at({"m": (reference or {}).get(label, {})}, "m", rho)
+            row[f"{label}_paper"] = _ref_at((reference or {}).get(label), rho)
         rows.append(row)
     return pd.DataFrame(rows)
 
