@@ -35,11 +35,13 @@ include: "rules/train.smk"
 include: "rules/attack.smk"
 include: "rules/stats.smk"
 include: "rules/study000.smk"
+include: "rules/study002.smk"
 
 
 localrules:
     all,
     study000,
+    study002,
     fetch_dataset,
 
 

@@ -61,8 +61,41 @@ def check_config(cfg):
                     problems.append(
                         f"studies.study000.match: {label} and {m['reference']} share no seed"
                     )
+    problems += check_study002(cfg)
     if problems:
         raise WorkflowError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def check_study002(cfg):
+    s = cfg["studies"].get("study002")
+    if not s or not s["enabled"]:
+        return []
+    problems = []
+    where = "studies.study002.datasets"
+    for ds, block in s["datasets"].items():
+        if ds not in cfg["datasets"]:
+            problems.append(f"{where}: {ds!r} is not in `datasets`")
+        if block["variant"] not in cfg["variants"]:
+            problems.append(
+                f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`"
+            )
+        for label, recipe in block["regimes"].items():
+            if recipe not in cfg["recipes"]:
+                problems.append(
+                    f"{where}.{ds}.regimes.{label}: recipe {recipe!r} is not in `recipes`"
+                )
+        names = [(f"attacks.{c}", a) for c, a in block["attacks"].items()]
+        names += [("pgd", block["pgd"]), ("curve", block["curve"])]
+        names += [("step_sweep", a) for a in block.get("step_sweep", [])]
+        for key, a in names:
+            if a not in cfg["attacks"]:
+                problems.append(f"{where}.{ds}.{key}: attack {a!r} is not in `attacks`")
+        for label in s["surfaces"]["compare"] + block.get("step_sweep_regimes", []):
+            if label not in block["regimes"]:
+                problems.append(
+                    f"{where}.{ds}: regime {label!r} (surfaces.compare / step_sweep_regimes) is not in its `regimes`"
+                )
+    return problems
 
 
 def seeds_for(study, recipe):
@@ -112,6 +145,8 @@ def all_targets():
     s = config["studies"].get("study000")
     if s and s["enabled"]:
         targets += study000_targets()
+    if s2_enabled():
+        targets += study002_targets()
     return targets
 
 
@@ -232,4 +267,183 @@ def study000_targets():
         out += [f"{S0_DIR}/{t}.{ext}" for ext in ("csv", "md", "tex")]
     for f in S0_FIGURES:
         out += [f"{S0_DIR}/{f}.{ext}" for ext in ("pdf", "png")]
+    return out
+
+
+# ---- study 002 ----
+S2 = config["studies"].get("study002", {})
+S2_DIR = f"{RESULTS}/study002"
+S2_LABELS = ["natural", "advtrain", "crossentropy", "ours", "minmax", "ours_minmax"]
+
+
+def s2_enabled():
+    return bool(S2) and S2["enabled"]
+
+
+def s2_table_name(ds):
+    return S2["datasets"][ds].get("table", f"table_{ds}_attacks")
+
+
+def s2_tables():
+    if not s2_enabled():
+        return {}
+    out = {s2_table_name(ds): dict(kind="accuracy", dataset=ds) for ds in S2["datasets"]}
+    out["table_pgd_restarts"] = dict(kind="pgd")
+    if any(d.get("step_sweep") for d in S2["datasets"].values()):
+        out["table_step_sweep"] = dict(kind="step_sweep")
+    out["table_indicator"] = dict(kind="indicator")
+    out["training_summary"] = dict(kind="training")
+    return out
+
+
+def s2_figures():
+    if not s2_enabled():
+        return {}
+    out = {}
+    for ds in S2["datasets"]:
+        out[f"fig2_param_surface_{ds}"] = dict(kind="param_surface", dataset=ds)
+        out[f"fig3_input_loss_surface_{ds}"] = dict(kind="input_loss", dataset=ds)
+        out[f"fig4_loss_vs_decision_{ds}"] = dict(kind="loss_vs_decision", dataset=ds)
+        out[f"fig6_decision_surface_{ds}"] = dict(kind="decision", dataset=ds)
+        out[f"fig8_jacobian_{ds}"] = dict(kind="jacobian", dataset=ds)
+    out["fig_accuracy_vs_eps"] = dict(kind="curve")
+    if any(d.get("step_sweep") for d in S2["datasets"].values()):
+        out["fig_step_sweep"] = dict(kind="step_sweep")
+    out["fig_indicator_scatter"] = dict(kind="scatter")
+    return out
+
+
+S2_TABLES = s2_tables()
+S2_FIGURES = s2_figures()
+
+
+def s2_models(datasets=None, labels=None):
+    """One record per (dataset, regime label, seed) model of study 002."""
+    out = []
+    for ds, block in S2.get("datasets", {}).items():
+        if datasets is not None and ds not in datasets:
+            continue
+        for label, recipe in block["regimes"].items():
+            if labels is not None and label not in labels:
+                continue
+            for seed in S2["seeds"]:
+                out.append(
+                    dict(
+                        study="study002",
+                        label=label,
+                        dataset=ds,
+                        variant=block["variant"],
+                        recipe=recipe,
+                        seed=seed,
+                        ckpt="final",
+                    )
+                )
+    return out
+
+
+def indicator_models():
+    """Every classifier the workflow trains on a dataset study 002 evaluates (all studies):
+    the points of the indicator scatter. Later studies add their models here."""
+    recs = s2_models()
+    s0 = config["studies"].get("study000")
+    if s0 and s0["enabled"] and s0["dataset"] in S2.get("datasets", {}):
+        for r in s0_models([s0["clean_variant"], s0["poisoned_variant"]]):
+            recs.append(dict(r, study="study000"))
+    return recs
+
+
+def run_dir(kind, rec):
+    """results/{attacks|stats|surfaces}/... folder of one model checkpoint."""
+    return f"{RESULTS}/{kind}/{rec['dataset']}/{rec['variant']}/{rec['recipe']}/seed{rec['seed']}/{rec['ckpt']}"
+
+
+def s2_middle_eps(ds):
+    eps = config["attacks"][S2["datasets"][ds]["attacks"].get("fgsm", next(iter(S2["datasets"][ds]["attacks"].values())))]["eps"]
+    return sorted(eps)[len(eps) // 2]
+
+
+def s2_sweep_labels(ds):
+    block = S2["datasets"][ds]
+    return block.get("step_sweep_regimes", list(block["regimes"]))
+
+
+def s2_records(name):
+    """Records (model + the files a table or figure reads) of one study-002 output."""
+    spec = {**S2_TABLES, **S2_FIGURES}[name]
+    kind, ds = spec["kind"], spec.get("dataset")
+    recs = []
+    compare = S2["surfaces"]["compare"]
+    if kind == "scatter":
+        for r in indicator_models():
+            curve = S2["datasets"][r["dataset"]]["curve"]
+            recs.append(
+                dict(
+                    r,
+                    indicator=f"{run_dir('stats', r)}/indicator.csv",
+                    attack=f"{run_dir('attacks', r)}/{curve}.csv",
+                    eps=s2_middle_eps(r["dataset"]),
+                )
+            )
+        return recs
+    for r in s2_models([ds] if ds else None):
+        block = S2["datasets"][r["dataset"]]
+        files = {}
+        if kind == "accuracy":
+            files = {c: f"{run_dir('attacks', r)}/{a}.csv" for c, a in block["attacks"].items()}
+        elif kind == "pgd":
+            files = {"pgd": f"{run_dir('attacks', r)}/{block['pgd']}.csv"}
+            if "bim" in block["attacks"]:
+                files["bim"] = f"{run_dir('attacks', r)}/{block['attacks']['bim']}.csv"
+        elif kind == "step_sweep":
+            if r["label"] not in s2_sweep_labels(r["dataset"]):
+                continue
+            names = list(block.get("step_sweep", []))
+            names += [block["attacks"][c] for c in ("bim", "cw") if c in block["attacks"]]
+            files = {a: f"{run_dir('attacks', r)}/{a}.csv" for a in names}
+        elif kind == "curve":
+            files = {"curve": f"{run_dir('attacks', r)}/{block['curve']}.csv"}
+        elif kind == "indicator":
+            files = {
+                "indicator": f"{run_dir('stats', r)}/indicator.csv",
+                "curve": f"{run_dir('attacks', r)}/{block['curve']}.csv",
+            }
+            r["eps"] = s2_middle_eps(r["dataset"])
+        elif kind == "training":
+            files = {"epochs": f"{model_dir(**r)}/epochs.csv"}
+        elif kind == "jacobian":
+            files = {"jacobians": f"{run_dir('stats', r)}/jacobians.pt"}
+        elif kind in ("input_loss", "loss_vs_decision", "decision"):
+            if kind == "loss_vs_decision" and r["label"] != compare[0]:
+                continue
+            if kind != "loss_vs_decision" and r["label"] not in compare:
+                continue
+            files = {"surface": f"{run_dir('surfaces', r)}/input.npz"}
+        elif kind == "param_surface":
+            if r["label"] not in compare:
+                continue
+            files = {"surface": f"{run_dir('surfaces', r)}/param.npz"}
+        if kind in ("jacobian",) and r["label"] not in compare:
+            continue
+        recs.append(dict(r, files=files))
+    return recs
+
+
+def s2_inputs(w):
+    name = w.get("table", w.get("figure"))
+    files = []
+    for r in s2_records(name):
+        files += list(r["files"].values()) if "files" in r else [r["indicator"], r["attack"]]
+    return files
+
+
+def s2_params(w):
+    return s2_records(w.get("table", w.get("figure")))
+
+
+def study002_targets():
+    out = []
+    for t in S2_TABLES:
+        out += [f"{S2_DIR}/{t}.{ext}" for ext in ("csv", "md", "tex")]
+    for f in S2_FIGURES:
+        out += [f"{S2_DIR}/{f}.{ext}" for ext in ("pdf", "png")]
     return out

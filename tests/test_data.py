@@ -26,7 +26,8 @@ def _fake_spec(fake) -> data.DatasetSpec:
 def test_specs_are_complete():
     for name, spec in DATASETS.items():
         assert spec.name == name
-        assert sorted(spec.md5) == sorted(RAW_FILES)
+        if spec.raw_subdir is None:  # the idx datasets; CIFAR-10 is checked below
+            assert sorted(spec.md5) == sorted(RAW_FILES)
         assert all(len(v) == 32 for v in spec.md5.values())
         assert spec.loader_class().__name__ == spec.loader
 
@@ -251,3 +252,170 @@ def test_debian_source_real_fashion(tmp_path):
     x, y = load_split(dest, "fashion_mnist", "train")
     assert x.shape == (60000, 1, 28, 28)
     assert torch.bincount(y).tolist() == [6000] * 10
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10 (python version); fakes from the `write_fake_cifar10` fixture
+# ---------------------------------------------------------------------------------------------
+
+CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+
+
+def _cifar_spec(fake, archive_md5: str | None = None) -> data.DatasetSpec:
+    return with_md5(DATASETS["cifar10"], fake.md5, archive_md5=archive_md5)
+
+
+def _cifar_nchw(rows) -> torch.Tensor:
+    """CIFAR rows of 3072 bytes -> (N, 3, 32, 32) by explicit plane indexing: byte
+    c*1024 + h*32 + w is channel c (R, G, B), row h, column w."""
+    rows = torch.from_numpy(rows)
+    planes = [rows[:, c * 1024:(c + 1) * 1024].reshape(-1, 32, 32) for c in range(3)]
+    return torch.stack(planes, dim=1)
+
+
+def test_cifar10_spec_matches_torchvision():
+    from torchvision.datasets import CIFAR10
+
+    spec = DATASETS["cifar10"]
+    ref = dict(CIFAR10.train_list + CIFAR10.test_list)
+    ref[CIFAR10.meta["filename"]] = CIFAR10.meta["md5"]
+    assert dict(spec.md5) == ref and sorted(spec.md5) == sorted(CIFAR_FILES)
+    assert spec.archive == CIFAR10.filename and spec.archive_md5 == CIFAR10.tgz_md5
+    assert spec.raw_subdir == CIFAR10.base_folder
+    assert spec.channels == 3 and spec.image_shape == (32, 32) and spec.num_classes == 10
+    assert data._loader_for(spec) is CIFAR10  # the real table loads with torchvision unchanged
+    assert data.raw_dir("/r", "cifar10").as_posix() == "/r/cifar-10-batches-py"
+    assert data.raw_dir("/r", "mnist").as_posix() == "/r/MNIST/raw"
+    with pytest.raises(ValueError, match="must name exactly"):
+        with_md5(spec, {"data_batch_1": "0" * 32})
+
+
+@pytest.mark.parametrize("where", ["parent", "batches_folder"])
+def test_cifar10_local_folder(tmp_path, write_fake_cifar10, where):
+    fake = write_fake_cifar10(tmp_path / "src", n_per_batch=20, n_test=20)
+    local = fake.root if where == "parent" else fake.root / "cifar-10-batches-py"
+    spec = _cifar_spec(fake)
+    dest = tmp_path / "dest"
+    rep = fetch_dataset("cifar10", dest, ["local"], local_dir=local, spec=spec, log=_quiet)
+    assert rep["source"] == "local" and rep["reused"] is False
+    assert rep["raw_dir"] == "cifar-10-batches-py"
+    for f in CIFAR_FILES:
+        assert data.md5_file(dest / "cifar-10-batches-py" / f) == fake.md5[f]
+        assert rep["files"][f]["md5"] == fake.md5[f]
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+
+    for split, n in (("train", 100), ("test", 20)):
+        xr, yr = data.load_raw_split(dest, "cifar10", split, spec=spec)
+        assert xr.dtype == torch.uint8 and xr.shape == (n, 3, 32, 32) and xr.is_contiguous()
+        rows, labels = fake.arrays[split]
+        assert torch.equal(xr, _cifar_nchw(rows))
+        assert yr.dtype == torch.int64 and torch.equal(yr, torch.from_numpy(labels))
+        x, y = load_split(dest, "cifar10", split, spec=spec)
+        assert x.dtype == torch.float32 and x.shape == (n, 3, 32, 32)
+        assert 0.0 <= x.min() and x.max() <= 1.0
+        assert torch.equal(x, xr.float() / 255) and torch.equal(y, yr)
+    # the first pixel of the first image: bytes 0, 1024, 2048 of row 0 are its R, G, B
+    rows = fake.arrays["train"][0]
+    x0, _ = data.load_raw_split(dest, "cifar10", "train", spec=spec)
+    assert x0[0, :, 0, 0].tolist() == [int(rows[0, 0]), int(rows[0, 1024]), int(rows[0, 2048])]
+    assert x0[0, 2, 31, 5].item() == int(rows[0, 2 * 1024 + 31 * 32 + 5])
+
+    # verified files are reused, not refetched
+    rep2 = fetch_dataset("cifar10", dest, ["torchvision"], spec=spec, log=_quiet)
+    assert rep2["reused"] is True and rep2["source"] == "local"
+
+
+def test_cifar10_local_tar_gz(tmp_path, write_fake_cifar10):
+    fake = write_fake_cifar10(tmp_path / "src", layout="archive")
+    assert not (fake.root / "cifar-10-batches-py").exists() and fake.archive.is_file()
+    spec = _cifar_spec(fake, archive_md5=fake.archive_md5)
+    dest = tmp_path / "dest"
+    rep = fetch_dataset("cifar10", dest, ["local"], local_dir=fake.root, spec=spec, log=_quiet)
+    assert rep["source"] == "local"
+    assert rep["files"]["test_batch"]["origin"].startswith("archive_extract")
+    for f in CIFAR_FILES:
+        assert data.md5_file(dest / "cifar-10-batches-py" / f) == fake.md5[f]
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # extraction cleaned up
+    x, y = load_split(dest, "cifar10", "test", spec=spec)
+    assert torch.equal((x * 255).round().to(torch.uint8), _cifar_nchw(fake.arrays["test"][0]))
+    assert torch.equal(y, torch.from_numpy(fake.arrays["test"][1]))
+
+
+def test_cifar10_archive_md5_mismatch(tmp_path, write_fake_cifar10):
+    """The fake archive against the real archive MD5: rejected, nothing installed."""
+    fake = write_fake_cifar10(tmp_path / "src", layout="archive")
+    dest = tmp_path / "dest"
+    with pytest.raises(DataFetchError) as ei:
+        fetch_dataset(
+            "cifar10", dest, ["local"], local_dir=fake.root, spec=_cifar_spec(fake), log=_quiet
+        )
+    msg = str(ei.value)
+    assert "checksum mismatch" in msg and "cifar-10-python.tar.gz" in msg
+    assert fake.archive_md5 in msg and "c58f30108f718f92721af3b95e74349a" in msg
+    assert not (dest / "cifar-10-batches-py").exists() and not (dest / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["folder", "archive"])
+def test_cifar10_file_md5_mismatch_names_file(tmp_path, write_fake_cifar10, layout):
+    fake = write_fake_cifar10(tmp_path / "src", layout=layout)
+    bad = dict(fake.md5, data_batch_3="0" * 32)
+    spec = with_md5(DATASETS["cifar10"], bad, archive_md5=fake.archive_md5)
+    dest = tmp_path / "dest"
+    with pytest.raises(DataFetchError) as ei:
+        fetch_dataset("cifar10", dest, ["local"], local_dir=fake.root, spec=spec, log=_quiet)
+    msg = str(ei.value)
+    assert "checksum mismatch" in msg and "data_batch_3" in msg and fake.md5["data_batch_3"] in msg
+    assert "data_batch_2" not in msg
+    assert not (dest / "cifar-10-batches-py").exists()
+
+
+def test_cifar10_real_table_refuses_fake_files_on_load(tmp_path, write_fake_cifar10):
+    fake = write_fake_cifar10(tmp_path / "src")
+    with pytest.raises(RuntimeError, match="run fetch_dataset"):
+        load_split(fake.root, "cifar10", "train")  # registered MD5s, fake files
+    with pytest.raises(FileNotFoundError, match="data_batch_1"):
+        load_split(tmp_path / "empty", "cifar10", "train")
+
+
+def test_cifar10_no_source_says_how_to_get_it(tmp_path, monkeypatch):
+    def offline(spec, work, **kw):
+        raise OSError("no internet")
+
+    monkeypatch.setitem(data.SOURCES, "torchvision", offline)
+    with pytest.raises(DataFetchError) as ei:
+        fetch_dataset("cifar10", tmp_path / "d", log=_quiet)  # default sources
+    msg = str(ei.value)
+    assert [a["source"] for a in ei.value.attempts] == ["local", "torchvision"]
+    assert [a["status"] for a in ei.value.attempts] == ["skipped", "failed"]
+    for s in ("no local_dir configured", "no internet", "datasets.cifar10.local_dir",
+              "cifar-10-python.tar.gz", "cifar-10-batches-py", "internet"):
+        assert s in msg
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataFetchError) as ei:
+        fetch_dataset("cifar10", tmp_path / "d", ["local"], local_dir=empty, log=_quiet)
+    msg = str(ei.value)
+    assert "missing" in msg and "no cifar-10-python.tar.gz" in msg
+    assert "datasets.cifar10.local_dir" in msg
+    assert not (tmp_path / "d" / "cifar-10-batches-py").exists()
+
+
+def test_cifar10_torchvision_source_layout(tmp_path, write_fake_cifar10, monkeypatch):
+    """source_torchvision finds torchvision's download under <root>/cifar-10-batches-py."""
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeCIFAR10:
+        def __init__(self, root, train, download):
+            calls.append(download)
+            write_fake_cifar10(root, seed=5)
+
+    fake = write_fake_cifar10(tmp_path / "ref", seed=5)  # same seed: same bytes
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    dest = tmp_path / "dest"
+    rep = fetch_dataset("cifar10", dest, ["torchvision"], spec=_cifar_spec(fake), log=_quiet)
+    assert calls == [True] and rep["source"] == "torchvision"
+    for f in CIFAR_FILES:
+        assert data.md5_file(dest / "cifar-10-batches-py" / f) == fake.md5[f]

