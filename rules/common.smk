@@ -287,7 +287,9 @@ def s2_table_name(ds):
 def s2_tables():
     if not s2_enabled():
         return {}
-    out = {s2_table_name(ds): dict(kind="accuracy", dataset=ds) for ds in S2["datasets"]}
+    out = {
+        s2_table_name(ds): dict(kind="accuracy", dataset=ds) for ds in S2["datasets"]
+    }
     out["table_pgd_restarts"] = dict(kind="pgd")
     if any(d.get("step_sweep") for d in S2["datasets"].values()):
         out["table_step_sweep"] = dict(kind="step_sweep")
@@ -358,7 +360,11 @@ def run_dir(kind, rec):
 
 
 def s2_middle_eps(ds):
-    eps = config["attacks"][S2["datasets"][ds]["attacks"].get("fgsm", next(iter(S2["datasets"][ds]["attacks"].values())))]["eps"]
+    eps = config["attacks"][
+        S2["datasets"][ds]["attacks"].get(
+            "fgsm", next(iter(S2["datasets"][ds]["attacks"].values()))
+        )
+    ]["eps"]
     return sorted(eps)[len(eps) // 2]
 
 
@@ -389,7 +395,10 @@ def s2_records(name):
         block = S2["datasets"][r["dataset"]]
         files = {}
         if kind == "accuracy":
-            files = {c: f"{run_dir('attacks', r)}/{a}.csv" for c, a in block["attacks"].items()}
+            files = {
+                c: f"{run_dir('attacks', r)}/{a}.csv"
+                for c, a in block["attacks"].items()
+            }
         elif kind == "pgd":
             files = {"pgd": f"{run_dir('attacks', r)}/{block['pgd']}.csv"}
             if "bim" in block["attacks"]:
@@ -398,7 +407,9 @@ def s2_records(name):
             if r["label"] not in s2_sweep_labels(r["dataset"]):
                 continue
             names = list(block.get("step_sweep", []))
-            names += [block["attacks"][c] for c in ("bim", "cw") if c in block["attacks"]]
+            names += [
+                block["attacks"][c] for c in ("bim", "cw") if c in block["attacks"]
+            ]
             files = {a: f"{run_dir('attacks', r)}/{a}.csv" for a in names}
         elif kind == "curve":
             files = {"curve": f"{run_dir('attacks', r)}/{block['curve']}.csv"}
@@ -432,7 +443,9 @@ def s2_inputs(w):
     name = w.get("table", w.get("figure"))
     files = []
     for r in s2_records(name):
-        files += list(r["files"].values()) if "files" in r else [r["indicator"], r["attack"]]
+        files += (
+            list(r["files"].values()) if "files" in r else [r["indicator"], r["attack"]]
+        )
     return files
 
 

