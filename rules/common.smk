@@ -460,3 +460,28 @@ def study002_targets():
     for f in S2_FIGURES:
         out += [f"{S2_DIR}/{f}.{ext}" for ext in ("pdf", "png")]
     return out
+
+
+def s2_used_attacks(w):
+    """Specs of the attacks one study-002 table or figure reads (not every attack, so that
+    changing one attack reruns only what shows it)."""
+    names = set()
+    for r in s2_records(w.get("table", w.get("figure"))):
+        for path in r.get("files", {}).values():
+            if "/attacks/" in path:
+                names.add(Path(path).stem)
+        if "attack" in r:
+            names.add(Path(r["attack"]).stem)
+    return {a: config["attacks"][a] for a in sorted(names)}
+
+
+def s2_used_recipes(w):
+    recs = s2_records(w.get("table", w.get("figure")))
+    return {r["recipe"]: config["recipes"][r["recipe"]] for r in recs}
+
+
+def s2_study_params():
+    return {
+        "datasets": S2["datasets"],
+        "surfaces": {"compare": S2["surfaces"]["compare"]},
+    }

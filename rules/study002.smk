@@ -103,9 +103,9 @@ rule make_table_study002:
     params:
         records=s2_params,
         kind=lambda w: S2_TABLES[w.table],
-        study=S2,
-        attacks=config["attacks"],
-        recipes=config["recipes"],
+        study=s2_study_params() if s2_enabled() else {},
+        attacks=s2_used_attacks,
+        recipes=s2_used_recipes,
     script:
         "../workflow_scripts/make_table_study002.py"
 
@@ -132,7 +132,7 @@ rule plot_figure_study002:
     params:
         records=s2_params,
         kind=lambda w: S2_FIGURES[w.figure],
-        study=S2,
-        attacks=config["attacks"],
+        study=s2_study_params() if s2_enabled() else {},
+        attacks=s2_used_attacks,
     script:
         "../workflow_scripts/plot_figure_study002.py"
