@@ -13,7 +13,7 @@ rule compute_indicator:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "curvature"),
+        code=lib_sources("variants", "models", "attacks", "regimes", "curvature"),
     output:
         table=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/indicator.csv",
         jacobians=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/jacobians.pt",
@@ -37,7 +37,7 @@ rule compute_input_surface:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "surfaces"),
+        code=lib_sources("variants", "models", "attacks", "regimes", "surfaces"),
     output:
         f"{RESULTS}/surfaces/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input.npz",
     log:

@@ -37,11 +37,7 @@ DIRECTION_KINDS = ("random", "ce_ascent", "ll_descent", "cw_ascent")
 AxisValues = Sequence[float] | np.ndarray | torch.Tensor
 
 
-def _margin(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-example g = z_y − max_{j≠y} z_j (differentiable, subgradient at ties)."""
-    zy = z.gather(1, y[:, None]).squeeze(1)
-    others = z.scatter(1, y[:, None], float("-inf"))
-    return zy - others.amax(dim=1)
+from .regimes import decision_margin as _margin  # noqa: E402  (one definition of g)
 
 
 def _check_batch(x: torch.Tensor, y: torch.Tensor) -> None:
