@@ -29,6 +29,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_study000.py
+	$(PY) benchmarks/bench_study001.py
 	$(PY) benchmarks/bench_study002.py
 
 lint: setup

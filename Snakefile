@@ -35,12 +35,14 @@ include: "rules/train.smk"
 include: "rules/attack.smk"
 include: "rules/stats.smk"
 include: "rules/study000.smk"
+include: "rules/study001.smk"
 include: "rules/study002.smk"
 
 
 localrules:
     all,
     study000,
+    study001,
     study002,
     fetch_dataset,
 

@@ -2,7 +2,7 @@ rule attack_model:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks"),
+        code=attack_sources,
     output:
         f"{RESULTS}/attacks/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/{{attack}}.csv",
     log:

@@ -61,9 +61,52 @@ def check_config(cfg):
                     problems.append(
                         f"studies.study000.match: {label} and {m['reference']} share no seed"
                     )
+    problems += check_study001(cfg)
     problems += check_study002(cfg)
     if problems:
         raise WorkflowError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _haat_adversary(cfg, recipe):
+    adv = (cfg["recipes"].get(recipe, {}).get("regime") or {}).get("adversary") or {}
+    return adv if adv.get("kind") == "haat" else None
+
+
+def check_study001(cfg):
+    s = cfg["studies"].get("study001")
+    if not s or not s["enabled"]:
+        return []
+    problems = []
+    where = "studies.study001.datasets"
+    for ds, block in s["datasets"].items():
+        if ds not in cfg["datasets"]:
+            problems.append(f"{where}: {ds!r} is not in `datasets`")
+        if block["variant"] not in cfg["variants"]:
+            problems.append(
+                f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`"
+            )
+        named = [(f"models.{k}", r) for k, r in block["models"].items()]
+        named += [
+            (f"{sw}", r) for sw in ("xi_sweep", "k_sweep") for r in block.get(sw, [])
+        ]
+        for key, recipe in named:
+            if recipe not in cfg["recipes"]:
+                problems.append(
+                    f"{where}.{ds}.{key}: recipe {recipe!r} is not in `recipes`"
+                )
+            elif key != "models.pgd_at" and _haat_adversary(cfg, recipe) is None:
+                problems.append(
+                    f"{where}.{ds}.{key}: recipe {recipe!r} has no haat adversary in its regime"
+                )
+        if block["pgd"] not in cfg["attacks"]:
+            problems.append(
+                f"{where}.{ds}.pgd: attack {block['pgd']!r} is not in `attacks`"
+            )
+    if s["convergence"]["model"] not in ("pgd_at", "haat"):
+        problems.append(
+            f"studies.study001.convergence.model: {s['convergence']['model']!r} is not a label of `models` (pgd_at, haat)"
+        )
+    return problems
 
 
 def check_study002(cfg):
@@ -118,6 +161,29 @@ def lib_sources(*modules, data=()):
     return [str(f) for f in files] + [str(LIB / d) for d in data]
 
 
+def train_sources(w):
+    """Library modules a recipe's training runs through: the regime and attack code only
+    for recipes that use them, so that an attack edit retrains only adversarial models.
+    """
+    regime = config["recipes"][w.recipe].get("regime") or {}
+    mods = ["seeds", "variants", "models", "optim", "train"]
+    if regime:
+        mods.append("regimes")
+    adversary = regime.get("adversary")
+    if adversary:
+        mods.append("attacks")
+        if adversary["kind"] == "haat":
+            mods.append("haat")
+    return lib_sources(*mods)
+
+
+def attack_sources(w):
+    mods = ["variants", "models", "attacks"]
+    if config["attacks"][w.attack]["kind"] == "haat":
+        mods.append("haat")
+    return lib_sources(*mods)
+
+
 def model_dir(w=None, **kw):
     d = dict(w.items()) if w is not None else {}
     d.update(kw)
@@ -145,6 +211,8 @@ def all_targets():
     s = config["studies"].get("study000")
     if s and s["enabled"]:
         targets += study000_targets()
+    if s1_enabled():
+        targets += study001_targets()
     if s2_enabled():
         targets += study002_targets()
     return targets
@@ -270,6 +338,152 @@ def study000_targets():
     return out
 
 
+# ---- study 001 ----
+S1 = config["studies"].get("study001", {})
+S1_DIR = f"{RESULTS}/study001"
+
+
+def s1_enabled():
+    return bool(S1) and S1["enabled"]
+
+
+def recipe_epochs(recipe):
+    """Epochs with an epoch-end checkpoint (the rule of curvrobust.train.checkpoint_epochs)."""
+    r = config["recipes"][recipe]
+    ck = r.get("checkpoints", {})
+    every = ck.get("every_epochs", 1)
+    first = ck.get("first_epoch", every)
+    return sorted(set(range(first, r["epochs"] + 1, every)) | {r["epochs"]})
+
+
+def s1_sweep_value(recipe, key):
+    """The adversary's xi or k of a HAAT recipe (the attack's default when not set)."""
+    return config["recipes"][recipe]["regime"]["adversary"].get(
+        key, {"xi": 1e-6, "k": 5}[key]
+    )
+
+
+def s1_recipes(ds):
+    """Every recipe study 001 trains on `ds`: label -> recipe, models first, then sweeps."""
+    block = S1["datasets"][ds]
+    out = dict(block["models"])
+    for sweep, key in (("xi_sweep", "xi"), ("k_sweep", "k")):
+        for recipe in block.get(sweep, []):
+            if recipe not in out.values():
+                out[f"haat_{key}={s1_sweep_value(recipe, key):g}"] = recipe
+    return out
+
+
+def s1_models(datasets=None, labels=None):
+    out = []
+    for ds, block in S1.get("datasets", {}).items():
+        if datasets is not None and ds not in datasets:
+            continue
+        for label, recipe in s1_recipes(ds).items():
+            if labels is not None and label not in labels:
+                continue
+            for seed in S1["seeds"]:
+                out.append(
+                    dict(
+                        study="study001",
+                        label=label,
+                        dataset=ds,
+                        variant=block["variant"],
+                        recipe=recipe,
+                        seed=seed,
+                        ckpt="final",
+                    )
+                )
+    return out
+
+
+def s1_eval_file(ds, recipe, seed, epoch):
+    return f"{S1_DIR}/{ds}/eval/{recipe}/seed{seed}/epoch{epoch}.csv"
+
+
+def s1_convergence_dir(ds, seed):
+    return f"{S1_DIR}/{ds}/convergence/seed{seed}"
+
+
+def s1_outputs(ds):
+    """name -> kind of every table and figure of study 001 on dataset `ds`."""
+    block = S1["datasets"][ds]
+    out = {
+        "table_robust_accuracy": "table",
+        "table_hvp_error": "table",
+        "fig1_haat_robust_accuracy": "fig1",
+        "fig3_haat_vs_pgd": "fig3",
+        "fig4_fd_convergence": "fig4",
+    }
+    if block.get("xi_sweep"):
+        out["fig2a_xi_sweep"] = "xi_sweep"
+    if block.get("k_sweep"):
+        out["fig2b_k_sweep"] = "k_sweep"
+    return out
+
+
+def s1_records(w):
+    """Per model and checkpoint: the evaluation files a study-001 output reads."""
+    ds, name = w.dataset, w.get("table", w.get("figure"))
+    kind = s1_outputs(ds)[name]
+    block = S1["datasets"][ds]
+    if kind in ("fig4",) or name == "table_hvp_error":
+        return []
+    labels = {
+        "table": None,
+        "fig1": ["haat"],
+        "fig3": ["haat", "pgd_at"],
+        "xi_sweep": None,
+        "k_sweep": None,
+    }[kind]
+    recs = []
+    for r in s1_models([ds], labels):
+        if kind in ("xi_sweep", "k_sweep"):
+            sweep = block[kind]
+            if r["recipe"] not in sweep:
+                continue
+            r["value"] = s1_sweep_value(r["recipe"], kind.split("_")[0])
+        r["evals"] = [
+            s1_eval_file(ds, r["recipe"], r["seed"], e)
+            for e in recipe_epochs(r["recipe"])
+        ]
+        recs.append(r)
+    return recs
+
+
+def s1_inputs(w):
+    name = w.get("table", w.get("figure"))
+    if name in ("fig4_fd_convergence", "table_hvp_error"):
+        f = "trace.csv" if name.startswith("fig") else "hvp_error.csv"
+        return [f"{s1_convergence_dir(w.dataset, s)}/{f}" for s in S1["seeds"]]
+    return [f for r in s1_records(w) for f in r["evals"]]
+
+
+def s1_convergence_model(w):
+    block = S1["datasets"][w.dataset]
+    recipe = block["models"][S1["convergence"]["model"]]
+    return f"{model_dir(dataset=w.dataset, variant=block['variant'], recipe=recipe, seed=w.seed)}/model.pt"
+
+
+def s1_convergence_adversary(w):
+    block = S1["datasets"][w.dataset]
+    recipe = block["models"][S1["convergence"]["model"]]
+    return config["recipes"][recipe]["regime"]["adversary"]
+
+
+def s1_checkpoint_dir(w):
+    return model_dir(w, variant=S1["datasets"][w.dataset]["variant"])
+
+
+def study001_targets():
+    out = []
+    for ds in S1["datasets"]:
+        for name in s1_outputs(ds):
+            exts = ("csv", "md", "tex") if name.startswith("table") else ("pdf", "png")
+            out += [f"{S1_DIR}/{ds}/{name}.{ext}" for ext in exts]
+    return out
+
+
 # ---- study 002 ----
 S2 = config["studies"].get("study002", {})
 S2_DIR = f"{RESULTS}/study002"
@@ -347,6 +561,9 @@ def indicator_models():
     """Every classifier the workflow trains on a dataset study 002 evaluates (all studies):
     the points of the indicator scatter. Later studies add their models here."""
     recs = s2_models()
+    if s1_enabled():
+        datasets = [d for d in S1["datasets"] if d in S2.get("datasets", {})]
+        recs += s1_models(datasets, labels=["pgd_at", "haat"])
     s0 = config["studies"].get("study000")
     if s0 and s0["enabled"] and s0["dataset"] in S2.get("datasets", {}):
         for r in s0_models([s0["clean_variant"], s0["poisoned_variant"]]):

@@ -3,7 +3,7 @@ rule train_model:
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
-        code=lib_sources("seeds", "variants", "models", "optim", "train"),
+        code=train_sources,
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/model.pt",
         epochs=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/epochs.csv",

@@ -129,3 +129,36 @@ def test_study002_checkpoint_roundtrip_with_list_widths(tmp_path):
     save_checkpoint(tmp_path / "m.pt", m, "mnist002", {"widths": (4, 6), "hidden": 16})
     x = torch.rand(2, 1, 28, 28)
     assert torch.equal(m.eval()(x), load_model(tmp_path / "m.pt")(x))
+
+
+# --- ResNet18 for CIFAR ------------------------------------------------------------------
+
+def test_resnet18_cifar_shape_parameters_and_stem():
+    from torch import nn
+
+    torch.manual_seed(0)
+    m = build_model("resnet18_cifar").eval()
+    assert count_parameters(m) == 11_173_962
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert not any(isinstance(l, nn.MaxPool2d) for l in m.modules())
+    c1 = m.conv1
+    assert (c1.in_channels, c1.out_channels, c1.kernel_size, c1.stride, c1.padding) == (
+        3, 64, (3, 3), (1, 1), (1, 1)) and c1.bias is None
+    # the stride-1 stem keeps 32×32 for the first stage (torchvision's ImageNet stem: 8×8)
+    assert m.layer1(m.relu(m.bn1(m.conv1(torch.rand(1, 3, 32, 32))))).shape == (1, 64, 32, 32)
+    gray = build_model("resnet18_cifar", in_channels=1, num_classes=5)
+    assert gray(torch.rand(2, 1, 28, 28)).shape == (2, 5)
+
+
+def test_resnet18_cifar_checkpoint_roundtrip_with_batchnorm_buffers(tmp_path):
+    torch.manual_seed(0)
+    m = build_model("resnet18_cifar")
+    m.train()
+    with torch.no_grad():
+        m(torch.rand(4, 3, 32, 32))  # moves the BatchNorm running statistics off their init
+    save_checkpoint(tmp_path / "r.pt", m, "resnet18_cifar", {})
+    m2 = load_model(tmp_path / "r.pt")
+    assert not m2.training
+    assert torch.equal(m.bn1.running_mean, m2.bn1.running_mean)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(m.eval()(x), m2(x))

@@ -293,3 +293,31 @@ def test_random_start_generator_is_derived_from_the_run_seed():
         for _ in range(2):  # the same generator advances batch after batch
             expected = attacks.pgd(model, x, y, 0.1, steps=2, step_size=0.05, generator=g)
             assert torch.equal(obj.adversarial(model, x, y), expected)
+
+
+def test_haat_regime_uses_the_run_seed_and_eval_mode():
+    """HAAT adversarial training (study 001): the adversary is the registered attack with its
+    noise (every power iteration's random start) from the run-seed generator, made with the
+    model in eval mode (BatchNorm uses its running statistics), the loss in train mode."""
+    from curvrobust.haat import haat
+    from curvrobust.seeds import derive_seed
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Softplus(),
+                          nn.Flatten(), nn.Linear(3 * 64, 10)).train()
+    x, y = _data()
+    params = {"eps": 0.1, "steps": 2, "step_size": 0.05, "k": 2, "xi": 1e-3, "hvp": "fd"}
+    obj = Objective.from_spec({"adversary": {"kind": "haat", **params}, "adv_weight": 1.0},
+                              seed=3)
+    bn = model[1]
+    before = bn.running_mean.clone()
+    x_adv = obj.adversarial(model, x, y)
+    assert torch.equal(bn.running_mean, before)           # eval mode: statistics untouched
+    assert all(m.training for m in model.modules())
+    g = torch.Generator().manual_seed(derive_seed(3, "adversary"))
+    with attacks.eval_mode(model):
+        expected = haat(model, x, y, generator=g, **params)
+    assert torch.equal(x_adv, expected)
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6
+    loss, parts = obj(model, x, y)
+    assert math.isnan(parts["ce"]) and parts["adv_ce"] == pytest.approx(loss.item())

@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from curvrobust.train import (TrainSpec, batch_orders, closest_checkpoint, init_model,
-                              match_train_loss, train)
+from curvrobust.train import (TrainSpec, batch_orders, checkpoint_epochs, closest_checkpoint,
+                              cyclic_lr, init_model, make_stepper, match_train_loss, train)
 
 
 def _data(n=300, seed=0):
@@ -107,7 +107,7 @@ def test_train_with_a_penalty_and_adversary_regime_writes_loss_parts(tmp_path):
     assert spec.regime == recipe["regime"]
     rows = train(spec, 3, x, y, x[:64], y[:64], tmp_path, log=lambda m: None)
     ep = pd.read_csv(tmp_path / "epochs.csv")
-    assert list(ep.columns[-3:]) == ["ce", "adv_ce", "penalty"]
+    assert list(ep.columns[-4:]) == ["ce", "adv_ce", "penalty", "lr"]
     assert list(ep.columns[:9]) == ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc",
                                     "test_loss", "test_acc", "epoch_time_s", "wall_time_s"]
     r = ep.iloc[0]
@@ -137,3 +137,144 @@ def test_gauss_newton_with_a_regime_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown regime keys"):
         train(TrainSpec(arch="cnn000", optimizer={"name": "sgd", "lr": 0.1}, epochs=1,
                         regime={"penality": {}}), 0, x, y, x, y, tmp_path, log=lambda m: None)
+
+
+# --- learning-rate schedule --------------------------------------------------------------
+
+def test_cyclic_lr_known_values():
+    lr = lambda s, **kw: cyclic_lr(s, 100, 0.1, **kw)  # noqa: E731
+    assert lr(0) == 0.0 and lr(40) == pytest.approx(0.1) and lr(100) == 0.0
+    assert lr(20) == pytest.approx(0.05) and lr(10) == pytest.approx(0.025)
+    assert lr(70) == pytest.approx(0.05) and lr(85) == pytest.approx(0.025)
+    assert lr(-5) == 0.0 and lr(101) == 0.0  # clamped outside the run
+    assert lr(0, base_lr=0.02) == 0.02 and lr(100, base_lr=0.02) == 0.02
+    assert lr(20, base_lr=0.02) == pytest.approx(0.06)
+    assert cyclic_lr(10, 100, 0.1, peak=0.2) == pytest.approx(0.05)
+    assert cyclic_lr(20, 100, 0.1, peak=0.2) == pytest.approx(0.1)
+    # Rice et al.: np.interp(t, [0, epochs * 2 // 5, epochs], [0, max_lr, 0]) in epochs
+    import numpy as np
+
+    for t in (0.3, 37.5, 80, 80.25, 150, 199.9):
+        ref = np.interp(t, [0, 200 * 2 // 5, 200], [0, 0.2, 0])
+        assert cyclic_lr(t * 50, 200 * 50, 0.2) == pytest.approx(ref, abs=1e-12)
+
+
+def _tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+
+
+def _tiny_batches(k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(8, 1, 4, 4, generator=g), torch.randint(0, 3, (8,), generator=g))
+            for _ in range(k)]
+
+
+def test_cyclic_schedule_sets_every_steps_lr():
+    total = 10
+    st = make_stepper(_tiny_model(), {"name": "sgd", "momentum": 0.9,
+                                      "schedule": {"kind": "cyclic", "max_lr": 0.2,
+                                                   "base_lr": 0.01, "peak": 0.3}},
+                      total_steps=total)
+    used = []
+    for xb, yb in _tiny_batches(total):
+        st.step(xb, yb)
+        used.append(st.last_lr)
+    expect = [cyclic_lr(k, total, 0.2, 0.01, 0.3) for k in range(1, total + 1)]
+    assert used == pytest.approx(expect, rel=1e-12)
+    assert max(used) == pytest.approx(0.2) and used.index(max(used)) == 2  # step 3 = 0.3·10
+    assert used[-1] == pytest.approx(0.01)  # the last step is back at base_lr
+    assert all(b - a == pytest.approx(0.19 / 3) for a, b in zip(used[:2], used[1:3]))
+    assert all(a - b == pytest.approx(0.19 / 7) for a, b in zip(used[2:], used[3:]))
+    assert st.optimizer.param_groups[0]["momentum"] == 0.9
+
+
+def test_no_or_constant_schedule_is_plain_sgd_bit_for_bit():
+    batches = _tiny_batches(5)
+    ref = _tiny_model()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.5)
+    for xb, yb in batches:
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(ref(xb), yb).backward()
+        opt.step()
+    for extra in ({}, {"schedule": {"kind": "constant"}}):
+        model = _tiny_model()
+        st = make_stepper(model, {"name": "sgd", "lr": 0.1, "momentum": 0.5, **extra},
+                          total_steps=5)
+        assert st.scheduler is None
+        for xb, yb in batches:
+            st.step(xb, yb)
+            assert st.last_lr == 0.1
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ref.parameters()))
+
+
+def test_bad_schedules_are_named():
+    m = _tiny_model()
+    cyc = {"kind": "cyclic", "max_lr": 0.1}
+    with pytest.raises(ValueError, match="unknown schedule kind 'cosine'"):
+        make_stepper(m, {"name": "sgd", "lr": 0.1, "schedule": {"kind": "cosine"}}, None, 10)
+    with pytest.raises(ValueError, match="unknown keys for schedule kind 'cyclic': max, top"):
+        make_stepper(m, {"name": "sgd", "schedule": {**cyc, "top": 1, "max": 2}}, None, 10)
+    with pytest.raises(ValueError, match="unknown keys for schedule kind 'constant': max_lr"):
+        make_stepper(m, {"name": "sgd", "lr": 0.1, "schedule": {"kind": "constant",
+                                                                  "max_lr": 0.1}}, None, 10)
+    with pytest.raises(ValueError, match="gauss_newton takes no learning-rate schedule"):
+        make_stepper(m, {"name": "gauss_newton", "lr": 0.1, "schedule": cyc}, None, 10)
+    with pytest.raises(ValueError, match="total_steps"):
+        make_stepper(m, {"name": "sgd", "schedule": cyc})
+    with pytest.raises(ValueError, match="contradicts schedule max_lr"):
+        make_stepper(m, {"name": "sgd", "lr": 0.5, "schedule": cyc}, None, 10)
+    with pytest.raises(ValueError, match="peak"):
+        make_stepper(m, {"name": "sgd", "schedule": {**cyc, "peak": 1.0}}, None, 10)
+    with pytest.raises(ValueError, match="needs max_lr"):
+        make_stepper(m, {"name": "sgd", "schedule": {"kind": "cyclic"}}, None, 10)
+    st = make_stepper(m, {"name": "sgd", "lr": 0.1, "schedule": cyc}, None, 10)  # lr == max_lr
+    assert st.scheduler is not None
+
+
+def test_train_with_a_cyclic_schedule_logs_the_lr(tmp_path):
+    x, y = _data(128)
+    recipe = {"arch": "cnn000", "epochs": 3, "batch_size": 64,
+              "optimizer": {"name": "sgd", "momentum": 0.9,
+                            "schedule": {"kind": "cyclic", "max_lr": 0.05, "peak": 0.5}}}
+    train(TrainSpec.from_recipe(recipe), 0, x, y, x[:32], y[:32], tmp_path, log=lambda m: None)
+    ep = pd.read_csv(tmp_path / "epochs.csv")
+    assert ep.columns[-1] == "lr"
+    # 2 steps per epoch, 6 in all, peak at step 3: the epochs end at steps 2, 4 and 6
+    assert list(ep["lr"]) == pytest.approx([0.05 * 2 / 3, 0.05 * 2 / 3, 0.0], abs=1e-12)
+
+
+# --- epoch-end checkpoints ---------------------------------------------------------------
+
+def test_checkpoint_epochs():
+    assert checkpoint_epochs(200, 20, 10) == [*range(10, 200, 20), 200]
+    assert checkpoint_epochs(200, 20, 10)[:3] == [10, 30, 50]
+    assert checkpoint_epochs(5, 1) == [1, 2, 3, 4, 5]
+    assert checkpoint_epochs(10, 4) == [4, 8, 10]  # first defaults to every: epoch % 4 == 0
+    assert checkpoint_epochs(10, 5) == [5, 10]  # the last epoch only once
+    assert checkpoint_epochs(3, 5, 7) == [3]
+    for every in range(1, 6):  # the old rule, epoch % every == 0 or last
+        assert checkpoint_epochs(12, every) == [e for e in range(1, 13)
+                                                if e % every == 0 or e == 12]
+    with pytest.raises(ValueError, match="every"):
+        checkpoint_epochs(10, 0)
+    with pytest.raises(ValueError, match="first"):
+        checkpoint_epochs(10, 2, 0)
+
+
+def test_train_writes_the_epoch_checkpoints_asked_for(tmp_path):
+    x, y = _data(64)
+    recipe = {"arch": "cnn000", "epochs": 7, "batch_size": 64,
+              "optimizer": {"name": "sgd", "lr": 0.01},
+              "checkpoints": {"every_epochs": 3, "first_epoch": 2}}
+    spec = TrainSpec.from_recipe(recipe)
+    assert (spec.checkpoint_every_epochs, spec.checkpoint_first_epoch) == (3, 2)
+    assert TrainSpec.from_recipe({**recipe, "checkpoints": {}}).checkpoint_first_epoch is None
+    train(spec, 0, x, y, x[:16], y[:16], tmp_path, log=lambda m: None)
+    ck = pd.read_csv(tmp_path / "checkpoints.csv")
+    assert list(ck["epoch"]) == [0, 2, 5, 7] == [0, *checkpoint_epochs(7, 3, 2)]
+    assert list(ck["step"]) == [0, 2, 5, 7]  # one step per epoch
+    assert all((tmp_path / f).is_file() for f in ck["file"])
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 4
+    ep = pd.read_csv(tmp_path / "epochs.csv")
+    assert list(ep["lr"]) == [0.01] * 7

@@ -158,6 +158,112 @@ def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
                                     "plot_figure_study002", "all"}
 
 
+STUDY001_TABLES = ["table_robust_accuracy", "table_hvp_error"]
+STUDY001_FIGURES = ["fig1_haat_robust_accuracy", "fig2a_xi_sweep", "fig2b_k_sweep",
+                    "fig3_haat_vs_pgd", "fig4_fd_convergence"]
+
+
+def test_smoke_produces_study001_outputs(smoke_run):
+    work, cfg = smoke_run
+    s1 = cfg["studies"]["study001"]
+    out = work / "results" / "study001" / "mnist"
+    for t in STUDY001_TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
+    for f in STUDY001_FIGURES:
+        for ext in ("pdf", "png"):
+            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    block = s1["datasets"]["mnist"]
+    recipes = set(block["models"].values()) | set(block["xi_sweep"]) | set(block["k_sweep"])
+    table = pd.read_csv(out / "table_robust_accuracy.csv")
+    assert set(table["recipe"]) == recipes
+    assert set(table["epoch"]) == {1, 2}                  # every epoch-end checkpoint
+    cascade = ["clean_acc", "apgd-ce_acc", "apgd-t_acc", "fab-t_acc", "square_acc"]
+    for recipe in recipes:
+        for epoch in (1, 2):
+            row = pd.read_csv(out / f"eval/{recipe}/seed42/epoch{epoch}.csv").iloc[0]
+            assert row["n_examples"] == s1["autoattack"]["n_examples"]
+            values = [row[c] for c in cascade]
+            assert values == sorted(values, reverse=True), values    # each attack only removes
+            assert row["aa_acc"] == row["square_acc"] and row["pgd_acc"] <= row["clean_acc"]
+            ck = pd.read_csv(work / f"results/models/mnist/clean/{recipe}/seed42/checkpoints.csv")
+            step = ck.loc[ck["epoch"] == epoch, "step"].iloc[-1]
+            assert row["step"] == step and row["clean_acc"] >= 0
+    assert "APGD-CE (3 it." in table["aa_attacks"].iloc[0]
+    # HAAT and PGD-AT trained adversarially through train_model; the cyclic schedule ends at 0
+    for recipe in ("s1_haat", "s1_pgd"):
+        ep = pd.read_csv(work / f"results/models/mnist/clean/{recipe}/seed42/epochs.csv")
+        assert ep["adv_ce"].notna().all() and ep["ce"].isna().all()
+    ep = pd.read_csv(work / "results/models/mnist/clean/s1_pgd/seed42/epochs.csv")
+    assert ep["lr"].iloc[-1] == 0.0 and ep["lr"].iloc[0] > 0.0
+    trace = pd.read_csv(out / "convergence/seed42/trace.csv")
+    conv = s1["convergence"]
+    assert set(trace["method"]) == set(conv["methods"]) and set(trace["k"]) == set(conv["ks"])
+    assert set(trace["batch"]) == set(range(conv["batches"]))
+    for k, g in trace.groupby("k"):
+        assert set(g["iteration"]) == set(range(1, k + 1))
+    assert trace["diff_mean"].between(0.0, 2.0).all()
+    # exact products: the first power step goes from a random vector to a nearly orthogonal one
+    first = trace[(trace["method"] == "exact") & (trace["iteration"] == 1)]["diff_mean"]
+    assert (abs(first - 2 ** 0.5) < 0.2).all(), first
+    err = pd.read_csv(out / "table_hvp_error.csv")
+    assert len(err) == 2 * len(conv["xi_list"]) and err["median_rel_error"].notna().all()
+
+
+def _changed_config(work, cfg, edit):
+    changed = yaml.safe_load(yaml.safe_dump(cfg))
+    edit(changed)
+    (work / "changed.yaml").write_text(yaml.safe_dump(changed))
+    proc = run_snakemake(work, "--configfile", "changed.yaml", "-n", "--cores", "1")
+    return _scheduled_jobs(proc.stdout)
+
+
+def test_changed_autoattack_reruns_only_evaluations(smoke_run):
+    work, cfg = smoke_run
+
+    def edit(c):
+        c["studies"]["study001"]["autoattack"]["square_queries"] = 30
+
+    jobs = _changed_config(work, cfg, edit)
+    assert sum(r == "evaluate_checkpoint" for r, _ in jobs) == 8, jobs
+    assert [w for r, w in jobs if r == "make_table_study001"] == [
+        "wildcards: dataset=mnist, table=table_robust_accuracy"], jobs
+    figures = sorted(w.split("figure=")[1] for r, w in jobs if r == "plot_figure_study001")
+    assert figures == ["fig1_haat_robust_accuracy", "fig2a_xi_sweep", "fig2b_k_sweep",
+                       "fig3_haat_vs_pgd"], figures
+    assert {r for r, _ in jobs} == {"evaluate_checkpoint", "make_table_study001",
+                                    "plot_figure_study001", "all"}, jobs
+
+
+def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
+    work, cfg = smoke_run
+
+    def edit(c):
+        c["recipes"]["s1_haat_xi1em3"]["regime"]["adversary"]["xi"] = 1.0e-4
+
+    jobs = _changed_config(work, cfg, edit)
+    trained = [w for r, w in jobs if r == "train_model"]
+    assert len(trained) == 1 and "recipe=s1_haat_xi1em3" in trained[0], trained
+    assert sum(r == "evaluate_checkpoint" for r, _ in jobs) == 2, jobs
+    figures = [w.split("figure=")[1] for r, w in jobs if r == "plot_figure_study001"]
+    assert figures == ["fig2a_xi_sweep"], figures
+    assert {r for r, _ in jobs} == {"train_model", "evaluate_checkpoint", "make_table_study001",
+                                    "plot_figure_study001", "all"}, jobs
+
+
+def test_study001_cross_reference_error_names_the_key(smoke_run):
+    work, cfg = smoke_run
+    bad = yaml.safe_load(yaml.safe_dump(cfg))
+    bad["studies"]["study001"]["datasets"]["mnist"]["models"]["haat"] = "s1_pgd"
+    bad["studies"]["study001"]["datasets"]["mnist"]["pgd"] = "pgd_missing"
+    (work / "bad.yaml").write_text(yaml.safe_dump(bad))
+    proc = run_snakemake(work, "--configfile", "bad.yaml", "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "studies.study001.datasets.mnist.models.haat" in text and "no haat adversary" in text
+    assert "studies.study001.datasets.mnist.pgd" in text, text[-2000:]
+
+
 def test_study002_cross_reference_error_names_the_key(smoke_run):
     work, cfg = smoke_run
     bad = yaml.safe_load(yaml.safe_dump(cfg))
@@ -225,7 +331,9 @@ def test_report_builds_with_every_table_and_figure(smoke_run):
     for name in ("table1_fgsm_clean.csv", "table2_fgsm_poisoned.csv", "table3_sam_median.csv",
                  "table1b_fgsm_matched_loss.csv", "training_summary.csv",
                  "fig2_input_grad_norm.png", "fig3_logit_margin.png", "table1_mnist.csv",
-                 "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png"):
+                 "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png",
+                 "table_robust_accuracy.csv", "table_hvp_error.csv", "fig4_fd_convergence.png",
+                 "fig2a_xi_sweep.png"):
         assert name in html, name
 
 
@@ -272,7 +380,9 @@ def test_edited_plotting_code_reruns_only_figures(smoke_run):
         counts = job_counts(proc.stdout)
         assert counts.get("plot_figure") == 4, counts
         assert counts.get("plot_figure_study002") == len(STUDY002_FIGURES), counts
-        assert set(counts) == {"plot_figure", "plot_figure_study002", "all"}, counts
+        assert counts.get("plot_figure_study001") == len(STUDY001_FIGURES), counts
+        assert set(counts) == {"plot_figure", "plot_figure_study001", "plot_figure_study002",
+                               "all"}, counts
     finally:
         plots.write_text(text)
         os.utime(plots, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -341,3 +341,6 @@ def fgsm_success_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """:func:`attack_success_table` for FGSM."""
     return attack_success_table(model, x, y, "fgsm", eps_list, {"data_range": data_range},
                                 batch_size=batch_size, device=device)
+
+
+from . import haat as _haat  # noqa: E402,F401  (registers "haat"; it imports this module)

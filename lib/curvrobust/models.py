@@ -144,6 +144,24 @@ class AllConvGAP(nn.Module):
         return self.net(x)
 
 
+@register("resnet18_cifar")
+def resnet18_cifar(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
+    """He et al.'s ResNet18 as used for CIFAR-10 adversarial training (Madry et al., Rice et
+    al.): torchvision's implementation with the CIFAR stem, a 3×3 stride-1 first convolution
+    and no max pooling (11,173,962 parameters for 10 classes).
+
+    It has BatchNorm, so its logits depend on the batch in train mode: attacks and evaluation
+    must run it in eval mode (`attacks.eval_mode`)."""
+    from torchvision.models import resnet18
+
+    model = resnet18(num_classes=num_classes, weights=None)
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    # initialised like torchvision initialises every other convolution of the net
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

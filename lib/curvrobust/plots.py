@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -431,3 +432,36 @@ def indicator_scatter_figure(df: pd.DataFrame,
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig, stats
+
+
+def power_iteration_figure(df: pd.DataFrame, y: str = "diff_mean", *,
+                           title: str | None = None) -> plt.Figure:
+    """Study 001's Figs 4/5: ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖ against the power-iteration step i in the last
+    attack step, one panel per (Hessian-vector-product ``method`` row, ``k`` column), one line
+    per traced batch (mean over its examples). √2 (two orthogonal unit vectors, where a random
+    start lands) and 2 (a sign flip, a negative dominant eigenvalue) are marked."""
+    _require_columns(df, ["method", "k", "batch", "iteration", y])
+    if df.empty:
+        raise ValueError("power_iteration_figure got an empty data frame")
+    methods = list(dict.fromkeys(df["method"]))
+    ks = sorted(set(int(k) for k in df["k"]))
+    fig, axes = plt.subplots(len(methods), len(ks), figsize=(3.4 * len(ks), 2.7 * len(methods)),
+                             squeeze=False, sharey=True)
+    for i, method in enumerate(methods):
+        for j, k in enumerate(ks):
+            ax = axes[i][j]
+            sub = df[(df["method"] == method) & (df["k"] == k)]
+            for _, g in sub.groupby("batch"):
+                g = g.sort_values("iteration")
+                ax.plot(g["iteration"], g[y], marker="o", ms=3, lw=0.8, alpha=0.7)
+            for level, ls in ((math.sqrt(2.0), "--"), (2.0, ":")):
+                ax.axhline(level, color="grey", lw=0.7, ls=ls)
+            ax.set_xticks(range(1, k + 1) if k <= 10 else np.linspace(1, k, 6).round())
+            ax.set_ylim(0.0, 2.1)
+            ax.set_title(f"{method}, k = {k}", fontsize=9)
+            ax.set_xlabel("power step i" if i == len(methods) - 1 else "")
+            ax.set_ylabel("‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖₂" if j == 0 else "")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

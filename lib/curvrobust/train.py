@@ -1,5 +1,6 @@
-"""Training loop shared by every recipe: seeded init and batch order, optimiser adapters,
-checkpoints on a step schedule, full-training-set loss at each checkpoint."""
+"""Training loop shared by every recipe: seeded init and batch order, optimiser adapters with
+an optional per-batch learning-rate schedule, checkpoints on a step schedule, full-training-set
+loss at each checkpoint."""
 
 from __future__ import annotations
 
@@ -33,15 +34,20 @@ class FirstOrder:
     """Adapter giving a torch.optim optimiser the `step(x, y) -> loss` convention.
 
     `objective` (a `regimes.Objective`; default: plain cross-entropy) gives the batch loss;
-    its parts (ce, adv_ce, penalty) of the last step are kept in `last_parts`."""
+    its parts (ce, adv_ce, penalty) of the last step are kept in `last_parts`. A `scheduler`
+    (torch.optim.lr_scheduler) is stepped after every optimiser step; the learning rate the
+    last step used is kept in `last_lr`."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 objective: Objective | None = None) -> None:
+                 objective: Objective | None = None,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.objective = objective
+        self.scheduler = scheduler
         self.step_count = 0
         self.last_parts: dict[str, float] = {}
+        self.last_lr = float(optimizer.param_groups[0]["lr"])
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         self.step_count += 1
@@ -55,26 +61,106 @@ class FirstOrder:
             raise FloatingPointError(
                 f"{type(self.optimizer).__name__} step {self.step_count}: non-finite loss {loss.item()}")
         loss.backward()
+        self.last_lr = float(self.optimizer.param_groups[0]["lr"])
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         return float(loss.detach())
 
 
+SCHEDULE_KINDS = ("constant", "cyclic")
+_SCHEDULE_KEYS = {"constant": {"kind"}, "cyclic": {"kind", "max_lr", "base_lr", "peak"}}
+
+
+def cyclic_lr(step: float, total: int, max_lr: float, base_lr: float = 0.0,
+              peak: float = 0.4) -> float:
+    """The "cyclic" learning rate of Wong et al. (2020) and Rice et al. (2020): one triangle
+    per run, linear from `base_lr` at step 0 up to `max_lr` at step `peak`·total and linear
+    back down to `base_lr` at step `total` (clamped outside [0, total]).
+
+    As in their code (``lr_schedule(epoch + (i + 1) / len(loader))``), the k-th optimiser step,
+    k = 1..total, uses ``cyclic_lr(k, total, ...)``: the rate reached after that step."""
+    if total < 1:
+        raise ValueError(f"total must be >= 1, got total={total!r}")
+    t = min(max(float(step), 0.0), float(total))
+    top = peak * total
+    if t <= top:
+        return max_lr if top == 0 else base_lr + (max_lr - base_lr) * t / top
+    return base_lr + (max_lr - base_lr) * (total - t) / (total - top)
+
+
+def _parse_schedule(schedule: Any) -> dict[str, Any] | None:
+    """A recipe's `schedule` block, checked, with defaults filled in; None for no schedule."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, dict) or "kind" not in schedule:
+        raise ValueError(f"optimizer schedule must be a mapping with a 'kind' (one of "
+                         f"{', '.join(SCHEDULE_KINDS)}), got {schedule!r}")
+    kind = schedule["kind"]
+    if kind not in SCHEDULE_KINDS:
+        raise ValueError(f"unknown schedule kind {kind!r} (known: {', '.join(SCHEDULE_KINDS)})")
+    unknown = sorted(set(schedule) - _SCHEDULE_KEYS[kind])
+    if unknown:
+        raise ValueError(f"unknown keys for schedule kind {kind!r}: {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(_SCHEDULE_KEYS[kind]))})")
+    if kind == "constant":
+        return None
+    if "max_lr" not in schedule:
+        raise ValueError("schedule kind 'cyclic' needs max_lr")
+    sched = dict(kind=kind, max_lr=float(schedule["max_lr"]),
+                 base_lr=float(schedule.get("base_lr", 0.0)), peak=float(schedule.get("peak", 0.4)))
+    if not (math.isfinite(sched["max_lr"]) and sched["max_lr"] > 0):
+        raise ValueError(f"schedule max_lr must be a positive finite number, got "
+                         f"{schedule['max_lr']!r}")
+    if not 0.0 <= sched["base_lr"] <= sched["max_lr"]:
+        raise ValueError(f"schedule base_lr must lie in [0, max_lr={sched['max_lr']}], got "
+                         f"{schedule.get('base_lr')!r}")
+    if not 0.0 < sched["peak"] < 1.0:
+        raise ValueError(f"schedule peak must lie in (0, 1), got {schedule.get('peak')!r}")
+    return sched
+
+
 def make_stepper(model: nn.Module, spec: dict[str, Any],
-                 objective: Objective | None = None) -> Stepper:
+                 objective: Objective | None = None, total_steps: int | None = None) -> Stepper:
     """Build the optimiser named in a recipe's `optimizer` block, minimising `objective`
-    (default: plain cross-entropy). Gauss-Newton supports natural training only."""
+    (default: plain cross-entropy). Gauss-Newton supports natural training only.
+
+    An optional `schedule` in the block (`{kind: cyclic, max_lr, base_lr, peak}`, see
+    :func:`cyclic_lr`; `{kind: constant}` or none: fixed `lr`) sets SGD's or Adam's learning
+    rate every batch over `total_steps` optimiser steps; with one, `lr` may be left out (it is
+    max_lr)."""
     spec = dict(spec)
     name = spec.pop("name")
+    schedule = _parse_schedule(spec.pop("schedule", None))
+    if schedule is not None:
+        if name == "gauss_newton":
+            raise ValueError("optimizer gauss_newton takes no learning-rate schedule, got "
+                             f"{schedule}")
+        if total_steps is None or total_steps < 1:
+            raise ValueError(f"a {schedule['kind']} schedule needs total_steps >= 1, got "
+                             f"total_steps={total_steps!r}")
+        if "lr" in spec and float(spec["lr"]) != schedule["max_lr"]:
+            raise ValueError(f"optimizer lr={spec['lr']!r} contradicts schedule max_lr="
+                             f"{schedule['max_lr']!r}; leave lr out")
+        spec["lr"] = schedule["max_lr"]
+
+    def first_order(optimizer: torch.optim.Optimizer) -> FirstOrder:
+        scheduler = None
+        if schedule is not None:
+            top, base, peak = schedule["max_lr"], schedule["base_lr"], schedule["peak"]
+            # LambdaLR's argument counts the steps taken; step k + 1 uses cyclic_lr(k + 1)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda k: cyclic_lr(k + 1, total_steps, top, base, peak) / top)
+        return FirstOrder(model, optimizer, objective, scheduler)
+
     if name == "sgd":
-        return FirstOrder(model, torch.optim.SGD(model.parameters(), lr=spec.pop("lr"),
-                                                 momentum=spec.pop("momentum", 0.0),
-                                                 weight_decay=spec.pop("weight_decay", 0.0)),
-                          objective)
+        return first_order(torch.optim.SGD(model.parameters(), lr=spec.pop("lr"),
+                                           momentum=spec.pop("momentum", 0.0),
+                                           weight_decay=spec.pop("weight_decay", 0.0)))
     if name == "adam":
         betas = tuple(spec.pop("betas", (0.9, 0.999)))
-        return FirstOrder(model, torch.optim.Adam(model.parameters(), lr=spec.pop("lr"),
-                                                  betas=betas, eps=spec.pop("eps", 1e-8)),
-                          objective)
+        return first_order(torch.optim.Adam(model.parameters(), lr=spec.pop("lr"),
+                                            betas=betas, eps=spec.pop("eps", 1e-8)))
     if name == "gauss_newton":
         from .optim import GaussNewton
 
@@ -97,6 +183,7 @@ class TrainSpec:
     checkpoint_every_steps: int = 0  # extra checkpoints every N steps in the first epochs (0: none)
     checkpoint_dense_epochs: int = 1  # how many first epochs get the every-N-steps checkpoints
     checkpoint_every_epochs: int = 1
+    checkpoint_first_epoch: int | None = None  # first epoch-end checkpoint (None: every_epochs)
     regime: dict[str, Any] = field(default_factory=dict)  # training objective (regimes.py)
 
     @classmethod
@@ -108,6 +195,8 @@ class TrainSpec:
                    checkpoint_every_steps=int(ck.get("every_steps", 0)),
                    checkpoint_dense_epochs=int(ck.get("dense_epochs", 1)),
                    checkpoint_every_epochs=int(ck.get("every_epochs", 1)),
+                   checkpoint_first_epoch=(None if ck.get("first_epoch") is None
+                                           else int(ck["first_epoch"])),
                    regime=dict(recipe.get("regime") or {}))
 
 
@@ -140,6 +229,18 @@ def init_model(spec: TrainSpec, seed: int) -> nn.Module:
         return build_model(spec.arch, **spec.arch_kwargs)
 
 
+def checkpoint_epochs(epochs: int, every: int, first: int | None = None) -> list[int]:
+    """The epochs whose end gets a checkpoint: first, first + every, first + 2·every, … and
+    always the last one. `first` defaults to `every` (i.e. every epoch divisible by it)."""
+    first = every if first is None else first
+    if every < 1 or first < 1:
+        raise ValueError(f"checkpoint every and first epoch must be >= 1, got every={every!r}, "
+                         f"first={first!r}")
+    if epochs < 1:
+        return []
+    return sorted(set(range(first, epochs + 1, every)) | {epochs})
+
+
 def batch_orders(n: int, epochs: int, seed: int) -> list[torch.Tensor]:
     """Per-epoch shuffles from the data-order seed (shared by every recipe with this seed)."""
     g = torch.Generator().manual_seed(derive_seed(seed, "data_order"))
@@ -159,8 +260,9 @@ def _progress(total: int, desc: str):
 
 # ce, adv_ce, penalty: epoch means of the batch loss parts (regimes.Objective); NaN if unused
 PART_FIELDS = ["ce", "adv_ce", "penalty"]
+# lr: the learning rate of the epoch's last step
 EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "test_loss",
-                "test_acc", "epoch_time_s", "wall_time_s", *PART_FIELDS]
+                "test_acc", "epoch_time_s", "wall_time_s", *PART_FIELDS, "lr"]
 CHECKPOINT_FIELDS = ["step", "epoch", "file", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
@@ -178,9 +280,12 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     device = torch.device(device)
     model = init_model(spec, seed).to(device)
     objective = Objective.from_spec(spec.regime, seed)
-    stepper = make_stepper(model, spec.optimizer, None if objective.is_natural else objective)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / spec.batch_size)
+    stepper = make_stepper(model, spec.optimizer, None if objective.is_natural else objective,
+                           total_steps=spec.epochs * steps_per_epoch)
+    ckpt_epochs = set(checkpoint_epochs(spec.epochs, spec.checkpoint_every_epochs,
+                                        spec.checkpoint_first_epoch))
     orders = batch_orders(n, spec.epochs, seed)
     meta = dict(meta or {}, seed=seed, optimizer=spec.optimizer, epochs=spec.epochs,
                 batch_size=spec.batch_size)
@@ -240,12 +345,13 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
         epoch_time = time.perf_counter() - t0
         m = metrics()
         model.train()
-        if epoch % spec.checkpoint_every_epochs == 0 or epoch == spec.epochs:
+        if epoch in ckpt_epochs:
             checkpoint(step, float(epoch), m)
         row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
                    epoch_time_s=round(epoch_time, 3),
                    wall_time_s=round(time.perf_counter() - start, 3),
-                   **{k: sum(v) / len(v) for k, v in parts.items()})
+                   **{k: sum(v) / len(v) for k, v in parts.items()},
+                   lr=float(getattr(stepper, "last_lr", getattr(stepper, "lr", math.nan))))
         rows.append(row)
         log(f"epoch {epoch}/{spec.epochs}: train loss {m['train_loss']:.4f} acc "
             f"{m['train_acc']:.4f} | test loss {m['test_loss']:.4f} acc {m['test_acc']:.4f} | "

@@ -1,0 +1,185 @@
+"""AutoAttack-style robust evaluation (Croce & Hein 2020) at the official attack budgets.
+
+The "standard" L∞ AutoAttack is a cascade of four attacks, each run only on the points that
+are still robust after the ones before it:
+
+* APGD-CE: auto-step-size PGD on cross-entropy (100 iterations, 1 restart, ρ = 0.75);
+* APGD-T: APGD on the targeted DLR loss (100 iterations, 9 target classes, 1 restart);
+* FAB-T: targeted minimum-norm FAB (100 iterations, 9 target classes);
+* Square: score-based random search (5000 queries, p_init = 0.8).
+
+The attacks are torchattacks 3.5.1's. Its own ``torchattacks.AutoAttack`` leaves APGD, APGD-T
+and FAB at their 10-step defaults, so :func:`autoattack_eval` builds the cascade itself with
+the official counts. torchattacks reseeds the global RNG inside every attack call; the whole
+evaluation therefore runs in a forked RNG seeded from ``seed``: the same seed gives the same
+result on the CPU, and the caller's RNG state is left as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .attacks import _check_int, eval_mode, model_device
+
+AA_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+_LINF_TOLERANCE = 1e-5
+
+
+def subset_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
+    """A fixed random subset of ``n`` of ``range(n_total)``, sorted: the first ``n`` of a
+    seeded permutation, so that every model is evaluated on the same points."""
+    n_total = _check_int("n_total", n_total, 1)
+    if _check_int("n", n, 1) > n_total:
+        raise ValueError(f"n must be <= n_total={n_total}, got n={n!r}")
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(n_total, generator=g)[:n].sort().values
+
+
+def _describe(attacks: Sequence[str], apgd_steps: int, fab_steps: int, square_queries: int,
+              n_target_classes: int, n_restarts: int) -> str:
+    restarts = f"{n_restarts} restart{'s' if n_restarts != 1 else ''}"
+    extra = f", {restarts}" if n_restarts != 1 else ""
+    parts = {
+        "apgd-ce": f"APGD-CE ({apgd_steps} it., {restarts})",
+        "apgd-t": f"APGD-T ({apgd_steps} it., {n_target_classes} targets{extra})",
+        "fab-t": f"FAB-T ({fab_steps} it., {n_target_classes} targets{extra})",
+        "square": f"Square ({square_queries} queries)",
+    }
+    return " → ".join(parts[a] for a in attacks)
+
+
+def _build(name: str, model: nn.Module, eps: float, *, apgd_steps: int, fab_steps: int,
+           square_queries: int, n_target_classes: int, n_restarts: int, n_classes: int,
+           seed: int) -> Any:
+    import torchattacks
+
+    if name == "apgd-ce":
+        return torchattacks.APGD(model, norm="Linf", eps=eps, steps=apgd_steps,
+                                 n_restarts=n_restarts, seed=seed, loss="ce", rho=0.75)
+    if name == "apgd-t":
+        atk = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=apgd_steps,
+                                 n_restarts=n_restarts, seed=seed, rho=0.75,
+                                 n_classes=n_classes)
+        atk.n_target_classes = n_target_classes  # the constructor sets n_classes - 1
+        return atk
+    if name == "fab-t":
+        atk = torchattacks.FAB(model, norm="Linf", eps=eps, steps=fab_steps,
+                               n_restarts=n_restarts, multi_targeted=True, n_classes=n_classes,
+                               seed=seed)
+        atk.n_target_classes = n_target_classes
+        return atk
+    if name == "square":
+        return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=square_queries,
+                                   n_restarts=1, p_init=0.8, seed=seed)
+    raise AssertionError(name)  # names are checked before
+
+
+@torch.no_grad()
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
+             ) -> tuple[torch.Tensor, int]:
+    """Per-example correctness, and the number of logits the model outputs."""
+    out, width = [], 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i:i + batch_size])
+        width = logits.shape[1]
+        out.append(logits.argmax(1) == y[i:i + batch_size])
+    return torch.cat(out), width
+
+
+def _check_adversarial(name: str, adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
+    if adv.shape != x.shape:
+        raise RuntimeError(f"{name} returned shape {tuple(adv.shape)} for inputs "
+                           f"{tuple(x.shape)}")
+    dist = (adv - x).abs().flatten(1).amax(1).max().item() if len(x) else 0.0
+    if not dist <= eps + _LINF_TOLERANCE:
+        raise RuntimeError(f"{name} returned a perturbation of L∞ norm {dist:.6g} > "
+                           f"eps={eps:.6g}")
+    lo, hi = adv.min().item(), adv.max().item()
+    if not (lo >= 0.0 and hi <= 1.0):
+        raise RuntimeError(f"{name} returned inputs outside [0, 1]: range [{lo:.6g}, {hi:.6g}]")
+
+
+def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+                    attacks: Sequence[str] = AA_ATTACKS, apgd_steps: int = 100,
+                    fab_steps: int = 100, square_queries: int = 5000,
+                    n_target_classes: int = 9, n_restarts: int = 1, n_classes: int = 10,
+                    seed: int = 0, batch_size: int = 500,
+                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Robust accuracy of ``model`` on (x, y) in [0, 1] under the L∞ AutoAttack cascade.
+
+    Only clean-correct points are attacked, and each attack only those still robust after
+    the previous ones; a point is robust while it stays correctly classified. The model runs
+    in eval mode (its modes are restored afterwards), on its own device.
+
+    Returns ``n``, ``eps``, ``clean_acc``, ``<attack>_acc`` for each attack in order (the
+    robust accuracy after the cascade up to it, hence non-increasing), ``aa_acc`` (the final
+    one), ``attacks`` (what ran, with its counts) and ``time_s``."""
+    eps_f = float(eps)
+    if not (math.isfinite(eps_f) and eps_f > 0.0):
+        raise ValueError(f"eps must be a positive finite number, got eps={eps!r}")
+    attacks = tuple(attacks)
+    unknown = [a for a in attacks if a not in AA_ATTACKS]
+    if unknown:
+        raise ValueError(f"unknown attack(s) {', '.join(map(repr, unknown))}; known: "
+                         f"{', '.join(AA_ATTACKS)}")
+    if not attacks or len(set(attacks)) != len(attacks):
+        raise ValueError(f"attacks must name each attack at most once and at least one, got "
+                         f"{attacks!r}")
+    counts = dict(apgd_steps=_check_int("apgd_steps", apgd_steps, 1),
+                  fab_steps=_check_int("fab_steps", fab_steps, 1),
+                  square_queries=_check_int("square_queries", square_queries, 1),
+                  n_target_classes=_check_int("n_target_classes", n_target_classes, 1),
+                  n_restarts=_check_int("n_restarts", n_restarts, 1))
+    n_classes = _check_int("n_classes", n_classes, 2)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if n_target_classes >= n_classes:
+        raise ValueError(f"n_target_classes must be < n_classes={n_classes} (the targets are "
+                         f"the other classes), got n_target_classes={n_target_classes}")
+    if "apgd-t" in attacks and n_classes < 4:
+        raise ValueError(f"apgd-t's DLR loss needs n_classes >= 4, got n_classes={n_classes}")
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x must be a non-empty (N, C, H, W) batch with N labels y, got x "
+                         f"{tuple(x.shape)}, y {tuple(y.shape)}")
+    if x.min().item() < 0.0 or x.max().item() > 1.0:
+        raise ValueError(f"x must lie in [0, 1] (torchattacks' data range), got "
+                         f"[{x.min().item():.6g}, {x.max().item():.6g}]")
+
+    start = time.perf_counter()
+    device = model_device(model)
+    x, y = x.detach().to(device), y.detach().to(device)
+    n = len(x)
+    # torchattacks draws on the CPU generator and reseeds the current CUDA device's too
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    result: dict[str, Any] = dict(n=n, eps=eps_f)
+    with eval_mode(model), torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(int(seed))
+        robust, width = _correct(model, x, y, batch_size)
+        if width != n_classes:
+            raise ValueError(f"the model outputs {width} logits but n_classes={n_classes}")
+        result["clean_acc"] = int(robust.sum()) / n
+        if log is not None:
+            log(f"autoattack eps={eps_f:.6g}: clean {int(robust.sum())}/{n}")
+        for name in attacks:
+            t0 = time.perf_counter()
+            atk = _build(name, model, eps_f, n_classes=n_classes, seed=int(seed), **counts)
+            todo = robust.nonzero().flatten()
+            for idx in todo.split(batch_size) if len(todo) else ():
+                xb, yb = x[idx], y[idx]
+                adv = atk(xb, yb).detach()
+                _check_adversarial(name, adv, xb, eps_f)
+                still, _ = _correct(model, adv, yb, batch_size)
+                robust[idx[~still]] = False
+            result[f"{name}_acc"] = int(robust.sum()) / n
+            if log is not None:
+                log(f"autoattack eps={eps_f:.6g}: after {name} robust {int(robust.sum())}/{n} "
+                    f"({time.perf_counter() - t0:.1f} s)")
+    result["aa_acc"] = int(robust.sum()) / n
+    result["attacks"] = _describe(attacks, **counts)
+    result["time_s"] = time.perf_counter() - start
+    return result

@@ -1,0 +1,373 @@
+"""HAAT (study 001): Hessian-vector products against dense Hessians, power iteration against a
+known spectrum, the attack's invariants, and its reduction to PGD / torchattacks at w₂ = 0."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import curvrobust.haat  # noqa: F401  (registers "haat")
+from curvrobust import attacks
+from curvrobust.haat import (HVP_METHODS, haat, haat_trace, hvp_relative_error,
+                             input_hvp_batch, input_loss_grad, power_iteration)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread avoids OpenMP contention on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def smooth():
+    """A tiny smooth float64 MLP (6 → 5 tanh → 3), 4 inputs in [0, 1]^6 and labels."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).double().eval()
+    x = torch.rand(4, 6, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    return model, x, y
+
+
+def dense_hessians(model, x, y):
+    """Per-example input Hessians of CE, (N, d, d), by torch.autograd.functional.hessian."""
+    return torch.stack([
+        torch.autograd.functional.hessian(
+            lambda z, i=i: F.cross_entropy(model(z[None]), y[i:i + 1]), x[i])
+        for i in range(x.shape[0])
+    ])
+
+
+class TinyCNN(nn.Module):
+    """Conv 1→4 (3×3) → ReLU → max-pool → linear to 3 classes, on 1×8×8 images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.max_pool2d(F.relu(self.conv(x)), 2).flatten(1))
+
+
+def make_images(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose class (0, 1, 2) is a bright top, left or centre block, plus noise."""
+    y = torch.arange(n) % 3
+    x = 0.3 * torch.rand(n, 1, 8, 8, generator=gen)
+    x[y == 0, :, :3, :] += 0.6
+    x[y == 1, :, :, :3] += 0.6
+    x[y == 2, :, 3:6, 3:6] += 0.6
+    return x.clamp(0, 1), y
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """A TinyCNN trained briefly (Adam, 20 steps) on make_images: it classifies the 8 held-out
+    images correctly without saturating (CE ≈ 1e-2, so float32 gradients are not all noise)."""
+    torch.manual_seed(1)
+    gen = torch.Generator().manual_seed(1)
+    model = TinyCNN()
+    xt, yt = make_images(96, gen)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(20):
+        opt.zero_grad()
+        F.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    x, y = make_images(8, gen)
+    return model, x, y
+
+
+# ---------------------------------------------------------------------------------------------
+# Hessian-vector products
+# ---------------------------------------------------------------------------------------------
+
+def test_exact_hvp_equals_dense_hessian(smooth):
+    model, x, y = smooth
+    u = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(2))
+    H = dense_hessians(model, x, y)
+    expected = torch.einsum("nij,nj->ni", H, u)
+    got = input_hvp_batch(model, x, y, u, method="exact")
+    assert got.shape == x.shape and not got.requires_grad
+    assert (got - expected).abs().max() < 1e-8
+    assert expected.abs().max() > 1e-3  # a non-trivial Hessian
+    # the summed loss keeps per-example gradients unscaled by the batch size
+    g = input_loss_grad(model, x, y)
+    g0 = input_loss_grad(model, x[:1], y[:1])
+    assert torch.allclose(g[:1], g0, atol=1e-14)
+
+
+def test_finite_differences_converge(smooth):
+    model, x, y = smooth
+    u = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(3))
+    exact = input_hvp_batch(model, x, y, u, method="exact")
+    errs = {m: [] for m in ("fd", "fd_central")}
+    for xi in (1e-2, 1e-3, 1e-4):
+        for m in errs:
+            errs[m].append(float((input_hvp_batch(model, x, y, u, method=m, xi=xi)
+                                  - exact).norm()))
+    for m, e in errs.items():
+        assert e[0] > e[1] > e[2], (m, e)
+    # forward difference error is O(ξ), central O(ξ²)
+    assert 5 < errs["fd"][0] / errs["fd"][1] < 20
+    assert errs["fd_central"][0] / errs["fd_central"][1] > 50
+    assert all(c < 0.1 * f for c, f in zip(errs["fd_central"], errs["fd"]))
+    # passing the gradient at x gives the same forward difference
+    g = input_loss_grad(model, x, y)
+    assert torch.equal(input_hvp_batch(model, x, y, u, method="fd", xi=1e-3, grad_x=g),
+                       input_hvp_batch(model, x, y, u, method="fd", xi=1e-3))
+
+
+def test_hvp_bad_arguments(smooth):
+    model, x, y = smooth
+    with pytest.raises(ValueError, match="method.*fd_central"):
+        input_hvp_batch(model, x, y, x, method="backward")
+    for xi in (0.0, -1e-3, math.nan, math.inf):
+        with pytest.raises(ValueError, match="xi"):
+            input_hvp_batch(model, x, y, x, method="fd", xi=xi)
+
+
+def test_hvp_relative_error_rows(smooth):
+    model, x, y = smooth
+    u = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(4))
+    xis = [1e-2, 1e-3, 1e-4]
+    rows = hvp_relative_error(model, x, y, u, xis)
+    assert [(r["method"], r["xi"]) for r in rows] == \
+        [(m, xi) for m in ("fd", "fd_central") for xi in xis]
+    assert all(r["n"] == 4 and math.isfinite(r["median"]) for r in rows)
+    assert all(r["median"] <= r["q90"] for r in rows)
+    by = {(r["method"], r["xi"]): r for r in rows}
+    for xi in xis:
+        assert by["fd_central", xi]["median"] < by["fd", xi]["median"]
+    # forward-difference error ≈ ξ·(third-derivative term): relative error ≈ c·ξ
+    assert by["fd", 1e-3]["median"] == pytest.approx(0.1 * by["fd", 1e-2]["median"], rel=0.1)
+
+
+def test_forward_difference_breaks_down_in_float32(cnn):
+    """The study's ξ = 1e-6 in float32: the gradient difference drowns in rounding error."""
+    model, x, y = cnn
+    u = torch.randn(x.shape, generator=torch.Generator().manual_seed(6))
+    u = u / u.flatten(1).norm(dim=1)[:, None, None, None]
+    rows = hvp_relative_error(model, x, y, u, [1e-3, 1e-6], methods=("fd",))
+    assert rows[0]["median"] < 0.1
+    assert rows[1]["median"] > 0.3
+
+
+# ---------------------------------------------------------------------------------------------
+# Power iteration
+# ---------------------------------------------------------------------------------------------
+
+def test_power_iteration_finds_top_eigenvector():
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(3, 6, 6, generator=gen, dtype=torch.float64))
+    lam = torch.tensor([5.0, 2.0, 1.0, 0.5, -0.2, 0.1], dtype=torch.float64)
+    a = q @ torch.diag_embed(lam.expand(3, 6)) @ q.transpose(1, 2)
+
+    def hvp(v):
+        return (a @ v[..., None])[..., 0]
+
+    u0 = torch.randn(3, 6, generator=gen, dtype=torch.float64)
+    uk, diffs = power_iteration(hvp, u0, 40)
+    assert uk.shape == u0.shape and diffs.shape == (40, 3)
+    assert torch.allclose((uk * q[:, :, 0]).sum(1).abs(), torch.ones(3, dtype=torch.float64),
+                          atol=1e-12)
+    assert torch.allclose(uk.norm(dim=1), torch.ones(3, dtype=torch.float64))
+    start = u0 / u0.norm(dim=1, keepdim=True)
+    first = hvp(start)
+    first = first / first.norm(dim=1, keepdim=True)
+    assert torch.allclose(diffs[0], (first - start).norm(dim=1), atol=1e-14)
+    # geometric convergence at rate λ₂/λ₁ = 0.4 once the top component dominates
+    tail = diffs[20:30]
+    assert (tail[1:] < tail[:-1]).all()
+    assert torch.allclose(tail[1:] / tail[:-1], torch.full_like(tail[1:], 0.4), rtol=0.01)
+
+
+def test_power_iteration_negative_top_eigenvalue_and_zero_hvp():
+    gen = torch.Generator().manual_seed(5)
+    q, _ = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=torch.float64))
+    a = q @ torch.diag(torch.tensor([-4.0, 1.0, 0.5, 0.1], dtype=torch.float64)) @ q.T
+    u0 = torch.randn(2, 4, generator=gen, dtype=torch.float64)
+    uk, diffs = power_iteration(lambda v: v @ a, u0, 40)
+    assert torch.allclose((uk @ q[:, 0]).abs(), torch.ones(2, dtype=torch.float64))
+    # converged up to sign, but the iterates flip: the study's measure tends to 2
+    assert torch.allclose(diffs[-1], torch.full((2,), 2.0, dtype=torch.float64))
+    # an example whose Hu is 0 keeps its previous u
+    def hvp(v):
+        out = v @ a
+        out[1] = 0.0
+        return out
+
+    uk, diffs = power_iteration(hvp, u0, 3)
+    assert torch.equal(uk[1], u0[1] / u0[1].norm())
+    assert torch.equal(diffs[:, 1], torch.zeros(3, dtype=torch.float64))
+    assert (diffs[:, 0] > 0).all()
+    for k in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="k"):
+            power_iteration(hvp, u0, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# The attack
+# ---------------------------------------------------------------------------------------------
+
+def test_registered():
+    assert attacks.ATTACKS["haat"] is haat
+
+
+@pytest.mark.parametrize("hvp", HVP_METHODS)
+@pytest.mark.parametrize("update", ["outer", "inner"])
+@pytest.mark.parametrize("r2_scale", ["linf", "l2_ball", "sqrt_d_linf"])
+def test_haat_stays_in_ball_and_range(cnn, hvp, update, r2_scale):
+    model, x, y = cnn
+    eps = 0.1
+    adv = haat(model, x, y, eps, steps=2, step_size=0.04, k=2, xi=1e-3, hvp=hvp,
+               update=update, r2_scale=r2_scale, random_start=True)
+    assert adv.shape == x.shape and adv.dtype == x.dtype and not adv.requires_grad
+    assert (adv - x).abs().max() <= eps + 1e-6
+    assert adv.min() >= 0.0 and adv.max() <= 1.0
+    assert not torch.equal(adv, x)
+
+
+def test_haat_without_second_order_term_is_pgd(cnn):
+    torchattacks = pytest.importorskip("torchattacks")
+    model, x, y = cnn
+    eps, steps, alpha = 0.1, 5, 0.03
+    ours = haat(model, x, y, eps, steps=steps, step_size=alpha, w1=1.0, w2=0.0)
+    ref = attacks.pgd(model, x, y, eps, steps=steps, step_size=alpha, random_start=False)
+    assert torch.equal(ours, ref)
+    theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-6, rtol=0)
+    # Algorithm 1's inner placement updates after each of the k power steps: steps·k PGD steps
+    inner = haat(model, x, y, eps, steps=2, step_size=alpha, k=3, w2=0.0, update="inner")
+    assert torch.equal(inner, attacks.pgd(model, x, y, eps, steps=6, step_size=alpha,
+                                          random_start=False))
+
+
+def test_second_order_step_is_hessian_eigenvector(smooth):
+    """w₁ = 0, one outer step, exact HVP: the move is step·√d·s·q₁ with q₁ the dense Hessian's
+    top-|λ| eigenvector and s aligning it with the gradient (r2_scale="l2_ball")."""
+    model, x, y = smooth
+    H = dense_hessians(model, x, y)
+    lam, vec = torch.linalg.eigh(H)
+    order = lam.abs().argsort(dim=1, descending=True)
+    top = vec.gather(2, order[:, None, :1].expand(-1, 6, 1))[..., 0]
+    ratio = lam.gather(1, order[:, 1:2])[:, 0].abs() / lam.gather(1, order[:, :1])[:, 0].abs()
+    g = input_loss_grad(model, x, y)
+    top = top * torch.where((top * g).sum(1, keepdim=True) < 0, -1.0, 1.0).double()
+    step = 0.01
+    adv = haat(model, x, y, 10.0, steps=1, step_size=step, k=300, hvp="exact", w1=0.0, w2=1.0,
+               r2_scale="l2_ball", data_range=None)
+    direction = (adv - x) / (step * math.sqrt(6))
+    clear = ratio < 0.9
+    assert clear.sum() >= 2
+    assert torch.allclose(direction[clear], top[clear], atol=1e-6)
+    # "linf": the second-order step has the L∞ size of the signed gradient's
+    adv = haat(model, x, y, 10.0, steps=1, step_size=step, k=300, hvp="exact", w1=0.0, w2=1.0,
+               data_range=None)
+    assert torch.allclose((adv - x).abs().amax(1), torch.full((4,), step, dtype=x.dtype))
+    assert torch.allclose((adv - x)[clear] / step,
+                          top[clear] / top[clear].abs().amax(1, keepdim=True), atol=1e-6)
+
+
+def test_haat_increases_loss(cnn):
+    model, x, y = cnn
+    assert (model(x).argmax(1) == y).float().mean() >= 0.75  # the model learned something
+    adv = haat(model, x, y, 0.1, steps=5, step_size=0.03, k=3, hvp="exact")
+    with torch.no_grad():
+        clean = F.cross_entropy(model(x), y, reduction="none")
+        attacked = F.cross_entropy(model(adv), y, reduction="none")
+    assert attacked.mean() > clean.mean()
+    assert (attacked >= clean - 1e-6).float().mean() >= 0.75
+
+
+def test_haat_deterministic_and_leaves_model_alone(cnn):
+    model, x, y = cnn
+    kw = dict(steps=2, step_size=0.03, k=2, random_start=True)
+    model.train()
+    try:
+        a = haat(model, x, y, 0.1, seed=3, **kw)
+        assert model.training
+        assert all(p.grad is None for p in model.parameters())
+        model.eval()
+        b = haat(model, x, y, 0.1, seed=3, **kw)
+        c = haat(model, x, y, 0.1, seed=4, **kw)
+        d = haat(model, x, y, 0.1, generator=torch.Generator().manual_seed(3), **kw)
+        e = haat(model, x, y, 0.1, generator=torch.Generator().manual_seed(3), hvp="exact",
+                 **kw)
+    finally:
+        model.eval()
+    assert not model.training
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(a, b) and torch.equal(a, d)
+    assert not torch.equal(a, c)
+    assert not torch.equal(a, e)
+    assert torch.equal(haat(model, x, y, 0.0, **kw), x)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("eps", -0.1), ("steps", 0), ("steps", 2.0), ("k", 0), ("step_size", 0.0),
+    ("step_size", math.inf), ("xi", 0.0), ("w1", -1.0), ("w2", math.nan), ("hvp", "exact2"),
+    ("r2_scale", "l1"), ("update", "middle"),
+])
+def test_haat_bad_params(cnn, name, value):
+    model, x, y = cnn
+    kw = {"eps": 0.1, name: value}
+    with pytest.raises(ValueError, match=name):
+        haat(model, x, y, **kw)
+
+
+def test_haat_zero_weights_rejected(cnn):
+    model, x, y = cnn
+    with pytest.raises(ValueError, match="w1.*w2"):
+        haat(model, x, y, 0.1, w1=0.0, w2=0.0)
+
+
+@pytest.mark.parametrize("update", ["outer", "inner"])
+def test_haat_trace(cnn, update):
+    model, x, y = cnn
+    kw = dict(steps=2, step_size=0.03, k=4, update=update, random_start=True, seed=7)
+    adv, diffs = haat_trace(model, x, y, 0.1, **kw)
+    assert torch.equal(adv, haat(model, x, y, 0.1, **kw))
+    assert diffs.shape == (4, 8)
+    assert (diffs >= 0).all() and (diffs <= 2 + 1e-6).all()
+    # from a random start in d = 64 dimensions the first step moves ≈ √2
+    assert diffs[0].median() == pytest.approx(math.sqrt(2), abs=0.3)
+
+
+def test_convergence_trace_rows(cnn):
+    model, x, y = cnn
+    batches = [(x[:6], y[:6]), (x[6:12], y[6:12])]
+    adversary = {"kind": "haat", "eps": 0.1, "steps": 2, "step_size": 0.05, "k": 5, "xi": 1e-3,
+                 "hvp": "fd"}
+    rows = curvrobust.haat.convergence_trace(model, batches, 0.1, adversary, ks=[1, 3],
+                                             methods=["fd", "exact"], seed=7)
+    assert len(rows) == 2 * 2 * (1 + 3)
+    assert {(r["method"], r["k"]) for r in rows} == {("fd", 1), ("fd", 3), ("exact", 1),
+                                                     ("exact", 3)}
+    for r in rows:
+        assert 0.0 <= r["diff_q10"] <= r["diff_median"] <= r["diff_q90"] <= 2.0 + 1e-9
+        assert 0.0 <= r["converged_frac"] <= 1.0 and r["xi"] == 1e-3
+    # the rows are the trace of the attack itself: same seed, same last-step diffs
+    _, diffs = haat_trace(model, x[6:12], y[6:12], 0.1, steps=2, step_size=0.05, k=3, xi=1e-3,
+                          hvp="exact", seed=8)
+    got = [r["diff_mean"] for r in rows if r["batch"] == 1 and r["method"] == "exact"
+           and r["k"] == 3]
+    assert got == pytest.approx(diffs.double().mean(dim=1).tolist(), abs=1e-7)
+
+
+def test_hvp_relative_error_counts_vanished_products(cnn):
+    model, x, y = cnn
+    u = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    u = u / u.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    rows = hvp_relative_error(model, x, y, u, [1e-2, 1e-12])
+    by = {(r["method"], r["xi"]): r for r in rows}
+    # ξ·u far below float32 resolution of x: x + ξu rounds to x, so the difference is 0
+    assert by[("fd", 1e-12)]["zero_frac"] == 1.0
+    assert by[("fd", 1e-2)]["zero_frac"] < 1.0
