@@ -411,6 +411,7 @@ def s1_outputs(ds):
     out = {
         "table_robust_accuracy": "table",
         "table_hvp_error": "table",
+        "table_eigvec_alignment": "table",
         "fig1_haat_robust_accuracy": "fig1",
         "fig3_haat_vs_pgd": "fig3",
         "fig4_fd_convergence": "fig4",
@@ -427,7 +428,7 @@ def s1_records(w):
     ds, name = w.dataset, w.get("table", w.get("figure"))
     kind = s1_outputs(ds)[name]
     block = S1["datasets"][ds]
-    if kind in ("fig4",) or name == "table_hvp_error":
+    if kind == "fig4" or name in CONVERGENCE_FILES:
         return []
     labels = {
         "table": None,
@@ -451,10 +452,17 @@ def s1_records(w):
     return recs
 
 
+CONVERGENCE_FILES = {
+    "fig4_fd_convergence": "trace.csv",
+    "table_hvp_error": "hvp_error.csv",
+    "table_eigvec_alignment": "alignment.csv",
+}
+
+
 def s1_inputs(w):
     name = w.get("table", w.get("figure"))
-    if name in ("fig4_fd_convergence", "table_hvp_error"):
-        f = "trace.csv" if name.startswith("fig") else "hvp_error.csv"
+    if name in CONVERGENCE_FILES:
+        f = CONVERGENCE_FILES[name]
         return [f"{s1_convergence_dir(w.dataset, s)}/{f}" for s in S1["seeds"]]
     return [f for r in s1_records(w) for f in r["evals"]]
 

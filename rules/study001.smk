@@ -46,6 +46,7 @@ rule trace_power_iteration:
     output:
         trace=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/trace.csv",
         hvp_error=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/hvp_error.csv",
+        alignment=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/alignment.csv",
     log:
         f"{RESULTS}/logs/trace_power_iteration/{{dataset}}_seed{{seed}}.log",
     benchmark:
@@ -79,7 +80,7 @@ rule make_table_study001:
     log:
         f"{RESULTS}/logs/make_table_study001/{{dataset}}_{{table}}.log",
     wildcard_constraints:
-        table="table_robust_accuracy|table_hvp_error",
+        table="table_robust_accuracy|table_hvp_error|table_eigvec_alignment",
     conda:
         "../envs/curvrobust.yaml"
     params:

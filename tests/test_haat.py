@@ -371,3 +371,25 @@ def test_hvp_relative_error_counts_vanished_products(cnn):
     # ξ·u far below float32 resolution of x: x + ξu rounds to x, so the difference is 0
     assert by[("fd", 1e-12)]["zero_frac"] == 1.0
     assert by[("fd", 1e-2)]["zero_frac"] < 1.0
+
+
+def test_eigenvector_alignment_exact_converges_and_matches_dense(smooth):
+    """Exact products: |cos| with the reference → 1 as k grows; the reference itself is the
+    dense Hessian's top eigenvector; forward differences with a float64 ξ are as good."""
+    model, x, y = smooth
+    # one example's two top eigenvalues are 2 % apart: many steps are needed
+    rows = curvrobust.haat.eigenvector_alignment(model, x, y, ks=[1, 3, 600],
+                                                 methods=["exact", "fd"], xi=1e-7,
+                                                 ref_steps=2000, seed=0)
+    by = {(r["method"], r["k"]): r for r in rows}
+    assert by[("exact", 600)]["cos_q10"] > 1 - 1e-6
+    assert by[("exact", 1)]["cos_mean"] <= by[("exact", 3)]["cos_mean"] + 1e-12
+    assert by[("fd", 600)]["cos_q10"] > 1 - 1e-4
+    # the reference direction is the eigenvector of the dense Hessian with the largest |λ|
+    H = dense_hessians(model, x, y)
+    ev, vecs = torch.linalg.eigh(H)
+    top = vecs.gather(2, ev.abs().argmax(dim=1)[:, None, None].expand(-1, H.shape[1], 1))[..., 0]
+    gen = torch.Generator().manual_seed(0)
+    u0 = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    ref, _ = power_iteration(lambda v: torch.einsum("nij,nj->ni", H, v), u0, 2000)
+    assert (ref * top).sum(dim=1).abs().min() > 1 - 1e-6

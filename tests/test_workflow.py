@@ -158,7 +158,7 @@ def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
                                     "plot_figure_study002", "all"}
 
 
-STUDY001_TABLES = ["table_robust_accuracy", "table_hvp_error"]
+STUDY001_TABLES = ["table_robust_accuracy", "table_hvp_error", "table_eigvec_alignment"]
 STUDY001_FIGURES = ["fig1_haat_robust_accuracy", "fig2a_xi_sweep", "fig2b_k_sweep",
                     "fig3_haat_vs_pgd", "fig4_fd_convergence"]
 
@@ -206,6 +206,9 @@ def test_smoke_produces_study001_outputs(smoke_run):
     # exact products: the first power step goes from a random vector to a nearly orthogonal one
     first = trace[(trace["method"] == "exact") & (trace["iteration"] == 1)]["diff_mean"]
     assert (abs(first - 2 ** 0.5) < 0.2).all(), first
+    align = pd.read_csv(out / "table_eigvec_alignment.csv")
+    assert len(align) == len(conv["ks"]) * len(conv["methods"])
+    assert align["cos_median"].between(0.0, 1.0 + 1e-9).all()
     err = pd.read_csv(out / "table_hvp_error.csv")
     assert len(err) == 2 * len(conv["xi_list"]) and err["median_rel_error"].notna().all()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from curvrobust.haat import convergence_trace, hvp_relative_error
+from curvrobust.haat import convergence_trace, eigenvector_alignment, hvp_relative_error
 from curvrobust.jobs import start_job
 from curvrobust.models import load_model
 from curvrobust.train import write_csv
@@ -47,3 +47,12 @@ for b, (xb, yb) in enumerate(batches):
 for r in err_rows[:len(xi_list) * 2]:
     log(f"batch 0 {r['method']} xi={r['xi']:g}: median relative error {r['median']:.3g}")
 write_csv(snakemake.output.hvp_error, err_rows, list(err_rows[0]))
+align_rows = []
+for b, (xb, yb) in enumerate(batches):
+    for r in eigenvector_alignment(model, xb, yb, ks=spec["ks"], methods=spec["methods"],
+                                   xi=adversary.get("xi", 1e-6), seed=spec.get("seed", 0) + b):
+        align_rows.append(dict(batch=b, **r))
+for r in align_rows[:len(spec["ks"]) * len(spec["methods"])]:
+    log(f"batch 0 {r['method']} k={r['k']}: median |cos| with the top eigenvector "
+        f"{r['cos_median']:.3f}")
+write_csv(snakemake.output.alignment, align_rows, list(align_rows[0]))

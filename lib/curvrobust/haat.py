@@ -358,3 +358,29 @@ def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, to
                         log(f"batch {b} {method} k={k}: last ‖Δu‖ mean "
                             f"{rows[-1]['diff_mean']:.3f}, converged {rows[-1]['converged_frac']:.2f}")
     return rows
+
+
+def eigenvector_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                          ks: Sequence[int], methods: Sequence[str], xi: float,
+                          ref_steps: int = 50, seed: int = 0) -> list[dict[str, Any]]:
+    """Does the power iteration find the right direction? Per example, |cos| between the
+    k-step iterate with each Hessian-vector-product method and the dominant eigenvector from
+    ``ref_steps`` exact power steps, all from the same random start at (x, y); one row
+    ``{method, k, xi, cos_median, cos_q10, cos_mean, n}`` per method and k. |cos| = 1: the
+    direction HAAT wants; ≈ 0: a random direction (two random unit vectors in d dimensions
+    have |cos| ≈ 1/√d). The model runs in its current mode."""
+    methods = [_check_choice("method", m, HVP_METHODS) for m in methods]
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    u0 = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+    grad = input_loss_grad(model, x, y)
+    ref, _ = power_iteration(_hvp_at(model, x, y, grad, "exact", xi), u0, ref_steps)
+    rows = []
+    for method in methods:
+        for k in ks:
+            u, _ = power_iteration(_hvp_at(model, x, y, grad, method, xi), u0, k)
+            cos = (u.flatten(1) * ref.flatten(1)).sum(dim=1).abs().double().cpu()
+            rows.append(dict(method=method, k=int(k), xi=float(xi),
+                             cos_median=float(cos.median()),
+                             cos_q10=float(torch.quantile(cos, 0.1)),
+                             cos_mean=float(cos.mean()), n=int(cos.numel())))
+    return rows
