@@ -85,11 +85,9 @@ rule make_table_study001:
         "../envs/curvrobust.yaml"
     params:
         records=s1_records,
-        autoattack=S1.get("autoattack", {}),
         recipes=lambda w: {
             r["recipe"]: config["recipes"][r["recipe"]] for r in s1_records(w)
         },
-        convergence=S1.get("convergence", {}),
         seeds=S1.get("seeds", []),
     script:
         "../workflow_scripts/make_table_study001.py"
@@ -115,8 +113,14 @@ rule plot_figure_study001:
         "../envs/curvrobust.yaml"
     params:
         records=s1_records,
-        eps=lambda w: S1["datasets"][w.dataset]["eps"],
-        convergence=S1.get("convergence", {}),
+        eps=lambda w: (
+            S1["datasets"][w.dataset]["eps"]
+            if w.figure != "fig4_fd_convergence"
+            else None
+        ),
+        convergence=lambda w: (
+            S1["convergence"] if w.figure == "fig4_fd_convergence" else {}
+        ),
         seeds=S1.get("seeds", []),
     script:
         "../workflow_scripts/plot_figure_study001.py"
