@@ -227,3 +227,15 @@ def write_fake_cifar10() -> Callable[..., FakeCifarSet]:
         return FakeCifarSet(root, md5, archive, archive_md5, arrays)
 
     return _write
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one torch thread avoids OpenMP contention on a busy 2-core machine; the
+    previous count is restored after the module."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

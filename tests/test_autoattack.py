@@ -12,13 +12,7 @@ FAST = dict(apgd_steps=5, fab_steps=5, square_queries=50, n_target_classes=2,
             n_classes=N_CLASSES)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _model_and_data(n=24, seed=0, batchnorm=False):

@@ -16,13 +16,7 @@ from curvrobust.haat import (HVP_METHODS, haat, haat_trace, hvp_relative_error,
                              input_hvp_batch, input_loss_grad, power_iteration)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
