@@ -101,8 +101,8 @@ def test_study002_output_shapes_and_activations():
     assert build_model("cifar002", widths=(4, 4, 4, 4))(torch.rand(1, 3, 20, 20)).shape == (1, 10)
     assert build_model("mnist002", widths=(2, 2), hidden=4, image_size=30)(
         torch.rand(1, 1, 30, 30)).shape == (1, 10)
-    with pytest.raises(ValueError, match="'tanh'"):
-        build_model("mnist002", activation="tanh")
+    with pytest.raises(ValueError, match="'gelu'"):
+        build_model("mnist002", activation="gelu")
 
 
 def test_softplus_has_input_curvature_relu_does_not():
@@ -161,4 +161,74 @@ def test_resnet18_cifar_checkpoint_roundtrip_with_batchnorm_buffers(tmp_path):
     assert not m2.training
     assert torch.equal(m.bn1.running_mean, m2.bn1.running_mean)
     x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(m.eval()(x), m2(x))
+
+
+# --- study 003: two-layer net with a scalar output --------------------------------------------
+
+import pytest  # noqa: E402
+
+from curvrobust.models import TwoLayerNet, make_activation  # noqa: E402
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("bias,train_a,expected", [
+    (False, False, 784 * 256), (True, False, 784 * 256 + 256),
+    (False, True, 784 * 256 + 256), (True, True, 784 * 256 + 2 * 256)])
+def test_twolayer_parameter_count_and_scalar_output(bias, train_a, expected):
+    torch.manual_seed(0)
+    m = build_model("twolayer", bias=bias, train_second_layer=train_a)
+    assert isinstance(m, TwoLayerNet)
+    assert count_parameters(m) == expected
+    names = dict(m.named_parameters())
+    assert ("a" in names) == train_a
+    assert "a" in m.state_dict()  # a buffer when fixed: still saved with the weights
+    out = m(torch.rand(5, 1, 28, 28))
+    assert out.shape == (5,)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_twolayer_init_and_formula():
+    torch.manual_seed(1)
+    d, width = 400, 2000
+    m = TwoLayerNet(in_features=d, width=width, bias=True)
+    w = m.hidden.weight.detach()
+    assert abs(w.var().item() * d - 1.0) < 0.02  # rows ~ N(0, 1/d): Wx is O(1)
+    assert abs(w.mean().item()) < 0.01
+    assert torch.count_nonzero(m.hidden.bias) == 0
+    assert torch.allclose(m.a.abs(), torch.full((width,), 1 / math.sqrt(width)))
+    assert 0.45 < (m.a > 0).float().mean().item() < 0.55  # random signs
+    x = torch.rand(3, 1, 20, 20)
+    ref = torch.relu(x.reshape(3, d) @ w.T + m.hidden.bias) @ m.a
+    assert torch.allclose(m(x), ref, atol=1e-6)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("name,fn", [("tanh", torch.tanh), ("quadratic", torch.square),
+                                     ("relu", torch.relu)])
+def test_twolayer_activations(name, fn):
+    torch.manual_seed(2)
+    m = TwoLayerNet(in_features=6, width=5, activation=name).double()
+    x = torch.randn(4, 6, dtype=torch.float64)
+    ref = fn(x @ m.hidden.weight.T) @ m.a
+    assert torch.allclose(m(x), ref, rtol=1e-12, atol=1e-12)
+    z = torch.linspace(-2, 2, 9)
+    assert torch.allclose(make_activation(name)(z), fn(z))
+    assert isinstance(make_activation("softplus"), torch.nn.Softplus)  # unchanged
+    with pytest.raises(ValueError, match="activation must be one of"):
+        make_activation("gelu")
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("train_a", [False, True])
+def test_twolayer_checkpoint_roundtrip(tmp_path, train_a):
+    torch.manual_seed(3)
+    kw = {"in_features": 16, "width": 8, "activation": "tanh", "bias": True,
+          "train_second_layer": train_a}
+    m = build_model("twolayer", **kw)
+    save_checkpoint(tmp_path / "t.pt", m, "twolayer", kw)
+    torch.manual_seed(99)  # a fresh init would differ: the weights must come from the file
+    m2 = load_model(tmp_path / "t.pt")
+    assert torch.equal(m2.a, m.a)
+    x = torch.rand(7, 1, 4, 4)
     assert torch.equal(m.eval()(x), m2(x))

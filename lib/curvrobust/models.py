@@ -70,15 +70,27 @@ class StudyCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-ACTIVATIONS = ("relu", "softplus")
+ACTIVATIONS = ("relu", "softplus", "tanh", "quadratic")
+
+
+class Quadratic(nn.Module):
+    """σ(z) = z², the activation of the quadratic two-layer networks studied in theory."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * x
 
 
 def make_activation(name: str, softplus_beta: float = 10.0) -> nn.Module:
-    """ReLU, or Softplus(β) — a smooth stand-in for ReLU whose input Hessian is not zero a.e."""
+    """ReLU, or Softplus(β) — a smooth stand-in for ReLU whose input Hessian is not zero a.e.;
+    also tanh and the quadratic σ(z) = z² (smooth activations of two-layer theory)."""
     if name == "relu":
         return nn.ReLU()
     if name == "softplus":
         return nn.Softplus(beta=float(softplus_beta))
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "quadratic":
+        return Quadratic()
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
 
 
@@ -189,3 +201,37 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                          f"{ckpt['arch_kwargs']}: {e}") from None
     model.to(map_location)
     return model.eval() if eval_mode else model
+
+
+@register("twolayer")
+class TwoLayerNet(nn.Module):
+    """Study 003's two-layer network with a scalar output, f(x) = aᵀσ(Wx + b) (Deng et al. 2020).
+
+    Inputs (N, C, H, W) or (N, d) are flattened to (N, d); the output has shape (N,), for the
+    quadratic loss (y − f(x))² with y = ±1. W (``hidden.weight``, m × d) has N(0, 1/d) entries,
+    so Wx is O(1) for inputs of unit scale; b = 0 (only with ``bias``); a_j = ±1/√m with random
+    signs. As in the paper's analysis the second layer is fixed by default: ``a`` is then a
+    buffer (saved in checkpoints, not returned by ``parameters()``), else a Parameter.
+    Initialisation draws from torch's global generator (seed it with ``torch.manual_seed``)."""
+
+    def __init__(self, in_features: int = 784, width: int = 256, activation: str = "relu",
+                 train_second_layer: bool = False, bias: bool = False,
+                 softplus_beta: float = 10.0) -> None:
+        super().__init__()
+        d, m = int(in_features), int(width)
+        if d < 1 or m < 1:
+            raise ValueError(f"in_features and width must be >= 1, got {in_features!r}, {width!r}")
+        self.hidden = nn.Linear(d, m, bias=bool(bias))
+        nn.init.normal_(self.hidden.weight, mean=0.0, std=1.0 / math.sqrt(d))
+        if self.hidden.bias is not None:
+            nn.init.zeros_(self.hidden.bias)
+        signs = torch.randint(0, 2, (m,)).mul_(2).sub_(1).to(self.hidden.weight.dtype)
+        a = signs / math.sqrt(m)
+        if train_second_layer:
+            self.a = nn.Parameter(a)
+        else:
+            self.register_buffer("a", a)
+        self.act = make_activation(activation, softplus_beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.hidden(x.flatten(1))) @ self.a

@@ -1,0 +1,266 @@
+"""Projected gradient ascent (PGA) on the adversary, instrumented for study 003.
+
+Deng et al. (ICML 2020), "Towards Understanding the Dynamics of the First-Order Adversaries",
+analyse the inner maximisation of adversarial training, max_{δ ∈ S} (y − f(x + δ))², for a
+two-layer network f and a label y = ±1: projected gradient ascent reaches a local maximum in
+polynomially many iterations, faster (and on a more regular landscape) for a smaller input
+scale. This module runs that ascent from several random starts per example and records what
+the study measures:
+
+* :func:`quadratic_loss`: the per-example loss (y − f)²;
+* :func:`project`: the Euclidean projection onto S = {δ : ‖δ‖ ≤ ε, x + δ ∈ [lo, hi]}
+  (L2 or L∞ ball; L2 ball ∩ box by Dykstra's algorithm);
+* :func:`pga`: normalised-gradient (L2) or signed-gradient (L∞) projected ascent, recording the
+  loss at every iterate, the projected-gradient mapping norm (a stationarity measure, 0 at a
+  constrained local maximum) and the first iteration at which it falls below a tolerance;
+* :func:`local_maxima_stats`: how many distinct local maxima the starts found per example.
+
+Like :mod:`curvrobust.attacks`, the model runs in whatever mode it is in and its parameters'
+``.grad`` are left untouched (gradients are taken w.r.t. δ with ``torch.autograd.grad``).
+Every random start is drawn in unit coordinates and multiplied by ε, so scaling x, ε, the data
+range and the step size by s (with the first-layer weights divided by s) scales every iterate
+by s exactly when s is a power of two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .attacks import _check_eps, _check_int
+
+NORMS = ("l2", "linf")
+
+
+def quadratic_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example quadratic loss (y − f(x))², shape (N,); y holds ±1 (any dtype)."""
+    out = out.reshape(y.shape[0])
+    return (y.to(out.dtype) - out).square()
+
+
+def _check_norm(norm: str) -> str:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got norm={norm!r}")
+    return norm
+
+
+def _per_example_norm(t: torch.Tensor) -> torch.Tensor:
+    """L2 norm of each example's slice, shape (N,)."""
+    return t.flatten(1).norm(dim=1)
+
+
+def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-example vector (N,) shaped to broadcast against (N, ...)."""
+    return v.reshape(v.shape[0], *([1] * (like.ndim - 1)))
+
+
+def _ball_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Projection onto {‖δ_i‖₂ ≤ ε} per example: δ·min(1, ε/‖δ‖) (δ unchanged inside)."""
+    n = _per_example_norm(delta)
+    outside = n > eps
+    scale = torch.where(outside, eps / torch.where(outside, n, torch.ones_like(n)),
+                        torch.ones_like(n))
+    return delta * _expand(scale, delta)
+
+
+def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str = "l2",
+            data_range: tuple[float, float] | None = (0.0, 1.0),
+            iters: int = 100) -> torch.Tensor:
+    """Euclidean projection of the perturbation ``delta`` onto the feasible set
+    S = {δ : ‖δ_i‖ ≤ ε for every example i, x + δ ∈ [lo, hi]} (``data_range=None``: no box).
+
+    L∞: S is a box, so the projection is one clamp. L2 without box: the closed form
+    δ·min(1, ε/‖δ‖). L2 with box: the set is a ball ∩ box, whose projection has no closed form;
+    Dykstra's alternating projections (not plain alternation, which stops at some point of S,
+    not the nearest one) converge to it. At most ``iters`` rounds, stopping once neither the
+    iterate moves nor the two sub-iterates differ by more than a few ulps of ε (convergence is
+    linear: a PGA step, within ε + η of S, takes a few rounds; a point 5ε outside the ball of a
+    30-pixel image is within ~1e-8·ε after 100 rounds, ulps after 1000). The result is
+    finally clamped to the box, which keeps it in the ball (the box contains δ = 0, so a clamp
+    never lengthens δ), hence exactly in S up to the rounding of the norm.
+
+    ``x`` must lie in ``data_range`` (else S may be empty)."""
+    eps = _check_eps(eps)
+    norm = _check_norm(norm)
+    iters = _check_int("iters", iters, 1)
+    if delta.shape != x.shape:
+        raise ValueError(f"delta and x must have the same shape, got {tuple(delta.shape)} "
+                         f"and {tuple(x.shape)}")
+    return _projector(x, eps, norm, data_range, iters)(delta)
+
+
+def _projector(x: torch.Tensor, eps: float, norm: str,
+               data_range: tuple[float, float] | None,
+               iters: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`project` for fixed x, ε, norm and box, checked once (pga calls it every step)."""
+    if data_range is None:
+        lo_b = hi_b = None
+    else:
+        lo, hi = float(data_range[0]), float(data_range[1])
+        if not lo <= hi:
+            raise ValueError(f"data_range must have lo <= hi, got data_range={data_range!r}")
+        if bool(((x < lo) | (x > hi)).any()):
+            raise ValueError(f"x must lie in data_range={data_range!r}, got values in "
+                             f"[{x.min().item()}, {x.max().item()}]")
+        lo_b, hi_b = lo - x, hi - x
+    if norm == "linf":
+        if lo_b is None:
+            return lambda delta: delta.clamp(-eps, eps)
+        return lambda delta: torch.maximum(torch.minimum(delta.clamp(-eps, eps), hi_b), lo_b)
+    if lo_b is None:
+        return lambda delta: _ball_l2(delta, eps)
+    return lambda delta: _dykstra_ball_box(delta, eps, lo_b, hi_b, iters)
+
+
+def _dykstra_ball_box(z: torch.Tensor, eps: float, lo_b: torch.Tensor, hi_b: torch.Tensor,
+                      iters: int) -> torch.Tensor:
+    """Dykstra's algorithm for the projection of z onto {‖δ‖₂ ≤ ε} ∩ [lo_b, hi_b], batched."""
+    atol = 8.0 * torch.finfo(z.dtype).eps * eps
+    u = z
+    p = torch.zeros_like(z)
+    q = torch.zeros_like(z)
+    for _ in range(iters):
+        v = torch.maximum(torch.minimum(u + p, hi_b), lo_b)  # box step
+        p = u + p - v
+        u_next = _ball_l2(v + q, eps)  # ball step
+        q = v + q - u_next
+        change = torch.maximum(_per_example_norm(u_next - u), _per_example_norm(u_next - v))
+        u = u_next
+        if change.max().item() <= atol:
+            break
+    return torch.maximum(torch.minimum(u, hi_b), lo_b)
+
+
+@dataclass
+class PGAResult:
+    """What :func:`pga` records, for S starts, T steps and N examples.
+
+    losses        (S, T+1, N): loss at every iterate δ_0 … δ_T (δ_0 the random start);
+    mapping_norm  (S, T, N):   ‖Π(δ_t + η d_t) − δ_t‖₂ / η = ‖δ_{t+1} − δ_t‖₂ / η, the
+                               projected-gradient mapping norm (0 at a constrained local maximum;
+                               in [0, 1] for L2, where d_t is the unit gradient);
+    iters_to_tol  (S, N):      first t with mapping_norm < tol (T if never), long;
+    final_delta   (S, N, ...): δ_T;
+    final_loss    (S, N):      loss at δ_T (= losses[:, -1])."""
+
+    losses: torch.Tensor
+    mapping_norm: torch.Tensor
+    iters_to_tol: torch.Tensor
+    final_delta: torch.Tensor
+    final_loss: torch.Tensor
+
+
+def _random_start(x: torch.Tensor, eps: float, norm: str,
+                  gen: torch.Generator) -> torch.Tensor:
+    """A start drawn uniformly in the ε-ball (before projection onto the box).
+
+    Drawn in unit coordinates, then multiplied by ε, so that the start scales with ε.
+    L2: uniform direction times radius U^(1/d) (uniform in the ball); L∞: U[−1, 1]^d."""
+    if norm == "linf":
+        unit = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+        return unit * eps
+    d = x[0].numel()
+    g = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    r = torch.rand(x.shape[0], generator=gen, device=x.device, dtype=x.dtype) ** (1.0 / d)
+    n = _per_example_norm(g)
+    unit = g * _expand(r / torch.where(n > 0, n, torch.ones_like(n)), g)
+    return unit * eps
+
+
+def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    """Unit-L2 gradient per example (zero stays zero) for L2; sign(∇) for L∞."""
+    if norm == "linf":
+        return grad.sign()
+    n = _per_example_norm(grad)
+    return grad / _expand(torch.where(n > 0, n, torch.ones_like(n)), grad)
+
+
+def pga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
+        step_size: float, norm: str = "l2",
+        data_range: tuple[float, float] | None = (0.0, 1.0), starts: int = 1, seed: int = 0,
+        tol: float = 1e-3,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = quadratic_loss,
+        ) -> PGAResult:
+    """Projected gradient ascent of the per-example loss ``loss_fn(model(x + δ), y)`` over
+    δ ∈ S (see :func:`project`), from ``starts`` random starts per example.
+
+    Step: δ_{t+1} = Π(δ_t + η·d_t) with d_t = ∇_δ L / ‖∇_δ L‖₂ per example for L2 (normalised
+    gradient ascent, as L2 PGD in Madry et al. and torchattacks.PGDL2; a zero gradient does not
+    move) and d_t = sign(∇_δ L) for L∞. Starts are uniform in the ε-ball (see
+    :func:`_random_start`) then projected onto S, drawn from a generator on x's device seeded
+    with ``seed``, so the same seed gives the same result. ``loss_fn`` must return one loss per
+    example; gradients come from their sum, which gives per-example gradients as long as the
+    model treats examples independently (no batch norm in train mode). The model runs in its
+    current mode and its parameters' ``.grad`` are not touched."""
+    eps = _check_eps(eps)
+    steps = _check_int("steps", steps, 1)
+    starts = _check_int("starts", starts, 1)
+    norm = _check_norm(norm)
+    step_size = float(step_size)
+    if not (step_size > 0.0 and math.isfinite(step_size)):
+        raise ValueError(f"step_size must be > 0 and finite, got step_size={step_size!r}")
+    tol = float(tol)
+    if not tol >= 0.0:
+        raise ValueError(f"tol must be >= 0, got tol={tol!r}")
+    x = x.detach()
+    y = y.detach()
+    n_ex = x.shape[0]
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    proj = _projector(x, eps, norm, data_range, 100)
+
+    def loss_and_grad(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        delta = delta.detach().requires_grad_(True)
+        loss = loss_fn(model(x + delta), y)
+        if loss.shape != (n_ex,):
+            raise ValueError(f"loss_fn must return one loss per example, shape ({n_ex},), "
+                             f"got {tuple(loss.shape)}")
+        (grad,) = torch.autograd.grad(loss.sum(), delta)
+        return loss.detach(), grad
+
+    losses = x.new_empty((starts, steps + 1, n_ex))
+    mapping = x.new_empty((starts, steps, n_ex))
+    finals = []
+    for s in range(starts):
+        delta = proj(_random_start(x, eps, norm, gen))
+        for t in range(steps):
+            losses[s, t], grad = loss_and_grad(delta)
+            nxt = proj(delta + step_size * _ascent_direction(grad, norm))
+            mapping[s, t] = _per_example_norm(nxt - delta) / step_size
+            delta = nxt
+        with torch.no_grad():
+            losses[s, steps] = loss_fn(model(x + delta), y)
+        finals.append(delta)
+    below = mapping < tol
+    first = below.to(torch.int8).argmax(dim=1)  # index of the first True (0 if none)
+    iters_to_tol = torch.where(below.any(dim=1), first, torch.full_like(first, steps))
+    return PGAResult(losses=losses, mapping_norm=mapping, iters_to_tol=iters_to_tol.long(),
+                     final_delta=torch.stack(finals), final_loss=losses[:, -1].clone())
+
+
+def local_maxima_stats(final_loss: torch.Tensor, rtol: float = 1e-3) -> dict[str, torch.Tensor]:
+    """Per example, how many distinct local maxima the starts reached and how far apart.
+
+    ``final_loss`` (starts, N): the loss at the end of each start (``PGAResult.final_loss``).
+    Values are sorted per example and a new cluster opens wherever the gap to the previous
+    value exceeds rtol·max(1, |value|); ``count`` is the number of clusters. Returns tensors of
+    shape (N,) ``count`` (long), ``spread`` (max − min) and ``std`` (population std, 0 for one
+    start), and their means ``mean_count``, ``mean_spread``, ``mean_std`` (0-d tensors)."""
+    if final_loss.ndim != 2 or final_loss.shape[0] < 1:
+        raise ValueError(f"final_loss must have shape (starts, N) with starts >= 1, "
+                         f"got {tuple(final_loss.shape)}")
+    rtol = float(rtol)
+    if not rtol >= 0.0:
+        raise ValueError(f"rtol must be >= 0, got rtol={rtol!r}")
+    v = final_loss.sort(dim=0).values
+    gaps = v[1:] - v[:-1]
+    thresh = rtol * v[1:].abs().clamp(min=1.0)
+    count = 1 + (gaps > thresh).sum(dim=0)
+    spread = v[-1] - v[0]
+    std = final_loss.std(dim=0, correction=0)
+    return {"count": count, "spread": spread, "std": std,
+            "mean_count": count.double().mean(), "mean_spread": spread.mean(),
+            "mean_std": std.mean()}

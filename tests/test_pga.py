@@ -1,0 +1,350 @@
+"""Study 003's projected gradient ascent: projection, known maximisers, scale consistency."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from curvrobust.models import TwoLayerNet
+from curvrobust.pga import local_maxima_stats, pga, project, quadratic_loss
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+F64 = torch.float64
+
+
+def _images(n: int, d: int, seed: int) -> torch.Tensor:
+    """Inputs in [0, 1] with many pixels exactly at 0 or 1, so box constraints bind."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, d, generator=g, dtype=F64)
+    x[torch.rand(n, d, generator=g) < 0.4] = 0.0
+    x[torch.rand(n, d, generator=g) < 0.1] = 1.0
+    return x
+
+
+def _exact_ball_box(z: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Independent reference for Π onto {‖δ‖ ≤ ε} ∩ [−x, 1 − x]: by the KKT conditions the
+    projection is clamp(t·z, −x, 1 − x) with the largest t ∈ [0, 1] whose norm is ≤ ε (the norm
+    is nondecreasing in t because the box contains 0); t found by bisection."""
+    def at(t):
+        return torch.maximum(torch.minimum(z * t[:, None], 1 - x), -x)
+
+    lo = torch.zeros(z.shape[0], dtype=z.dtype)
+    hi = torch.ones(z.shape[0], dtype=z.dtype)
+    inside = at(hi).norm(dim=1) <= eps
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        ok = at(mid).norm(dim=1) <= eps
+        lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
+    return torch.where(inside[:, None], at(torch.ones_like(lo)), at(lo))
+
+
+def _random_points(n: int, d: int, seed: int, eps: float) -> torch.Tensor:
+    """Points inside, near and far outside the ε-ball."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, d, generator=g, dtype=F64)
+    radii = eps * torch.tensor([0.3, 0.9, 1.1, 2.0, 5.0], dtype=F64).repeat(n // 5 + 1)[:n]
+    return z / z.norm(dim=1, keepdim=True) * radii[:, None]
+
+
+def _assert_feasible(delta, x, eps, norm, data_range):
+    flat = delta.flatten(1)
+    if norm == "l2":
+        assert flat.norm(dim=1).max().item() <= eps + 1e-6
+    else:
+        assert flat.abs().max().item() <= eps + 1e-12
+    if data_range is not None:
+        lo, hi = data_range
+        assert ((x + delta) >= lo).all() and ((x + delta) <= hi).all()
+
+
+# --- projection ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("data_range", [(0.0, 1.0), None])
+def test_project_feasible_idempotent_and_identity_inside(norm, data_range):
+    x = _images(30, 40, seed=0)
+    eps = 0.8 if norm == "l2" else 0.1
+    z = _random_points(30, 40, seed=1, eps=eps if norm == "l2" else eps * 6.3)
+    p = project(z, x, eps, norm, data_range)
+    _assert_feasible(p, x, eps, norm, data_range)
+    assert torch.allclose(project(p, x, eps, norm, data_range), p, rtol=0, atol=1e-12)
+    assert torch.equal(project(p * 0.5, x, eps, norm, data_range), p * 0.5)  # convex set ∋ 0
+    assert torch.equal(project(torch.zeros_like(x), x, eps, norm, data_range),
+                       torch.zeros_like(x))
+    # image-shaped inputs are handled per example
+    p4 = project(z.reshape(30, 1, 5, 8), x.reshape(30, 1, 5, 8), eps, norm, data_range)
+    assert torch.allclose(p4.reshape(30, 40), p, rtol=0, atol=1e-12)
+
+
+def test_project_l2_ball_only_is_closed_form():
+    x = _images(25, 12, seed=2)
+    z = _random_points(25, 12, seed=3, eps=0.5)
+    n = z.norm(dim=1, keepdim=True)
+    expected = torch.where(n > 0.5, z * 0.5 / n, z)
+    assert torch.allclose(project(z, x, 0.5, "l2", None), expected, rtol=0, atol=1e-15)
+
+
+def test_project_linf_is_one_clamp():
+    x = _images(10, 20, seed=4)
+    z = _random_points(10, 20, seed=5, eps=1.0)
+    expected = torch.clamp(torch.clamp(z, -0.2, 0.2) + x, 0.0, 1.0) - x
+    assert torch.allclose(project(z, x, 0.2, "linf"), expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [0.3, 1.5])
+def test_project_ball_box_is_euclidean_projection(eps):
+    """Dykstra's limit equals the KKT solution and satisfies the variational inequality
+    ⟨z − Π(z), w − Π(z)⟩ ≤ 0 for feasible w (the characterisation of a projection)."""
+    n, d = 40, 30
+    x = _images(n, d, seed=6)
+    z = _random_points(n, d, seed=7, eps=eps)
+    exact = _exact_ball_box(z, x, eps)
+    # Dykstra converges linearly: 100 rounds reach ~1e-8 for points 5ε away, more reach ulps
+    assert torch.allclose(project(z, x, eps), exact, rtol=0, atol=1e-7)
+    p = project(z, x, eps, iters=2000)
+    _assert_feasible(p, x, eps, "l2", (0.0, 1.0))
+    assert torch.allclose(p, exact, rtol=0, atol=1e-12)
+    # plain alternation (box then ball) is feasible-ish but not the nearest point
+    naive = project(torch.maximum(torch.minimum(z, 1 - x), -x), x, eps, "l2", None)
+    far = z.norm(dim=1) > 1.5 * eps
+    assert ((naive - p).norm(dim=1)[far] > 1e-3).any()
+    g = torch.Generator().manual_seed(8)
+    for _ in range(20):
+        w = torch.randn(n, d, generator=g, dtype=F64) * eps
+        w = project(w, x, eps)  # feasible points, many on the boundary of the set
+        vi = ((z - p) * (w - p)).sum(dim=1)
+        assert vi.max().item() <= 1e-6
+    # and p is at least as close to z as any of those feasible points
+    assert ((z - p).norm(dim=1) <= (z - w).norm(dim=1) + 1e-12).all()
+
+
+def test_project_rejects_inputs_outside_the_data_range():
+    x = torch.full((2, 3), 1.5)
+    with pytest.raises(ValueError, match="x must lie in data_range"):
+        project(torch.zeros_like(x), x, 0.1)
+
+
+# --- a model with a known maximiser ---------------------------------------------------------
+
+class Linear(nn.Module):
+    """f(x) = wᵀx, float64."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w
+
+
+def _linear_case(n=6, d=10, seed=9):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, generator=g, dtype=F64)
+    x = torch.randn(n, d, generator=g, dtype=F64)
+    y = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(F64)
+    return Linear(w), w, x, y
+
+
+def test_linear_model_l2_reaches_closed_form_maximum():
+    """max_{‖δ‖ ≤ ε} (y − wᵀ(x+δ))² = (|r| + ε‖w‖)² at δ* = −sign(r)·ε·w/‖w‖, r = y − wᵀx,
+    unique when the ball does not reach the zero-residual hyperplane (ε‖w‖ < |r|)."""
+    model, w, x, y = _linear_case()
+    r = y - x @ w
+    eps = 0.5 * r.abs().min().item() / w.norm().item()
+    res = pga(model, x, y, eps, steps=15, step_size=2 * eps, data_range=None, starts=5,
+              seed=1, tol=1e-6)
+    best = (r.abs() + eps * w.norm()) ** 2
+    assert torch.allclose(res.final_loss, best.expand(5, -1), rtol=1e-8, atol=0)
+    delta_star = -torch.sign(r)[:, None] * eps * w / w.norm()
+    assert torch.allclose(res.final_delta, delta_star.expand(5, -1, -1), rtol=0, atol=1e-6)
+    assert res.mapping_norm[:, -1].max().item() < 1e-6
+    assert (res.iters_to_tol < 15).all()
+    # iters_to_tol is the first iteration below tol
+    for s in range(5):
+        for i in range(x.shape[0]):
+            t = res.iters_to_tol[s, i].item()
+            assert res.mapping_norm[s, t, i] < 1e-6
+            assert (res.mapping_norm[s, :t, i] >= 1e-6).all()
+    assert ((res.mapping_norm >= 0) & (res.mapping_norm <= 1 + 1e-12)).all()
+    # the loss never decreases along normalised-gradient ascent of a convex-in-δ loss here
+    assert (res.losses.diff(dim=1) >= -1e-12).all()
+    assert torch.equal(res.final_loss, res.losses[:, -1])
+
+
+def test_linear_model_linf_reaches_corner():
+    """L∞: the maximiser is δ* = −sign(r)·ε·sign(w), loss (|r| + ε‖w‖₁)²."""
+    model, w, x, y = _linear_case(seed=10)
+    r = y - x @ w
+    eps = 0.5 * r.abs().min().item() / w.abs().sum().item()
+    res = pga(model, x, y, eps, steps=3, step_size=eps, norm="linf", data_range=None,
+              starts=3, seed=0)
+    delta_star = -torch.sign(r)[:, None] * eps * torch.sign(w)
+    assert torch.allclose(res.final_delta, delta_star.expand(3, -1, -1), rtol=0, atol=1e-15)
+    best = (r.abs() + eps * w.abs().sum()) ** 2
+    assert torch.allclose(res.final_loss, best.expand(3, -1), rtol=1e-12, atol=0)
+    assert (res.mapping_norm[:, -1] == 0).all()
+
+
+def test_linear_model_two_local_maxima_are_counted():
+    """When the ball crosses the zero-residual hyperplane both poles ±ε·w/‖w‖ are constrained
+    local maxima, with losses (ε‖w‖ ± |r|)²; random starts in 2-D find both."""
+    w = torch.tensor([1.0, 0.0], dtype=F64)
+    model = Linear(w)
+    x = torch.tensor([[0.9, 0.3]], dtype=F64)
+    y = torch.tensor([1.0], dtype=F64)  # r = 0.1
+    eps = 0.5
+    res = pga(model, x, y, eps, steps=40, step_size=eps, data_range=None, starts=16, seed=3,
+              tol=1e-9)
+    found = sorted({round(v, 9) for v in res.final_loss[:, 0].tolist()})
+    assert found == [round(0.4 ** 2, 9), round(0.6 ** 2, 9)]
+    stats = local_maxima_stats(res.final_loss)
+    assert stats["count"].tolist() == [2]
+    assert stats["spread"].item() == pytest.approx(0.6 ** 2 - 0.4 ** 2, rel=1e-8)
+
+
+# --- feasibility of every iterate, determinism, side effects ---------------------------------
+
+class Recorder(nn.Module):
+    """Wraps a model and keeps every input it is called on."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 1.2), ("linf", 0.15)])
+def test_every_iterate_is_feasible(norm, eps):
+    torch.manual_seed(0)
+    net = TwoLayerNet(in_features=16, width=12, activation="tanh").double()
+    rec = Recorder(net)
+    x = _images(8, 16, seed=11).reshape(8, 1, 4, 4)
+    y = torch.where(torch.arange(8) % 2 == 0, 1.0, -1.0)
+    steps, starts = 6, 2
+    res = pga(rec, x, y, eps, steps=steps, step_size=eps / 2, norm=norm, starts=starts)
+    assert len(rec.seen) == starts * (steps + 1)
+    for inp in rec.seen:
+        _assert_feasible(inp - x, x, eps, norm, (0.0, 1.0))
+    assert res.losses.shape == (starts, steps + 1, 8)
+    assert res.mapping_norm.shape == (starts, steps, 8)
+    assert res.iters_to_tol.shape == (starts, 8) and res.iters_to_tol.dtype == torch.long
+    assert res.final_delta.shape == (starts, 8, 1, 4, 4)
+    assert res.final_loss.shape == (starts, 8)
+    # the recorded losses are the model's losses at the recorded iterates
+    for s in range(starts):
+        for t in range(steps + 1):
+            with torch.no_grad():
+                ref = quadratic_loss(net(rec.seen[s * (steps + 1) + t]), y)
+            assert torch.allclose(res.losses[s, t], ref, rtol=1e-12, atol=0)
+    if norm == "l2":
+        assert (res.mapping_norm <= 1 + 1e-12).all()
+
+
+def test_pga_deterministic_and_leaves_model_alone():
+    torch.manual_seed(1)
+    net = TwoLayerNet(in_features=16, width=10, bias=True, train_second_layer=True).double()
+    net.train()
+    marker = torch.full_like(net.hidden.weight, 7.0)
+    net.hidden.weight.grad = marker.clone()
+    x = _images(5, 16, seed=12)
+    y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+    kw = dict(steps=4, step_size=0.3, starts=3, seed=5)
+    a = pga(net, x, y, 1.0, **kw)
+    b = pga(net, x, y, 1.0, **kw)
+    c = pga(net, x, y, 1.0, **{**kw, "seed": 6})
+    for field in ("losses", "mapping_norm", "iters_to_tol", "final_delta", "final_loss"):
+        assert torch.equal(getattr(a, field), getattr(b, field))
+    assert not torch.equal(a.final_delta, c.final_delta)
+    assert not torch.equal(a.final_delta[0], a.final_delta[1])  # starts differ
+    assert torch.equal(net.hidden.weight.grad, marker)
+    assert net.hidden.bias.grad is None and net.a.grad is None
+    assert net.training
+
+
+def test_eps_zero_stays_at_x():
+    torch.manual_seed(2)
+    net = TwoLayerNet(in_features=16, width=6).double()
+    x = _images(4, 16, seed=13)
+    y = torch.ones(4)
+    res = pga(net, x, y, 0.0, steps=3, step_size=0.1, starts=2)
+    assert torch.equal(res.final_delta, torch.zeros_like(res.final_delta))
+    with torch.no_grad():
+        clean = quadratic_loss(net(x), y)
+    assert torch.allclose(res.losses, clean.expand(2, 4, -1))
+    assert (res.iters_to_tol == 0).all()
+
+
+@pytest.mark.parametrize("kw,name", [
+    ({"eps": -0.1}, "eps"), ({"steps": 0}, "steps"), ({"starts": 0}, "starts"),
+    ({"step_size": 0.0}, "step_size"), ({"norm": "l1"}, "norm"), ({"tol": -1.0}, "tol")])
+def test_bad_arguments_are_named(kw, name):
+    net = Linear(torch.ones(3, dtype=F64))
+    args = {"eps": 0.1, "steps": 2, "step_size": 0.1, "starts": 1, "norm": "l2", "tol": 1e-3,
+            **kw}
+    eps = args.pop("eps")
+    with pytest.raises(ValueError, match=name):
+        pga(net, torch.zeros(2, 3, dtype=F64), torch.ones(2), eps, **args)
+
+
+# --- scale consistency -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+@pytest.mark.parametrize("s", [0.25, 4.0, 3.0])
+def test_scaling_inputs_and_dividing_first_layer_gives_same_attack(norm, s):
+    """x, ε, data range and step size times s with W/s: W(x+δ) is unchanged, so the attack
+    sees the same landscape; the same seed gives the same starts scaled by s, hence the same
+    loss at every iterate (bitwise for powers of two, to rounding otherwise)."""
+    torch.manual_seed(4)
+    net = TwoLayerNet(in_features=16, width=20, activation="relu", bias=False).double()
+    scaled = copy.deepcopy(net)
+    with torch.no_grad():
+        scaled.hidden.weight.div_(s)
+    x = _images(10, 16, seed=14).reshape(10, 1, 4, 4)
+    y = torch.where(torch.arange(10) % 3 == 0, -1.0, 1.0)
+    eps, eta = (1.0, 0.5) if norm == "l2" else (0.1, 0.025)
+    kw = dict(steps=25, norm=norm, starts=3, seed=7, tol=1e-2)
+    a = pga(net, x, y, eps, step_size=eta, data_range=(0.0, 1.0), **kw)
+    b = pga(scaled, s * x, y, s * eps, step_size=s * eta, data_range=(0.0, s), **kw)
+    assert torch.allclose(a.losses, b.losses, rtol=1e-9, atol=0)
+    assert torch.allclose(a.mapping_norm, b.mapping_norm, rtol=1e-9, atol=1e-12)
+    assert torch.equal(a.iters_to_tol, b.iters_to_tol)
+    assert torch.allclose(s * a.final_delta, b.final_delta, rtol=1e-9, atol=1e-12)
+    # the test means something: the box binds, and the attack moved the loss
+    assert ((x + a.final_delta == 0) & (a.final_delta != 0)).any()
+    assert (a.losses[:, -1] > a.losses[:, 0] + 1e-3).any()
+    its = a.iters_to_tol
+    assert (its < 25).any() and (its == 25).any() and len(set(its.flatten().tolist())) > 2
+
+
+# --- local maxima statistics -----------------------------------------------------------------
+
+def test_local_maxima_stats_hand_made():
+    final = torch.tensor([
+        [1.0, 5.0, 1000.0, 0.0],
+        [1.0005, 5.0, 1000.5, 0.0005],
+        [2.0, 5.0, 1002.0, 0.0011],
+        [2.0, 5.0, -1.0, 0.5],
+    ], dtype=F64)
+    st = local_maxima_stats(final, rtol=1e-3)
+    # col 0: gap 5e-4 < 1e-3·1.0005 joins, gap 0.9995 splits → 2; col 1: one value → 1;
+    # col 2 sorted (−1, 1000, 1000.5, 1002): 1001 splits, 0.5 < 1.0005 joins, 1.5 > 1.002 splits;
+    # col 3: below 1 the threshold is rtol itself, so gaps of 5e-4 and 6e-4 join → 2
+    assert st["count"].tolist() == [2, 1, 3, 2]
+    assert torch.allclose(st["spread"], torch.tensor([1.0, 0.0, 1003.0, 0.5], dtype=F64))
+    ref_std = torch.tensor([final[:, j].numpy().std() for j in range(4)], dtype=F64)
+    assert torch.allclose(st["std"], ref_std)
+    assert st["mean_count"].item() == pytest.approx(2.0)
+    assert st["mean_spread"].item() == pytest.approx(1004.5 / 4)
+    assert st["mean_std"].item() == pytest.approx(ref_std.mean().item())
+    # a looser tolerance merges the 1000-cluster; one start has one maximum and no spread
+    assert local_maxima_stats(final, rtol=2e-3)["count"].tolist() == [2, 1, 2, 2]
+    one = local_maxima_stats(final[:1])
+    assert one["count"].tolist() == [1, 1, 1, 1] and (one["std"] == 0).all()
