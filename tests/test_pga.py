@@ -348,3 +348,54 @@ def test_local_maxima_stats_hand_made():
     assert local_maxima_stats(final, rtol=2e-3)["count"].tolist() == [2, 1, 2, 2]
     one = local_maxima_stats(final[:1])
     assert one["count"].tolist() == [1, 1, 1, 1] and (one["std"] == 0).all()
+
+
+def _binary_data(n, d, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, d, generator=g, dtype=torch.float64)
+    y = torch.where(x[:, 0] > 0.5, 1.0, -1.0).to(torch.float64)
+    return x, y
+
+
+def test_adversarial_train_at_eps_zero_is_plain_sgd():
+    from curvrobust.pga import adversarial_train
+
+    x, y = _binary_data(24, 5, 0)
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 1), nn.Flatten(0)).double()
+    b = copy.deepcopy(a)
+    rows, steps = adversarial_train(a, x, y, 0.0, epochs=2, lr=0.1, batch_size=8, pga_steps=2,
+                                    pga_step_size=0.1, seed=3)
+    # the same batches, plain SGD on the clean quadratic loss
+    gen = torch.Generator().manual_seed(3)
+    opt = torch.optim.SGD(b.parameters(), lr=0.1)
+    for _ in range(2):
+        order = torch.randperm(24, generator=gen)
+        for i in range(0, 24, 8):
+            idx = order[i:i + 8]
+            opt.zero_grad()
+            ((y[idx] - b(x[idx])) ** 2).mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
+    assert len(steps) == 6 and [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_adversarial_train_lowers_robust_loss_and_is_seeded():
+    from curvrobust.pga import adversarial_train
+
+    x, y = _binary_data(64, 6, 1)
+    xt, yt = _binary_data(32, 6, 2)
+
+    def run():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0)).double()
+        return adversarial_train(m, x, y, 0.05, epochs=8, lr=0.2, batch_size=16, pga_steps=3,
+                                 pga_step_size=0.03, seed=5, x_test=xt, y_test=yt)
+
+    rows, steps = run()
+    assert rows[-1]["robust_train_loss"] < rows[0]["robust_train_loss"]
+    for r in rows:
+        assert r["robust_test_loss"] >= r["test_loss"] - 1e-12   # the attack raises the loss
+        assert 0.0 <= r["robust_test_acc"] <= 1.0
+    assert run() == (rows, steps)

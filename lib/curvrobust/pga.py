@@ -264,3 +264,70 @@ def local_maxima_stats(final_loss: torch.Tensor, rtol: float = 1e-3) -> dict[str
     return {"count": count, "spread": spread, "std": std,
             "mean_count": count.double().mean(), "mean_spread": spread.mean(),
             "mean_std": std.mean()}
+
+
+@torch.no_grad()
+def _eval_quadratic(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    batch_size: int = 2000) -> tuple[float, float]:
+    """Mean quadratic loss and accuracy (sign f = y) over (x, y)."""
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        out = model(x[i:i + batch_size])
+        yb = y[i:i + batch_size].to(out.dtype)
+        loss += float(quadratic_loss(out, yb).sum())
+        correct += int((torch.sign(out) == yb).sum())
+    return loss / len(x), correct / len(x)
+
+
+def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+                      epochs: int, lr: float, batch_size: int, pga_steps: int,
+                      pga_step_size: float, norm: str = "l2",
+                      data_range: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
+                      x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+                      log: Callable[[str], None] | None = None,
+                      ) -> tuple[list[dict], list[dict]]:
+    """Adversarial training of a scalar-output model with the quadratic loss, PGA as the inner
+    maximisation (one random start) and plain SGD as the outer minimisation (the dynamics
+    study 003 analyses). Batches and PGA starts come from generators seeded with ``seed``.
+
+    Returns ``(epoch_rows, step_rows)``: per epoch the mean robust loss of its batches (at the PGA
+    adversary, before each step), the clean training loss and, with a test set, the clean and
+    robust (PGA, same settings) test loss and accuracy (sign f = y); per step the batch's robust
+    loss — the initial phase the study's input-scale claim is about."""
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=float(lr))
+    order_gen = torch.Generator().manual_seed(int(seed))
+    y = y.to(x.dtype)
+    pga_kw = dict(steps=pga_steps, step_size=pga_step_size, norm=norm, data_range=data_range)
+    epoch_rows: list[dict] = []
+    step_rows: list[dict] = []
+    step = 0
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(x), generator=order_gen).to(x.device)
+        robust = []
+        for i in range(0, len(x), batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = x[idx], y[idx]
+            res = pga(model, xb, yb, eps, seed=int(seed) * 1_000_003 + step, **pga_kw)
+            x_adv = xb + res.final_delta[0]
+            opt.zero_grad(set_to_none=True)
+            loss = quadratic_loss(model(x_adv), yb).mean()
+            loss.backward()
+            opt.step()
+            step += 1
+            robust.append(float(loss.detach()))
+            step_rows.append(dict(step=step, epoch=epoch, robust_batch_loss=robust[-1]))
+        row = dict(epoch=epoch, step=step, robust_train_loss=sum(robust) / len(robust))
+        row["train_loss"], row["train_acc"] = _eval_quadratic(model, x, y)
+        if x_test is not None and y_test is not None:
+            yt = y_test.to(x_test.dtype)
+            row["test_loss"], row["test_acc"] = _eval_quadratic(model, x_test, yt)
+            res = pga(model, x_test, yt, eps, seed=int(seed) + epoch, **pga_kw)
+            row["robust_test_loss"], row["robust_test_acc"] = _eval_quadratic(
+                model, x_test + res.final_delta[0], yt)
+        epoch_rows.append(row)
+        if log is not None:
+            log(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in row.items()))
+    return epoch_rows, step_rows
