@@ -98,6 +98,12 @@ def check_study001(cfg):
                 problems.append(
                     f"{where}.{ds}.{key}: recipe {recipe!r} has no haat adversary in its regime"
                 )
+            elif key in ("xi_sweep", "k_sweep"):
+                swept = key.split("_")[0]
+                if swept not in _haat_adversary(cfg, recipe):
+                    problems.append(
+                        f"{where}.{ds}.{key}: recipe {recipe!r} must set its adversary's {swept!r} (the swept value)"
+                    )
         if block["pgd"] not in cfg["attacks"]:
             problems.append(
                 f"{where}.{ds}.pgd: attack {block['pgd']!r} is not in `attacks`"
@@ -357,10 +363,8 @@ def recipe_epochs(recipe):
 
 
 def s1_sweep_value(recipe, key):
-    """The adversary's xi or k of a HAAT recipe (the attack's default when not set)."""
-    return config["recipes"][recipe]["regime"]["adversary"].get(
-        key, {"xi": 1e-6, "k": 5}[key]
-    )
+    """The adversary's xi or k of a HAAT sweep recipe (check_study001 makes sure it is set)."""
+    return config["recipes"][recipe]["regime"]["adversary"][key]
 
 
 def s1_recipes(ds):

@@ -254,28 +254,35 @@ def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
                                     "plot_figure_study001", "all"}, jobs
 
 
-def test_study001_cross_reference_error_names_the_key(smoke_run):
-    work, cfg = smoke_run
+def _config_error(work, cfg, edit) -> str:
+    """Dry-run with an edited copy of the config, which must fail; its output."""
     bad = yaml.safe_load(yaml.safe_dump(cfg))
-    bad["studies"]["study001"]["datasets"]["mnist"]["models"]["haat"] = "s1_pgd"
-    bad["studies"]["study001"]["datasets"]["mnist"]["pgd"] = "pgd_missing"
+    edit(bad)
     (work / "bad.yaml").write_text(yaml.safe_dump(bad))
     proc = run_snakemake(work, "--configfile", "bad.yaml", "-n", "--cores", "1", check=False)
     assert proc.returncode != 0
-    text = proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_study001_cross_reference_error_names_the_key(smoke_run):
+    def edit(c):
+        block = c["studies"]["study001"]["datasets"]["mnist"]
+        block["models"]["haat"] = "s1_pgd"
+        block["pgd"] = "pgd_missing"
+        del c["recipes"]["s1_haat_k1"]["regime"]["adversary"]["k"]
+
+    text = _config_error(*smoke_run, edit)
     assert "studies.study001.datasets.mnist.models.haat" in text and "no haat adversary" in text
     assert "studies.study001.datasets.mnist.pgd" in text, text[-2000:]
+    assert "studies.study001.datasets.mnist.k_sweep" in text and "'k'" in text, text[-2000:]
 
 
 def test_study002_cross_reference_error_names_the_key(smoke_run):
-    work, cfg = smoke_run
-    bad = yaml.safe_load(yaml.safe_dump(cfg))
-    bad["studies"]["study002"]["datasets"]["mnist"]["regimes"]["ours"] = "m2_missing"
-    bad["studies"]["study002"]["datasets"]["mnist"]["curve"] = "pgd_missing"
-    (work / "bad.yaml").write_text(yaml.safe_dump(bad))
-    proc = run_snakemake(work, "--configfile", "bad.yaml", "-n", "--cores", "1", check=False)
-    assert proc.returncode != 0
-    text = proc.stdout + proc.stderr
+    def edit(c):
+        c["studies"]["study002"]["datasets"]["mnist"]["regimes"]["ours"] = "m2_missing"
+        c["studies"]["study002"]["datasets"]["mnist"]["curve"] = "pgd_missing"
+
+    text = _config_error(*smoke_run, edit)
     assert "studies.study002.datasets.mnist.regimes.ours" in text, text[-2000:]
     assert "studies.study002.datasets.mnist.curve" in text, text[-2000:]
 
