@@ -37,6 +37,7 @@ include: "rules/stats.smk"
 include: "rules/study000.smk"
 include: "rules/study001.smk"
 include: "rules/study002.smk"
+include: "rules/study003.smk"
 
 
 localrules:
@@ -44,6 +45,7 @@ localrules:
     study000,
     study001,
     study002,
+    study003,
     fetch_dataset,
 
 

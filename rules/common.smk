@@ -63,6 +63,7 @@ def check_config(cfg):
                     )
     problems += check_study001(cfg)
     problems += check_study002(cfg)
+    problems += check_study003(cfg)
     if problems:
         raise WorkflowError("Invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -147,6 +148,36 @@ def check_study002(cfg):
     return problems
 
 
+def check_study003(cfg):
+    s = cfg["studies"].get("study003")
+    if not s or not s["enabled"]:
+        return []
+    problems = []
+    where = "studies.study003"
+    if s["dataset"] not in cfg["datasets"]:
+        problems.append(f"{where}.dataset: {s['dataset']!r} is not in `datasets`")
+    for v in s["variants"]:
+        spec = cfg["variants"].get(v)
+        if spec is None:
+            problems.append(f"{where}.variants: {v!r} is not in `variants`")
+        elif spec["kind"] not in ("input_scale", "clean"):
+            problems.append(
+                f"{where}.variants: {v!r} has kind {spec['kind']!r}; the study needs input_scale (or clean for s = 1)"
+            )
+    scales = [s3_scale(v, cfg) for v in s["variants"] if v in cfg["variants"]]
+    if len(set(scales)) != len(scales):
+        problems.append(f"{where}.variants: two variants have the same input scale {scales}")
+    if s["pair"][0] == s["pair"][1]:
+        problems.append(f"{where}.pair: needs two different classes, got {s['pair']}")
+    return problems
+
+
+def s3_scale(variant, cfg=None):
+    """Input scale s of a study-003 variant (the data range is [0, s])."""
+    spec = (cfg or config)["variants"][variant]
+    return float(spec["scale"]) if spec["kind"] == "input_scale" else 1.0
+
+
 def seeds_for(study, recipe):
     return study.get("seeds_per_recipe", {}).get(recipe, study["seeds"])
 
@@ -221,6 +252,8 @@ def all_targets():
         targets += study001_targets()
     if s2_enabled():
         targets += study002_targets()
+    if s3_enabled():
+        targets += study003_targets()
     return targets
 
 
@@ -714,3 +747,65 @@ def s2_study_params():
         "datasets": S2["datasets"],
         "surfaces": {"compare": S2["surfaces"]["compare"]},
     }
+
+
+# ---- study 003 ----
+S3 = config["studies"].get("study003", {})
+S3_DIR = f"{RESULTS}/study003"
+S3_STAGES = ["init", "trained"]
+S3_TABLES = ["table_pga_by_scale", "table_adversarial_training"]
+S3_FIGURES = [
+    "fig_pga_loss_curves",
+    "fig_iters_to_tolerance",
+    "fig_local_maxima",
+    "fig_adversarial_training",
+]
+
+
+def s3_enabled():
+    return bool(S3) and S3["enabled"]
+
+
+def s3_run_dir(dataset, variant, seed):
+    return f"{S3_DIR}/{dataset}/{variant}/seed{seed}"
+
+
+def s3_records(w):
+    """One record per (scale variant, seed): its scale and the files a table/figure reads."""
+    recs = []
+    for v in S3["variants"]:
+        for seed in S3["seeds"]:
+            d = s3_run_dir(w.dataset, v, seed)
+            files = {"epochs": f"{d}/epochs.csv", "steps": f"{d}/steps.csv"}
+            for stage in S3_STAGES:
+                files[f"{stage}_trace"] = f"{d}/pga_{stage}_trace.csv"
+                files[f"{stage}_examples"] = f"{d}/pga_{stage}_examples.csv"
+            recs.append(dict(variant=v, scale=s3_scale(v), seed=seed, files=files))
+    return recs
+
+
+def s3_inputs(w):
+    return [f for r in s3_records(w) for f in r["files"].values()]
+
+
+def s3_model_spec():
+    """TwoLayerNet kwargs; the input size comes from the data set."""
+    return dict(S3.get("model", {}))
+
+
+def s3_threat(w):
+    """The adversary's set for one variant: eps and the data range scaled by its s."""
+    s = s3_scale(w.variant)
+    return {
+        "norm": S3["threat"]["norm"],
+        "eps": S3["threat"]["eps"] * s,
+        "data_range": [0.0, s],
+        "scale": s,
+    }
+
+
+def study003_targets():
+    ds = S3["dataset"]
+    out = [f"{S3_DIR}/{ds}/{t}.{ext}" for t in S3_TABLES for ext in ("csv", "md", "tex")]
+    out += [f"{S3_DIR}/{ds}/{f}.{ext}" for f in S3_FIGURES for ext in ("pdf", "png")]
+    return out

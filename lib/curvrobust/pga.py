@@ -266,6 +266,11 @@ def local_maxima_stats(final_loss: torch.Tensor, rtol: float = 1e-3) -> dict[str
             "mean_std": std.mean()}
 
 
+def _sub_seed(seed: int, k: int) -> int:
+    """A distinct generator seed per (seed, k) that stays in range for 63-bit run seeds."""
+    return (int(seed) * 1_000_003 + k) % (1 << 63)
+
+
 @torch.no_grad()
 def _eval_quadratic(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     batch_size: int = 2000) -> tuple[float, float]:
@@ -309,7 +314,7 @@ def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             xb, yb = x[idx], y[idx]
-            res = pga(model, xb, yb, eps, seed=int(seed) * 1_000_003 + step, **pga_kw)
+            res = pga(model, xb, yb, eps, seed=_sub_seed(seed, step), **pga_kw)
             x_adv = xb + res.final_delta[0]
             opt.zero_grad(set_to_none=True)
             loss = quadratic_loss(model(x_adv), yb).mean()
@@ -323,7 +328,7 @@ def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
         if x_test is not None and y_test is not None:
             yt = y_test.to(x_test.dtype)
             row["test_loss"], row["test_acc"] = _eval_quadratic(model, x_test, yt)
-            res = pga(model, x_test, yt, eps, seed=int(seed) + epoch, **pga_kw)
+            res = pga(model, x_test, yt, eps, seed=_sub_seed(seed, -epoch), **pga_kw)
             row["robust_test_loss"], row["robust_test_acc"] = _eval_quadratic(
                 model, x_test + res.final_delta[0], yt)
         epoch_rows.append(row)
@@ -331,3 +336,96 @@ def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
             log(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                            for k, v in row.items()))
     return epoch_rows, step_rows
+
+
+def binary_pair(x: torch.Tensor, y: torch.Tensor, pair: tuple[int, int],
+                n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The examples of two classes with ±1 targets, the study's binary task: class ``pair[0]``
+    → +1, ``pair[1]`` → −1, in the data's order, the first ``n`` of them (all for None).
+
+    Returns (x, y) with y float32 ±1. A class absent from ``y`` or ``n`` larger than what the
+    pair has is an error (a silently smaller set would change the experiment)."""
+    if len(pair) != 2 or int(pair[0]) == int(pair[1]):
+        raise ValueError(f"pair must name two different classes, got pair={list(pair)!r}")
+    pos, neg = int(pair[0]), int(pair[1])
+    for c in (pos, neg):
+        if not bool((y == c).any()):
+            raise ValueError(f"pair={list(pair)!r}: class {c} has no examples")
+    keep = (y == pos) | (y == neg)
+    xs, ys = x[keep], y[keep]
+    if n is not None:
+        n = _check_int("n", n, 1)
+        if n > len(xs):
+            raise ValueError(f"n={n} exceeds the {len(xs)} examples of classes {pos} and {neg}")
+        xs, ys = xs[:n], ys[:n]
+    return xs, torch.where(ys == pos, 1.0, -1.0).to(torch.float32)
+
+
+def iters_to_loss_tol(losses: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
+    """Per start and example, the first iteration t whose loss is within ``rtol`` (relative) of
+    the best loss that start reached: L_t ≥ max_t' L_t' − rtol·|max_t' L_t'|.
+
+    ``losses`` (S, T+1, N) as in :class:`PGAResult`; returns (S, N) long in [0, T]. Unlike the
+    projected-gradient mapping, which stays away from 0 where the ascent zigzags across a kink
+    of a ReLU network, this criterion is met by every run and is scale-free (the loss is
+    compared with itself): it measures how fast the ascent reaches the height it ends at."""
+    if losses.ndim != 3:
+        raise ValueError(f"losses must have shape (starts, T+1, N), got {tuple(losses.shape)}")
+    rtol = float(rtol)
+    if not rtol >= 0.0:
+        raise ValueError(f"rtol must be >= 0, got rtol={rtol!r}")
+    best = losses.max(dim=1, keepdim=True).values
+    ok = losses >= best - rtol * best.abs()
+    return ok.to(torch.int8).argmax(dim=1).long()
+
+
+def pga_trace_rows(result: PGAResult, tol: float) -> list[dict[str, float]]:
+    """Per PGA iteration, over all starts and examples: the mean and median loss, the mean
+    projected-gradient mapping norm and the share of runs with mapping norm below ``tol``
+    (NaN at the last iterate, which has no step)."""
+    s, t1, n = result.losses.shape
+    rows = []
+    for t in range(t1):
+        loss = result.losses[:, t].double()
+        row = dict(iteration=t, loss_mean=float(loss.mean()), loss_median=float(loss.median()))
+        if t < t1 - 1:
+            g = result.mapping_norm[:, t].double()
+            row.update(mapping_norm_mean=float(g.mean()),
+                       share_below_tol=float((g < tol).double().mean()))
+        else:
+            row.update(mapping_norm_mean=math.nan, share_below_tol=math.nan)
+        rows.append(row)
+    return rows
+
+
+def pga_example_rows(result: PGAResult, *, loss_rtol: float,
+                     maxima_rtol: float) -> list[dict[str, float]]:
+    """Per example, over its starts: the loss at the start and the end, iterations to reach
+    the loss tolerance (:func:`iters_to_loss_tol`) and to the mapping tolerance (censored at T:
+    ``reached_tol`` is the share of starts that got there), the last mapping norm, and the
+    landscape-regularity measures of :func:`local_maxima_stats` (with the spread relative to
+    the mean final loss, comparable across input scales)."""
+    steps = result.mapping_norm.shape[1]
+    it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
+    it_map = result.iters_to_tol.double()
+    stats = local_maxima_stats(result.final_loss, maxima_rtol)
+    final = result.final_loss.double()
+    rows = []
+    for i in range(result.losses.shape[2]):
+        mean_final = float(final[:, i].mean())
+        spread = float(stats["spread"][i])
+        rows.append(dict(
+            example=i,
+            loss_start=float(result.losses[:, 0, i].double().mean()),
+            loss_final=mean_final,
+            loss_final_max=float(final[:, i].max()),
+            iters_to_loss_tol=float(it_loss[:, i].mean()),
+            iters_to_tol=float(it_map[:, i].mean()),
+            reached_tol=float((result.iters_to_tol[:, i] < steps).double().mean()),
+            mapping_norm_final=float(result.mapping_norm[:, -1, i].double().mean()),
+            maxima_count=int(stats["count"][i]),
+            maxima_spread=spread,
+            maxima_rel_spread=spread / mean_final if mean_final > 0 else math.nan,
+            maxima_std=float(stats["std"][i]),
+        ))
+    return rows

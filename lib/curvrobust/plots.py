@@ -465,3 +465,205 @@ def power_iteration_figure(df: pd.DataFrame, y: str = "diff_mean", *,
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ============================================================================ study 003 figures
+# Input scale s (the data multiplied by s) against the convergence of projected gradient
+# ascent (PGA) on the adversarial loss and of adversarial training. Scales are ordered, so
+# they get a sequential palette; every line is the mean over seeds with a Student-t 95 % band
+# (the interval of tables.mean_ci), drawn only where at least two seeds give a value.
+
+def _scale_label(s: float) -> str:
+    return f"s = {s:g}"
+
+
+def _scale_palette(scales: Sequence[float]) -> dict[float, tuple]:
+    """One viridis colour per scale, ascending; the same scale gets the same colour in every
+    panel of a figure."""
+    scales = sorted(set(float(s) for s in scales))
+    return dict(zip(scales, sns.color_palette("viridis", len(scales))))
+
+
+def _seed_mean_ci(df: pd.DataFrame, x: str, y: str, level: float = 0.95) -> pd.DataFrame:
+    """Per value of ``x``: mean of ``y`` over the rows (the seeds) and the half-width of the
+    Student-t interval, as tables.mean_ci but for all groups at once (nan for < 2 values)."""
+    from scipy import stats
+
+    g = df.groupby(x, sort=True)[y].agg(["mean", "std", "count"]).reset_index()
+    n = g["count"].to_numpy(dtype=float)
+    t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1.0, 1.0))
+    sd = g["std"].to_numpy(dtype=float)
+    g["half"] = np.where(n >= 2, t * sd / np.sqrt(np.maximum(n, 1.0)), np.nan)
+    return g
+
+
+def _mean_band(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, *, color, label: str | None,
+               ls: str = "-") -> None:
+    """Mean over seeds against ``x`` with its 95 % band; rows where ``y`` is not finite are
+    left out first (a seed that stopped early still counts where it has values)."""
+    df = df[np.isfinite(df[y].to_numpy(dtype=float))]
+    if df.empty:
+        return
+    st = _seed_mean_ci(df, x, y)
+    xs, mean, half = (st[x].to_numpy(dtype=float), st["mean"].to_numpy(),
+                      st["half"].to_numpy())
+    ax.plot(xs, mean, color=color, ls=ls, lw=1.4, label=label)
+    if np.isfinite(half).any():
+        ax.fill_between(xs, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+
+
+def _log_y_if_positive(ax: plt.Axes, values: np.ndarray) -> None:
+    """Log y when every value is positive. The lower edge then follows the smallest value,
+    not the band: a symmetric t interval over few seeds can reach below 0, which would
+    otherwise stretch the axis down by decades."""
+    values = values[np.isfinite(values)]
+    if values.size and (values > 0).all():
+        ax.set_yscale("log")
+        lo, hi = float(values.min()), float(values.max())
+        ax.set_ylim(bottom=lo / (hi / lo) ** 0.05 if hi > lo else lo / 1.2)
+
+
+def _scale_handles(palette: dict[float, tuple]) -> list:
+    """Legend entries for every scale, also those absent from the panel carrying the legend."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color=c, lw=1.4, label=_scale_label(s)) for s, c in palette.items()]
+
+
+def _legend_right(ax: plt.Axes, handles=None) -> None:
+    if handles is None:
+        handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
+                  fontsize=8)
+
+
+def pga_loss_curve_figure(trace: pd.DataFrame, *, y: str = "loss_mean",
+                          ylabel: str = "adversarial loss (y − f)²",
+                          title: str | None = None) -> plt.Figure:
+    """Adversarial loss against the PGA iteration, one panel per ``stage`` (e.g. the model at
+    initialisation and trained), one line per input scale: the mean over seeds with a 95 %
+    band. Log y where every plotted value of the panel is positive; the panels keep their own
+    y range because the losses differ by orders of magnitude between stages."""
+    _require_columns(trace, ["scale", "stage", "seed", "iteration", y])
+    trace = trace[np.isfinite(trace[y].to_numpy(dtype=float))]
+    if trace.empty:
+        raise ValueError(f"pga_loss_curve_figure has no finite values of {y!r} to plot")
+    palette = _scale_palette(trace["scale"])
+    panels = _panels(trace, "stage")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False)
+    axes = list(axes[0])
+    for j, (ax, (stage, sub)) in enumerate(zip(axes, panels)):
+        for s, color in palette.items():
+            _mean_band(ax, sub[sub["scale"].astype(float) == s], "iteration", y, color=color,
+                       label=_scale_label(s))
+        _log_y_if_positive(ax, sub[y].to_numpy(dtype=float))
+        ax.set_title(str(stage), fontsize=10)
+        ax.set_xlabel("PGA iteration")
+        ax.set_ylabel(ylabel if j == 0 else "")
+    _legend_right(axes[-1], _scale_handles(palette))
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
+                        hue: str | None = "stage", title: str | None = None) -> plt.Figure:
+    """One panel per metric (column → axis label, e.g. PGA iterations to tolerance, spread or
+    number of distinct local maxima) against the input scale on a log₂ axis: per ``hue``
+    level the per-scale means over seeds joined by a line, with the Student-t 95 % error bar
+    of tables.mean_ci (none where fewer than two seeds give a value). Values that are not
+    finite (e.g. a run that never reached the tolerance) are left out of the mean."""
+    from .tables import mean_ci
+
+    if not metrics:
+        raise ValueError("metrics names no column")
+    _require_columns(summary, ["scale", "seed", hue, *metrics])
+    if summary.empty:
+        raise ValueError("scale_metric_figure got an empty data frame")
+    scale_vals = summary["scale"].to_numpy(dtype=float)
+    if not (scale_vals > 0).all():
+        raise ValueError(f"column 'scale' must be > 0 for a log axis, got "
+                         f"{sorted(set(scale_vals))}")
+    scales = sorted(set(scale_vals))
+    levels = _panels(summary, hue)
+    colors = sns.color_palette("colorblind", len(levels))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.0), squeeze=False)
+    axes = list(axes[0])
+    for ax, (col, label) in zip(axes, metrics.items()):
+        for (level, sub), color in zip(levels, colors):
+            pts = []
+            for s in scales:
+                v = sub.loc[sub["scale"].astype(float) == s, col].to_numpy(dtype=float)
+                v = v[np.isfinite(v)]
+                if v.size:
+                    pts.append((s, *mean_ci(v)))
+            if not pts:
+                continue
+            xs, mean, half = (np.array(a) for a in zip(*pts))
+            ax.errorbar(xs, mean, yerr=half, color=color, marker="o", ms=4, lw=1.4, capsize=3,
+                        label=None if level is None else str(level))
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(scales, [f"{s:g}" for s in scales])
+        ax.minorticks_off()
+        ax.set_xlabel("input scale s")
+        ax.set_ylabel(label)
+    if hue is not None:
+        _legend_right(axes[-1])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def adversarial_training_figure(epochs: pd.DataFrame, steps: pd.DataFrame, *,
+                                initial_steps: int | None = None,
+                                title: str | None = None) -> plt.Figure:
+    """Adversarial training at several input scales, one colour per scale in all panels:
+    (a) the robust loss of each mini-batch against the step (only steps ≤ ``initial_steps``
+    when given, to show the initial phase), (b) the robust training loss per epoch, (c) the
+    robust (solid) and clean (dashed) test accuracy per epoch. Mean over seeds with a 95 %
+    band; log y on (a) and (b) where every plotted value is positive."""
+    from matplotlib.lines import Line2D
+
+    _require_columns(epochs, ["scale", "seed", "epoch", "robust_train_loss", "robust_test_acc",
+                              "test_acc"])
+    _require_columns(steps, ["scale", "seed", "step", "robust_batch_loss"])
+    if initial_steps is not None:
+        if int(initial_steps) != initial_steps or initial_steps < 0:
+            raise ValueError(f"initial_steps must be an integer >= 0, got "
+                             f"initial_steps={initial_steps!r}")
+        steps = steps[steps["step"] <= initial_steps]
+    if epochs.empty or steps.empty:
+        raise ValueError(f"adversarial_training_figure has nothing to plot: {len(epochs)} epoch "
+                         f"rows, {len(steps)} step rows (initial_steps={initial_steps!r})")
+    palette = _scale_palette(pd.concat([epochs["scale"], steps["scale"]]))
+    fig, axes = plt.subplots(1, 3, figsize=(3.6 * 3, 3.0))
+    panels = [(axes[0], steps, "step", "robust_batch_loss", "robust batch loss",
+               "(a) initial phase" if initial_steps is not None else "(a) mini-batches"),
+              (axes[1], epochs, "epoch", "robust_train_loss", "robust training loss",
+               "(b) training loss")]
+    for ax, df, x, y, ylabel, name in panels:
+        for s, color in palette.items():
+            _mean_band(ax, df[df["scale"].astype(float) == s], x, y, color=color, label=None)
+        _log_y_if_positive(ax, df[y].to_numpy(dtype=float))
+        ax.set_xlabel(x)
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=10)
+    ax = axes[2]
+    for s, color in palette.items():
+        sub = epochs[epochs["scale"].astype(float) == s]
+        _mean_band(ax, sub, "epoch", "robust_test_acc", color=color, label=None)
+        _mean_band(ax, sub, "epoch", "test_acc", color=color, label=None, ls="--")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("(c) test accuracy", fontsize=10)
+    handles = _scale_handles(palette) + [
+        Line2D([], [], color="black", lw=1.4, ls=ls, label=lab)
+        for ls, lab in (("-", "robust"), ("--", "clean"))]
+    _legend_right(ax, handles)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
