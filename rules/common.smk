@@ -158,7 +158,11 @@ def check_study003(cfg):
         problems.append(f"{where}.dataset: {s['dataset']!r} is not in `datasets`")
     for v in s["variants"]:
         spec = cfg["variants"].get(v)
-        if spec is None:
+        if v == "init":
+            problems.append(
+                f"{where}.variants: 'init' names the initialisations' folder; rename the variant"
+            )
+        elif spec is None:
             problems.append(f"{where}.variants: {v!r} is not in `variants`")
         elif spec["kind"] not in ("input_scale", "clean"):
             problems.append(
@@ -166,7 +170,9 @@ def check_study003(cfg):
             )
     scales = [s3_scale(v, cfg) for v in s["variants"] if v in cfg["variants"]]
     if len(set(scales)) != len(scales):
-        problems.append(f"{where}.variants: two variants have the same input scale {scales}")
+        problems.append(
+            f"{where}.variants: two variants have the same input scale {scales}"
+        )
     if s["pair"][0] == s["pair"][1]:
         problems.append(f"{where}.pair: needs two different classes, got {s['pair']}")
     return problems
@@ -784,8 +790,28 @@ def s3_records(w):
     return recs
 
 
+S3_TRAINING_OUTPUTS = ["table_adversarial_training", "fig_adversarial_training"]
+
+
+def s3_params(w):
+    """Records with only the files one table or figure reads: the training curves for the
+    adversarial-training outputs, the PGA runs for the others, so that a PGA setting does not
+    rerun the training table and figure."""
+    name = w.get("table", w.get("figure"))
+    training = name in S3_TRAINING_OUTPUTS
+    recs = []
+    for r in s3_records(w):
+        files = {
+            k: f
+            for k, f in r["files"].items()
+            if (k in ("epochs", "steps")) == training
+        }
+        recs.append(dict(r, files=files))
+    return recs
+
+
 def s3_inputs(w):
-    return [f for r in s3_records(w) for f in r["files"].values()]
+    return [f for r in s3_params(w) for f in r["files"].values()]
 
 
 def s3_model_spec():
@@ -806,6 +832,8 @@ def s3_threat(w):
 
 def study003_targets():
     ds = S3["dataset"]
-    out = [f"{S3_DIR}/{ds}/{t}.{ext}" for t in S3_TABLES for ext in ("csv", "md", "tex")]
+    out = [
+        f"{S3_DIR}/{ds}/{t}.{ext}" for t in S3_TABLES for ext in ("csv", "md", "tex")
+    ]
     out += [f"{S3_DIR}/{ds}/{f}.{ext}" for f in S3_FIGURES for ext in ("pdf", "png")]
     return out

@@ -108,7 +108,7 @@ rule make_table_study003:
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s3_records,
+        records=s3_params,
     script:
         "../workflow_scripts/make_table_study003.py"
 
@@ -132,7 +132,7 @@ rule plot_figure_study003:
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s3_records,
+        records=s3_params,
         initial_steps=S3.get("adversarial_training", {}).get("initial_steps"),
     script:
         "../workflow_scripts/plot_figure_study003.py"

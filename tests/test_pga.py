@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from curvrobust.models import TwoLayerNet
-from curvrobust.pga import local_maxima_stats, pga, project, quadratic_loss
+from curvrobust.pga import (binary_pair, iters_to_loss_tol, local_maxima_stats, pga,
+                            pga_example_rows, pga_trace_rows, project, quadratic_loss)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -399,3 +400,86 @@ def test_adversarial_train_lowers_robust_loss_and_is_seeded():
         assert r["robust_test_loss"] >= r["test_loss"] - 1e-12   # the attack raises the loss
         assert 0.0 <= r["robust_test_acc"] <= 1.0
     assert run() == (rows, steps)
+
+
+def test_binary_pair_maps_classes_to_pm_one_in_order():
+    x = torch.arange(10, dtype=torch.float32)[:, None]
+    y = torch.tensor([3, 1, 7, 7, 2, 1, 7, 1, 0, 7])
+    xs, ys = binary_pair(x, y, (1, 7))
+    assert xs[:, 0].tolist() == [1, 2, 3, 5, 6, 7, 9]
+    assert ys.tolist() == [1, -1, -1, 1, -1, 1, -1] and ys.dtype == torch.float32
+    xs, ys = binary_pair(x, y, (7, 1), n=3)
+    assert xs[:, 0].tolist() == [1, 2, 3] and ys.tolist() == [-1, 1, 1]
+    with pytest.raises(ValueError, match="class 5 has no examples"):
+        binary_pair(x, y, (1, 5))
+    with pytest.raises(ValueError, match="n=8 exceeds the 7 examples"):
+        binary_pair(x, y, (1, 7), n=8)
+    with pytest.raises(ValueError, match="two different classes"):
+        binary_pair(x, y, (1, 1))
+
+
+def test_iters_to_loss_tol_hand_made():
+    # one start, three examples, T = 4: steady rise, early plateau with a dip, best at t = 0
+    losses = torch.tensor([[1.0, 2.0, 3.0, 3.9995, 4.0],
+                           [1.0, 5.0, 4.0, 5.0, 5.0],
+                           [2.0, 1.0, 1.0, 1.0, 1.0]]).T[None]
+    assert iters_to_loss_tol(losses, 1e-3).tolist() == [[3, 1, 0]]
+    assert iters_to_loss_tol(losses, 0.0).tolist() == [[4, 1, 0]]
+    assert iters_to_loss_tol(losses, 0.5).tolist() == [[1, 1, 0]]   # 2 ≥ 4 − 0.5·4
+    with pytest.raises(ValueError, match="rtol"):
+        iters_to_loss_tol(losses, -1.0)
+
+
+def test_trace_and_example_rows_agree_with_the_result():
+    torch.manual_seed(3)
+    net = TwoLayerNet(in_features=12, width=8).double()
+    x, y = _images(5, 12, seed=4), torch.tensor([1.0, -1, 1, -1, 1], dtype=F64)
+    res = pga(net, x, y, 0.8, steps=15, step_size=0.1, starts=4, seed=2, tol=0.05)
+    trace = pga_trace_rows(res, tol=0.05)
+    assert [r["iteration"] for r in trace] == list(range(16))
+    for t in (0, 7, 15):
+        assert trace[t]["loss_mean"] == pytest.approx(float(res.losses[:, t].mean()))
+    assert trace[3]["share_below_tol"] == pytest.approx(float((res.mapping_norm[:, 3] < 0.05)
+                                                              .double().mean()))
+    assert torch.isnan(torch.tensor(trace[-1]["mapping_norm_mean"]))
+    rows = pga_example_rows(res, loss_rtol=1e-3, maxima_rtol=1e-3)
+    stats = local_maxima_stats(res.final_loss, 1e-3)
+    it = iters_to_loss_tol(res.losses, 1e-3)
+    assert len(rows) == 5
+    for i, r in enumerate(rows):
+        assert r["maxima_count"] == int(stats["count"][i])
+        assert 1 <= r["maxima_count"] <= 4
+        assert r["loss_final"] == pytest.approx(float(res.final_loss[:, i].mean()))
+        assert r["maxima_rel_spread"] == pytest.approx(float(stats["spread"][i]) / r["loss_final"])
+        assert r["iters_to_loss_tol"] == pytest.approx(float(it[:, i].double().mean()))
+        assert 0 <= r["iters_to_loss_tol"] <= 15 and 0.0 <= r["reached_tol"] <= 1.0
+        assert r["loss_final_max"] >= r["loss_final"]
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_inverse_square_lr_makes_scale_s_the_unit_scale_from_scaled_weights(norm):
+    """No bias, ReLU: f(s·x; W) = f(x; s·W), and SGD on W with lr/s² moves V = s·W by lr. So
+    adversarial training at input scale s (ε, data range and PGA step × s, lr / s²) from W₀ is the
+    run at scale 1 from s·W₀: every robust batch loss equal, final W times s equal."""
+    from curvrobust.pga import adversarial_train
+
+    s = 4.0
+    x, _ = _binary_data(32, 10, 7)
+    y = torch.where(x[:, 1] > 0.5, 1.0, -1.0).to(F64)
+    torch.manual_seed(1)
+    at_s = TwoLayerNet(in_features=10, width=12).double()
+    at_one = copy.deepcopy(at_s)
+    with torch.no_grad():
+        at_one.hidden.weight.mul_(s)
+    kw = dict(epochs=2, batch_size=8, pga_steps=4, norm=norm, seed=11)
+    _, steps_s = adversarial_train(at_s, x * s, y, 0.3 * s, lr=0.05 / s ** 2,
+                                   pga_step_size=0.1 * s, data_range=(0.0, s), **kw)
+    _, steps_one = adversarial_train(at_one, x, y, 0.3, lr=0.05, pga_step_size=0.1,
+                                     data_range=(0.0, 1.0), **kw)
+    got = torch.tensor([r["robust_batch_loss"] for r in steps_s], dtype=F64)
+    want = torch.tensor([r["robust_batch_loss"] for r in steps_one], dtype=F64)
+    assert len(got) == 8
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(at_s.hidden.weight * s, at_one.hidden.weight, rtol=1e-10,
+                               atol=1e-12)
+    assert not torch.equal(got[0], got[-1])   # training did move

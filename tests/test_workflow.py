@@ -254,6 +254,97 @@ def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
                                     "plot_figure_study001", "all"}, jobs
 
 
+
+STUDY003_TABLES = ["table_pga_by_scale", "table_adversarial_training"]
+STUDY003_FIGURES = ["fig_pga_loss_curves", "fig_iters_to_tolerance", "fig_local_maxima",
+                    "fig_adversarial_training"]
+
+
+def test_smoke_produces_study003_outputs(smoke_run):
+    work, cfg = smoke_run
+    s3 = cfg["studies"]["study003"]
+    out = work / "results" / "study003" / "mnist"
+    for t in STUDY003_TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
+    for f in STUDY003_FIGURES:
+        for ext in ("pdf", "png"):
+            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    pga, at = s3["pga"], s3["adversarial_training"]
+    scales = []
+    for v in s3["variants"]:
+        spec = cfg["variants"][v]
+        s = spec.get("scale", 1.0)
+        scales.append(s)
+        for seed in s3["seeds"]:
+            run = out / v / f"seed{seed}"
+            for stage in ("init", "trained"):
+                ex = pd.read_csv(run / f"pga_{stage}_examples.csv")
+                assert len(ex) == pga["n_examples"]
+                # the threat scales with the variant: radius and data range times s
+                assert (ex["eps"] == s3["threat"]["eps"] * s).all() and (ex["data_hi"] == s).all()
+                assert ex["iters_to_loss_tol"].between(0, pga["steps"]).all()
+                assert ex["maxima_count"].between(1, pga["starts"]).all()
+                tr = pd.read_csv(run / f"pga_{stage}_trace.csv")
+                assert tr["iteration"].tolist() == list(range(pga["steps"] + 1))
+                assert (tr["loss_mean"] >= 0).all()
+            ep = pd.read_csv(run / "epochs.csv")
+            assert ep["epoch"].tolist() == list(range(1, at["epochs"] + 1))
+            assert ep["robust_test_acc"].between(0, 1).all()
+            steps = pd.read_csv(run / "steps.csv")
+            assert steps["step"].tolist() == list(range(1, len(steps) + 1))
+    # the initialisation is shared: one per seed, whatever the scale
+    inits = sorted(p.parent.name for p in (out / "init").glob("seed*/model.pt"))
+    assert inits == [f"seed{s}" for s in s3["seeds"]]
+    table = pd.read_csv(out / "table_pga_by_scale.csv")
+    assert sorted(set(table["scale"])) == sorted(scales) and set(table["stage"]) == {
+        "init", "trained"}
+    assert (table["n_seeds"] == len(s3["seeds"])).all()
+    train = pd.read_csv(out / "table_adversarial_training.csv")
+    assert len(train) == len(scales)
+
+
+def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
+    work, cfg = smoke_run
+
+    def edit(c):
+        c["studies"]["study003"]["pga"]["starts"] = 2
+
+    jobs = _changed_config(work, cfg, edit)
+    s3 = cfg["studies"]["study003"]
+    n_runs = len(s3["variants"]) * len(s3["seeds"])
+    assert sum(r == "attack_pga" for r, _ in jobs) == 2 * n_runs, jobs
+    outputs = sorted(w.split("=")[-1] for r, w in jobs if r.endswith("_study003"))
+    assert outputs == sorted(["table_pga_by_scale", "fig_pga_loss_curves",
+                              "fig_iters_to_tolerance", "fig_local_maxima"]), outputs
+    assert {r for r, _ in jobs} == {"attack_pga", "make_table_study003",
+                                    "plot_figure_study003", "all"}, jobs
+
+
+def test_changed_training_setting_keeps_init_and_its_attacks(smoke_run):
+    work, cfg = smoke_run
+
+    def edit(c):
+        c["studies"]["study003"]["adversarial_training"]["lr"] = 0.01
+
+    jobs = _changed_config(work, cfg, edit)
+    s3 = cfg["studies"]["study003"]
+    n_runs = len(s3["variants"]) * len(s3["seeds"])
+    assert sum(r == "train_pga_model" for r, _ in jobs) == n_runs, jobs
+    attacked = [w for r, w in jobs if r == "attack_pga"]
+    assert len(attacked) == n_runs and all("stage=trained" in w for w in attacked), attacked
+    assert "init_pga_model" not in {r for r, _ in jobs}
+
+
+def test_study003_cross_reference_error_names_the_key(smoke_run):
+    def edit(c):
+        c["studies"]["study003"]["variants"] = ["scale0p25", "poison10", "missing"]
+
+    text = _config_error(*smoke_run, edit)
+    assert "studies.study003.variants: 'missing' is not in `variants`" in text, text[-2000:]
+    assert "'poison10' has kind 'label_poison'" in text, text[-2000:]
+
+
 def _config_error(work, cfg, edit) -> str:
     """Dry-run with an edited copy of the config, which must fail; its output."""
     bad = yaml.safe_load(yaml.safe_dump(cfg))
@@ -343,7 +434,8 @@ def test_report_builds_with_every_table_and_figure(smoke_run):
                  "fig2_input_grad_norm.png", "fig3_logit_margin.png", "table1_mnist.csv",
                  "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png",
                  "table_robust_accuracy.csv", "table_hvp_error.csv", "fig4_fd_convergence.png",
-                 "fig2a_xi_sweep.png"):
+                 "fig2a_xi_sweep.png", "table_pga_by_scale.csv", "fig_local_maxima.png",
+                 "fig_adversarial_training.png"):
         assert name in html, name
 
 
@@ -391,8 +483,9 @@ def test_edited_plotting_code_reruns_only_figures(smoke_run):
         assert counts.get("plot_figure") == 4, counts
         assert counts.get("plot_figure_study002") == len(STUDY002_FIGURES), counts
         assert counts.get("plot_figure_study001") == len(STUDY001_FIGURES), counts
+        assert counts.get("plot_figure_study003") == len(STUDY003_FIGURES), counts
         assert set(counts) == {"plot_figure", "plot_figure_study001", "plot_figure_study002",
-                               "all"}, counts
+                               "plot_figure_study003", "all"}, counts
     finally:
         plots.write_text(text)
         os.utime(plots, ns=(st.st_atime_ns, st.st_mtime_ns))

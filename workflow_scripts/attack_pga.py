@@ -16,7 +16,7 @@ log = start_job(snakemake)
 device = select_device(snakemake.params.device)
 p, w = snakemake.params, snakemake.wildcards
 threat, spec = dict(p.threat), dict(p.spec)
-tol = spec.get("tol", 1e-3)
+tol = spec["tol"]  # schema defaults are filled in by validate()
 x, y = binary_pair(*load_variant(Path(snakemake.input.test).parent, "test"), p.pair,
                    spec["n_examples"])
 model = load_model(snakemake.input.model, map_location=device)
@@ -33,7 +33,7 @@ meta = dict(stage=w.stage, scale=threat["scale"], eps=eps, norm=threat["norm"],
             step_size=step, seed=int(w.seed))
 trace = [dict(meta, **r) for r in pga_trace_rows(res, tol)]
 examples = [dict(meta, **r) for r in pga_example_rows(
-    res, loss_rtol=spec.get("loss_rtol", 1e-3), maxima_rtol=spec.get("maxima_rtol", 1e-3))]
+    res, loss_rtol=spec["loss_rtol"], maxima_rtol=spec["maxima_rtol"])]
 write_csv(snakemake.output.trace, trace, list(trace[0]))
 write_csv(snakemake.output.examples, examples, list(examples[0]))
 first, last = trace[0], trace[-1]

@@ -20,13 +20,13 @@ if name == "fig_pga_loss_curves":
     fig = pga_loss_curve_figure(frames["trace"], title=f"{title}: PGA on the adversary")
 elif name == "fig_iters_to_tolerance":
     fig = scale_metric_figure(frames["pga"], {
-        "iters_to_loss_tol": "PGA iterations to loss tolerance",
-        "mapping_norm_final": "last projected-gradient mapping norm"},
+        "iters_to_loss_tol": "iterations to loss tolerance",
+        "mapping_norm_final": "last mapping norm"},
         title=f"{title}: convergence of PGA against input scale")
 elif name == "fig_local_maxima":
     fig = scale_metric_figure(frames["pga"], {
-        "maxima_count": "distinct local maxima (of the starts)",
-        "maxima_rel_spread": "spread of maxima / mean maximum"},
+        "maxima_count": "distinct local maxima",
+        "maxima_rel_spread": "spread / mean maximum"},
         title=f"{title}: landscape regularity against input scale")
 else:
     fig = adversarial_training_figure(frames["epochs"], frames["steps"],
