@@ -831,6 +831,8 @@ def s3_threat(w):
 
 
 def study003_targets():
+    if not s3_enabled():
+        return []
     ds = S3["dataset"]
     out = [
         f"{S3_DIR}/{ds}/{t}.{ext}" for t in S3_TABLES for ext in ("csv", "md", "tex")

@@ -47,6 +47,16 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def assert_tables_and_figures(out: Path, tables, figures) -> None:
+    """Every table in .csv/.md/.tex (non-empty) and every figure in .pdf/.png (> 1 kB)."""
+    for t in tables:
+        for ext in ("csv", "md", "tex"):
+            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
+    for f in figures:
+        for ext in ("pdf", "png"):
+            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, real_mnist_dir):
     """A copy of the workflow with the smoke config (pointed at the cached real MNIST) run once."""
@@ -64,14 +74,11 @@ def smoke_run(tmp_path_factory, real_mnist_dir):
 def test_smoke_produces_every_table_and_figure(smoke_run):
     work, _ = smoke_run
     out = work / "results" / "study000"
-    for t in ("table1_fgsm_clean", "table2_fgsm_poisoned", "table1b_fgsm_matched_loss",
-              "table3_sam_median", "training_summary"):
-        for ext in ("csv", "md", "tex"):
-            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
-    for f in ("fig2_input_grad_norm", "fig3_logit_margin", "fig_sam_per_example",
-              "fig_training_curves"):
-        for ext in ("pdf", "png"):
-            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    assert_tables_and_figures(
+        out, ["table1_fgsm_clean", "table2_fgsm_poisoned", "table1b_fgsm_matched_loss",
+              "table3_sam_median", "training_summary"],
+        ["fig2_input_grad_norm", "fig3_logit_margin", "fig_sam_per_example",
+         "fig_training_curves"])
     manifest = yaml.safe_load((work / "results/data/mnist/raw/manifest.json").read_text())
     assert manifest["source"] == "local"
     # every attack row obeys the study's definitions
@@ -101,12 +108,7 @@ def test_smoke_produces_study002_outputs(smoke_run):
 
     work, cfg = smoke_run
     out = work / "results" / "study002"
-    for t in STUDY002_TABLES:
-        for ext in ("csv", "md", "tex"):
-            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
-    for f in STUDY002_FIGURES:
-        for ext in ("pdf", "png"):
-            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    assert_tables_and_figures(out, STUDY002_TABLES, STUDY002_FIGURES)
     s2 = cfg["studies"]["study002"]
     regimes = s2["datasets"]["mnist"]["regimes"]
     t1 = pd.read_csv(out / "table1_mnist.csv").set_index("regime")
@@ -167,12 +169,7 @@ def test_smoke_produces_study001_outputs(smoke_run):
     work, cfg = smoke_run
     s1 = cfg["studies"]["study001"]
     out = work / "results" / "study001" / "mnist"
-    for t in STUDY001_TABLES:
-        for ext in ("csv", "md", "tex"):
-            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
-    for f in STUDY001_FIGURES:
-        for ext in ("pdf", "png"):
-            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    assert_tables_and_figures(out, STUDY001_TABLES, STUDY001_FIGURES)
     block = s1["datasets"]["mnist"]
     recipes = set(block["models"].values()) | set(block["xi_sweep"]) | set(block["k_sweep"])
     table = pd.read_csv(out / "table_robust_accuracy.csv")
@@ -264,12 +261,7 @@ def test_smoke_produces_study003_outputs(smoke_run):
     work, cfg = smoke_run
     s3 = cfg["studies"]["study003"]
     out = work / "results" / "study003" / "mnist"
-    for t in STUDY003_TABLES:
-        for ext in ("csv", "md", "tex"):
-            assert (out / f"{t}.{ext}").stat().st_size > 0, f"{t}.{ext}"
-    for f in STUDY003_FIGURES:
-        for ext in ("pdf", "png"):
-            assert (out / f"{f}.{ext}").stat().st_size > 1000, f"{f}.{ext}"
+    assert_tables_and_figures(out, STUDY003_TABLES, STUDY003_FIGURES)
     pga, at = s3["pga"], s3["adversarial_training"]
     scales = []
     for v in s3["variants"]:
@@ -304,15 +296,20 @@ def test_smoke_produces_study003_outputs(smoke_run):
     assert len(train) == len(scales)
 
 
-def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
+def _study003_change(smoke_run, section: str, key: str, value):
+    """Dry-run jobs after setting studies.study003.<section>.<key>, and the number of
+    (scale, seed) runs."""
     work, cfg = smoke_run
 
     def edit(c):
-        c["studies"]["study003"]["pga"]["starts"] = 2
+        c["studies"]["study003"][section][key] = value
 
-    jobs = _changed_config(work, cfg, edit)
     s3 = cfg["studies"]["study003"]
-    n_runs = len(s3["variants"]) * len(s3["seeds"])
+    return _changed_config(work, cfg, edit), len(s3["variants"]) * len(s3["seeds"])
+
+
+def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
+    jobs, n_runs = _study003_change(smoke_run, "pga", "starts", 2)
     assert sum(r == "attack_pga" for r, _ in jobs) == 2 * n_runs, jobs
     outputs = sorted(w.split("=")[-1] for r, w in jobs if r.endswith("_study003"))
     assert outputs == sorted(["table_pga_by_scale", "fig_pga_loss_curves",
@@ -322,14 +319,7 @@ def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
 
 
 def test_changed_training_setting_keeps_init_and_its_attacks(smoke_run):
-    work, cfg = smoke_run
-
-    def edit(c):
-        c["studies"]["study003"]["adversarial_training"]["lr"] = 0.01
-
-    jobs = _changed_config(work, cfg, edit)
-    s3 = cfg["studies"]["study003"]
-    n_runs = len(s3["variants"]) * len(s3["seeds"])
+    jobs, n_runs = _study003_change(smoke_run, "adversarial_training", "lr", 0.01)
     assert sum(r == "train_pga_model" for r, _ in jobs) == n_runs, jobs
     attacked = [w for r, w in jobs if r == "attack_pga"]
     assert len(attacked) == n_runs and all("stage=trained" in w for w in attacked), attacked
@@ -542,3 +532,11 @@ def test_job_logs_record_provenance(smoke_run):
     assert side["params_sha256"] == prov["params_sha256"] and side["wall_time_s"] > 0
     assert (mdir / "checkpoints.prov.json").is_file()
     assert (work / "results/study000/table1_fgsm_clean.csv.prov.json").is_file()
+
+
+def test_config_without_study003_schedules_none_of_it(smoke_run):
+    """An older configuration with no studies.study003 block still parses (the block is
+    optional in the schema) and schedules nothing of the study."""
+    work, cfg = smoke_run
+    jobs = _changed_config(work, cfg, lambda c: c["studies"].pop("study003"))
+    assert not any(r.endswith("pga_model") or "study003" in r for r, _ in jobs), jobs
