@@ -759,6 +759,7 @@ def s2_study_params():
 S3 = config["studies"].get("study003", {})
 S3_DIR = f"{RESULTS}/study003"
 S3_STAGES = ["init", "trained"]
+S3_INIT = f"{S3_DIR}/{{dataset}}/init/seed{{seed}}/model.pt"  # shared by every scale
 S3_TABLES = ["table_pga_by_scale", "table_adversarial_training"]
 S3_FIGURES = [
     "fig_pga_loss_curves",

@@ -14,7 +14,7 @@ rule init_pga_model:
     input:
         code=lib_sources("seeds", "data", "models"),
     output:
-        f"{S3_DIR}/{{dataset}}/init/seed{{seed}}/model.pt",
+        S3_INIT,
     log:
         f"{RESULTS}/logs/init_pga_model/{{dataset}}_seed{{seed}}.log",
     conda:
@@ -27,7 +27,7 @@ rule init_pga_model:
 
 rule train_pga_model:
     input:
-        init=f"{S3_DIR}/{{dataset}}/init/seed{{seed}}/model.pt",
+        init=S3_INIT,
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         code=lib_sources("seeds", "variants", "models", "attacks", "pga"),
@@ -59,7 +59,7 @@ rule train_pga_model:
 rule attack_pga:
     input:
         model=lambda w: (
-            f"{S3_DIR}/{w.dataset}/init/seed{w.seed}/model.pt"
+            S3_INIT.format(dataset=w.dataset, seed=w.seed)
             if w.stage == "init"
             else f"{s3_run_dir(w.dataset, w.variant, w.seed)}/model.pt"
         ),

@@ -484,27 +484,23 @@ def _scale_palette(scales: Sequence[float]) -> dict[float, tuple]:
     return dict(zip(scales, sns.color_palette("viridis", len(scales))))
 
 
-def _seed_mean_ci(df: pd.DataFrame, x: str, y: str, level: float = 0.95) -> pd.DataFrame:
-    """Per value of ``x``: mean of ``y`` over the rows (the seeds) and the half-width of the
-    Student-t interval, as tables.mean_ci but for all groups at once (nan for < 2 values)."""
-    from scipy import stats
+def _seed_mean_ci(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Per value of ``x`` (ascending): the finite values of ``y`` (one per seed) summarised by
+    tables.mean_ci, columns x, mean, half (nan half for fewer than two values)."""
+    from .tables import mean_ci
 
-    g = df.groupby(x, sort=True)[y].agg(["mean", "std", "count"]).reset_index()
-    n = g["count"].to_numpy(dtype=float)
-    t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1.0, 1.0))
-    sd = g["std"].to_numpy(dtype=float)
-    g["half"] = np.where(n >= 2, t * sd / np.sqrt(np.maximum(n, 1.0)), np.nan)
-    return g
+    df = df[np.isfinite(df[y].to_numpy(dtype=float))]
+    rows = [(k, *mean_ci(g.to_numpy(dtype=float))) for k, g in df.groupby(x, sort=True)[y]]
+    return pd.DataFrame(rows, columns=[x, "mean", "half"])
 
 
 def _mean_band(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, *, color, label: str | None,
                ls: str = "-") -> None:
     """Mean over seeds against ``x`` with its 95 % band; rows where ``y`` is not finite are
     left out first (a seed that stopped early still counts where it has values)."""
-    df = df[np.isfinite(df[y].to_numpy(dtype=float))]
-    if df.empty:
-        return
     st = _seed_mean_ci(df, x, y)
+    if st.empty:
+        return
     xs, mean, half = (st[x].to_numpy(dtype=float), st["mean"].to_numpy(),
                       st["half"].to_numpy())
     ax.plot(xs, mean, color=color, ls=ls, lw=1.4, label=label)
@@ -575,7 +571,6 @@ def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
     level the per-scale means over seeds joined by a line, with the Student-t 95 % error bar
     of tables.mean_ci (none where fewer than two seeds give a value). Values that are not
     finite (e.g. a run that never reached the tolerance) are left out of the mean."""
-    from .tables import mean_ci
 
     if not metrics:
         raise ValueError("metrics names no column")
@@ -593,16 +588,11 @@ def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
     axes = list(axes[0])
     for ax, (col, label) in zip(axes, metrics.items()):
         for (level, sub), color in zip(levels, colors):
-            pts = []
-            for s in scales:
-                v = sub.loc[sub["scale"].astype(float) == s, col].to_numpy(dtype=float)
-                v = v[np.isfinite(v)]
-                if v.size:
-                    pts.append((s, *mean_ci(v)))
-            if not pts:
+            st = _seed_mean_ci(sub.assign(scale=sub["scale"].astype(float)), "scale", col)
+            if st.empty:
                 continue
-            xs, mean, half = (np.array(a) for a in zip(*pts))
-            ax.errorbar(xs, mean, yerr=half, color=color, marker="o", ms=4, lw=1.4, capsize=3,
+            ax.errorbar(st["scale"].to_numpy(dtype=float), st["mean"].to_numpy(dtype=float),
+                        yerr=st["half"].to_numpy(dtype=float), color=color, marker="o", ms=4, lw=1.4, capsize=3,
                         label=None if level is None else str(level))
         ax.set_xscale("log", base=2)
         ax.set_xticks(scales, [f"{s:g}" for s in scales])
