@@ -31,6 +31,7 @@ bench: setup
 	$(PY) benchmarks/bench_study000.py
 	$(PY) benchmarks/bench_study001.py
 	$(PY) benchmarks/bench_study002.py
+	$(PY) benchmarks/bench_threads.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint
