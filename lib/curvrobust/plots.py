@@ -571,7 +571,6 @@ def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
     level the per-scale means over seeds joined by a line, with the Student-t 95 % error bar
     of tables.mean_ci (none where fewer than two seeds give a value). Values that are not
     finite (e.g. a run that never reached the tolerance) are left out of the mean."""
-
     if not metrics:
         raise ValueError("metrics names no column")
     _require_columns(summary, ["scale", "seed", hue, *metrics])
@@ -591,8 +590,8 @@ def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
             st = _seed_mean_ci(sub.assign(scale=sub["scale"].astype(float)), "scale", col)
             if st.empty:
                 continue
-            ax.errorbar(st["scale"].to_numpy(dtype=float), st["mean"].to_numpy(dtype=float),
-                        yerr=st["half"].to_numpy(dtype=float), color=color, marker="o", ms=4, lw=1.4, capsize=3,
+            xs, mean, half = (st[c].to_numpy(dtype=float) for c in ("scale", "mean", "half"))
+            ax.errorbar(xs, mean, yerr=half, color=color, marker="o", ms=4, lw=1.4, capsize=3,
                         label=None if level is None else str(level))
         ax.set_xscale("log", base=2)
         ax.set_xticks(scales, [f"{s:g}" for s in scales])
