@@ -15,19 +15,20 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
-
-
+# common.smk checks the configuration first (every problem named by its dotted key path).
 include: "rules/common.smk"
 
 
+validate(config, "schemas/config.schema.yaml")
+
+
 wildcard_constraints:
-    dataset=_alternatives(config["datasets"]),
-    variant=_alternatives(config["variants"]),
-    recipe=_alternatives(config["recipes"]),
-    attack=_alternatives(config["attacks"]),
+    dataset=alternatives(config["datasets"]),
+    variant=alternatives(config["variants"]),
+    recipe=alternatives(config["recipes"]),
+    attack=alternatives(config["attacks"]),
     seed=r"\d+",
-    ckpt=f"final|match-(?:{_alternatives(config['recipes'])})",
+    ckpt=f"final|match-(?:{alternatives(config['recipes'])})",
 
 
 include: "rules/data.smk"

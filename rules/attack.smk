@@ -2,7 +2,7 @@ rule attack_model:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=attack_sources,
+        code=code("attack_model"),
     output:
         f"{RESULTS}/attacks/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/{{attack}}.csv",
     log:

@@ -1,6 +1,6 @@
 rule fetch_dataset:
     input:
-        code=lib_sources("data"),
+        code=code("fetch_dataset"),
     output:
         manifest=f"{RESULTS}/data/{{dataset}}/raw/manifest.json",
     log:
@@ -17,7 +17,7 @@ rule fetch_dataset:
 rule make_variant:
     input:
         raw=f"{RESULTS}/data/{{dataset}}/raw/manifest.json",
-        code=lib_sources("seeds", "data", "variants"),
+        code=code("make_variant"),
     output:
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",

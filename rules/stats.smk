@@ -2,7 +2,7 @@ rule compute_input_stats:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "curvature"),
+        code=code("compute_input_stats"),
     output:
         f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input_stats.csv",
     log:
@@ -23,7 +23,7 @@ rule compute_sharpness:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "curvature"),
+        code=code("compute_sharpness"),
     output:
         batches=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_batches.csv",
         examples=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_examples.csv",

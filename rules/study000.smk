@@ -1,61 +1,61 @@
 # Study 000 (Jiang, Gauss-Newton under adversarial attacks): Tables 1, 1b, 2, 3 and
-# Figures 2, 3, plus the training summary the study reports in prose. Helpers: common.smk.
+# Figures 2, 3, plus the training summary the study reports in prose. Plan: curvrobust.plans.study000.
 
 
 rule study000:
     input:
-        study000_targets(),
+        S0.targets(),
 
 
-rule make_table:
+rule make_table_study000:
     input:
-        results=s0_inputs,
-        code=lib_sources("tables", data=["reference/study000.yaml"]),
+        results=lambda w: S0.inputs(w.table),
+        code=code("make_table_study000"),
     output:
         csv=report(
-            f"{S0_DIR}/{{table}}.csv",
+            f"{S0.dir}/{{table}}.csv",
             caption="../report/study000_table.rst",
             category="Study 000",
             subcategory="Tables",
             labels={"table": "{table}"},
         ),
-        md=f"{S0_DIR}/{{table}}.md",
-        tex=f"{S0_DIR}/{{table}}.tex",
+        md=f"{S0.dir}/{{table}}.md",
+        tex=f"{S0.dir}/{{table}}.tex",
     log:
-        f"{RESULTS}/logs/make_table/study000_{{table}}.log",
+        f"{RESULTS}/logs/make_table_study000/{{table}}.log",
     wildcard_constraints:
-        table="|".join(S0_TABLES),
+        table=alternatives(S0.tables()),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s0_params,
-        study=S0,
-        recipes={r: config["recipes"][r] for r in S0.get("recipes", {}).values()},
+        records=lambda w: S0.params(w.table),
+        study=S0.block,
+        recipes=S0.used_recipes() if S0.enabled else {},
     script:
         "../workflow_scripts/make_table_study000.py"
 
 
-rule plot_figure:
+rule plot_figure_study000:
     input:
-        results=s0_inputs,
-        code=lib_sources("plots"),
+        results=lambda w: S0.inputs(w.figure),
+        code=code("plot_figure_study000"),
     output:
-        pdf=f"{S0_DIR}/{{figure}}.pdf",
+        pdf=f"{S0.dir}/{{figure}}.pdf",
         png=report(
-            f"{S0_DIR}/{{figure}}.png",
+            f"{S0.dir}/{{figure}}.png",
             caption="../report/study000_figure.rst",
             category="Study 000",
             subcategory="Figures",
             labels={"figure": "{figure}"},
         ),
     log:
-        f"{RESULTS}/logs/plot_figure/study000_{{figure}}.log",
+        f"{RESULTS}/logs/plot_figure_study000/{{figure}}.log",
     wildcard_constraints:
-        figure="|".join(S0_FIGURES),
+        figure=alternatives(S0.figures()),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s0_params,
-        study=S0,
+        records=lambda w: S0.params(w.figure),
+        study=S0.block,
     script:
         "../workflow_scripts/plot_figure_study000.py"

@@ -2,22 +2,22 @@
 # second-order direction from power iteration with Hessian-vector products). Both train through
 # train_model (their regimes name the adversary); every epoch-end checkpoint is evaluated by its
 # own job (clean, PGD, AutoAttack-style); the power iteration's convergence is traced on the
-# trained HAAT model. Helpers: common.smk.
+# trained HAAT model. Plan: curvrobust.plans.study001.
 
 
 rule study001:
     input:
-        study001_targets(),
+        S1.targets(),
 
 
 rule evaluate_checkpoint:
     input:
-        checkpoints=lambda w: f"{s1_checkpoint_dir(w)}/checkpoints.csv",
-        checkpoint_dir=lambda w: f"{s1_checkpoint_dir(w)}/checkpoints",
-        test=lambda w: f"{RESULTS}/data/{w.dataset}/{S1['datasets'][w.dataset]['variant']}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "autoattack"),
+        checkpoints=lambda w: f"{S1.checkpoint_dir(w.dataset, w.recipe, w.seed)}/checkpoints.csv",
+        checkpoint_dir=lambda w: f"{S1.checkpoint_dir(w.dataset, w.recipe, w.seed)}/checkpoints",
+        test=lambda w: paths.data_file(w.dataset, S1.variant(w.dataset), "test"),
+        code=code("evaluate_checkpoint"),
     output:
-        f"{S1_DIR}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}.csv",
+        f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}.csv",
     log:
         f"{RESULTS}/logs/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.log",
     benchmark:
@@ -30,9 +30,9 @@ rule evaluate_checkpoint:
     resources:
         gpu=gpu_resource,
     params:
-        eps=lambda w: S1["datasets"][w.dataset]["eps"],
-        pgd=lambda w: config["attacks"][S1["datasets"][w.dataset]["pgd"]],
-        autoattack=S1.get("autoattack", {}),
+        eps=lambda w: S1.block["datasets"][w.dataset]["eps"],
+        pgd=lambda w: config["attacks"][S1.block["datasets"][w.dataset]["pgd"]],
+        autoattack=S1.block.get("autoattack", {}),
         device=config["device"],
     script:
         "../workflow_scripts/evaluate_checkpoint.py"
@@ -40,13 +40,13 @@ rule evaluate_checkpoint:
 
 rule trace_power_iteration:
     input:
-        model=s1_convergence_model,
-        train=lambda w: f"{RESULTS}/data/{w.dataset}/{S1['datasets'][w.dataset]['variant']}/train.pt",
-        code=lib_sources("variants", "models", "attacks", "haat"),
+        model=lambda w: S1.convergence_model(w.dataset, w.seed),
+        train=lambda w: paths.data_file(w.dataset, S1.variant(w.dataset), "train"),
+        code=code("trace_power_iteration"),
     output:
-        trace=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/trace.csv",
-        hvp_error=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/hvp_error.csv",
-        alignment=f"{S1_DIR}/{{dataset}}/convergence/seed{{seed}}/alignment.csv",
+        trace=f"{S1.dir}/{{dataset}}/convergence/seed{{seed}}/trace.csv",
+        hvp_error=f"{S1.dir}/{{dataset}}/convergence/seed{{seed}}/hvp_error.csv",
+        alignment=f"{S1.dir}/{{dataset}}/convergence/seed{{seed}}/alignment.csv",
     log:
         f"{RESULTS}/logs/trace_power_iteration/{{dataset}}_seed{{seed}}.log",
     benchmark:
@@ -57,8 +57,8 @@ rule trace_power_iteration:
     resources:
         gpu=gpu_resource,
     params:
-        spec=S1.get("convergence", {}),
-        adversary=s1_convergence_adversary,
+        spec=S1.block.get("convergence", {}),
+        adversary=lambda w: S1.convergence_adversary(w.dataset),
         device=config["device"],
     script:
         "../workflow_scripts/trace_power_iteration.py"
@@ -66,61 +66,59 @@ rule trace_power_iteration:
 
 rule make_table_study001:
     input:
-        data=s1_inputs,
-        code=lib_sources("tables"),
+        data=lambda w: S1.inputs(w.dataset, w.table),
+        code=code("make_table_study001"),
     output:
         csv=report(
-            f"{S1_DIR}/{{dataset}}/{{table}}.csv",
+            f"{S1.dir}/{{dataset}}/{{table}}.csv",
             category="Study 001",
             subcategory="{dataset}",
             caption="../report/study001_table.rst",
         ),
-        md=f"{S1_DIR}/{{dataset}}/{{table}}.md",
-        tex=f"{S1_DIR}/{{dataset}}/{{table}}.tex",
+        md=f"{S1.dir}/{{dataset}}/{{table}}.md",
+        tex=f"{S1.dir}/{{dataset}}/{{table}}.tex",
     log:
         f"{RESULTS}/logs/make_table_study001/{{dataset}}_{{table}}.log",
     wildcard_constraints:
-        table="table_robust_accuracy|table_hvp_error|table_eigvec_alignment",
+        table=alternatives(plans.study001.TABLE_NAMES),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s1_records,
-        recipes=lambda w: {
-            r["recipe"]: config["recipes"][r["recipe"]] for r in s1_records(w)
-        },
-        seeds=S1.get("seeds", []),
+        records=lambda w: S1.params(w.dataset, w.table),
+        recipes=lambda w: S1.used_recipes(w.dataset, w.table),
+        seeds=S1.block.get("seeds", []),
     script:
         "../workflow_scripts/make_table_study001.py"
 
 
 rule plot_figure_study001:
     input:
-        data=s1_inputs,
-        code=lib_sources("plots"),
+        data=lambda w: S1.inputs(w.dataset, w.figure),
+        code=code("plot_figure_study001"),
     output:
         png=report(
-            f"{S1_DIR}/{{dataset}}/{{figure}}.png",
+            f"{S1.dir}/{{dataset}}/{{figure}}.png",
             category="Study 001",
             subcategory="{dataset}",
             caption="../report/study001_figure.rst",
         ),
-        pdf=f"{S1_DIR}/{{dataset}}/{{figure}}.pdf",
+        pdf=f"{S1.dir}/{{dataset}}/{{figure}}.pdf",
     log:
         f"{RESULTS}/logs/plot_figure_study001/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
-        figure="fig1_haat_robust_accuracy|fig2a_xi_sweep|fig2b_k_sweep|fig3_haat_vs_pgd|fig4_fd_convergence",
+        figure=alternatives(plans.study001.FIGURE_NAMES),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s1_records,
+        records=lambda w: S1.params(w.dataset, w.figure),
         eps=lambda w: (
-            S1["datasets"][w.dataset]["eps"]
+            S1.block["datasets"][w.dataset]["eps"]
             if w.figure != "fig4_fd_convergence"
             else None
         ),
         convergence=lambda w: (
-            S1["convergence"] if w.figure == "fig4_fd_convergence" else {}
+            S1.block["convergence"] if w.figure == "fig4_fd_convergence" else {}
         ),
-        seeds=S1.get("seeds", []),
+        seeds=S1.block.get("seeds", []),
     script:
         "../workflow_scripts/plot_figure_study001.py"

@@ -1,19 +1,19 @@
 # Study 002 (Yu et al., decision surfaces in input space): Tables 1 and 2 with the stronger
 # checks (PGD with restarts, accuracy over eps, step-size sweep), input- and parameter-space
 # surfaces (figs 2, 3, 4, 6/9), Jacobian images (fig 8) and the robustness-indicator scatter
-# over every model of every study. Helpers: common.smk.
+# over every model of every study. Plan: curvrobust.plans.study002.
 
 
 rule study002:
     input:
-        study002_targets(),
+        S2.targets(),
 
 
 rule compute_indicator:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "regimes", "curvature"),
+        code=code("compute_indicator"),
     output:
         table=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/indicator.csv",
         jacobians=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/jacobians.pt",
@@ -27,7 +27,7 @@ rule compute_indicator:
     resources:
         gpu=gpu_resource,
     params:
-        spec=S2.get("indicator", {}),
+        spec=S2.block.get("indicator", {}),
         device=config["device"],
     script:
         "../workflow_scripts/compute_indicator.py"
@@ -37,7 +37,7 @@ rule compute_input_surface:
     input:
         model=model_file,
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("variants", "models", "attacks", "regimes", "surfaces"),
+        code=code("compute_input_surface"),
     output:
         f"{RESULTS}/surfaces/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input.npz",
     log:
@@ -50,8 +50,8 @@ rule compute_input_surface:
     resources:
         gpu=gpu_resource,
     params:
-        spec=S2.get("surfaces", {}),
-        half_width=lambda w: S2["datasets"][w.dataset].get("surface_range", 0.5),
+        spec=S2.block.get("surfaces", {}),
+        half_width=lambda w: S2.block["datasets"][w.dataset].get("surface_range", 0.5),
         device=config["device"],
     script:
         "../workflow_scripts/compute_input_surface.py"
@@ -61,7 +61,7 @@ rule compute_param_surface:
     input:
         model=model_file,
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
-        code=lib_sources("variants", "models", "surfaces"),
+        code=code("compute_param_surface"),
     output:
         f"{RESULTS}/surfaces/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/param.npz",
     log:
@@ -74,7 +74,7 @@ rule compute_param_surface:
     resources:
         gpu=gpu_resource,
     params:
-        spec=S2.get("surfaces", {}),
+        spec=S2.block.get("surfaces", {}),
         device=config["device"],
     script:
         "../workflow_scripts/compute_param_surface.py"
@@ -82,42 +82,42 @@ rule compute_param_surface:
 
 rule make_table_study002:
     input:
-        results=s2_inputs,
-        code=lib_sources("tables", data=["reference/study002.yaml"]),
+        results=lambda w: S2.inputs(w.table),
+        code=code("make_table_study002"),
     output:
         csv=report(
-            f"{S2_DIR}/{{table}}.csv",
+            f"{S2.dir}/{{table}}.csv",
             caption="../report/study002_table.rst",
             category="Study 002",
             subcategory="Tables",
             labels={"table": "{table}"},
         ),
-        md=f"{S2_DIR}/{{table}}.md",
-        tex=f"{S2_DIR}/{{table}}.tex",
+        md=f"{S2.dir}/{{table}}.md",
+        tex=f"{S2.dir}/{{table}}.tex",
     log:
         f"{RESULTS}/logs/make_table_study002/{{table}}.log",
     wildcard_constraints:
-        table=_alternatives(S2_TABLES) if S2_TABLES else "^$",
+        table=alternatives(S2.tables()),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s2_params,
-        kind=lambda w: S2_TABLES[w.table],
-        study=s2_study_params() if s2_enabled() else {},
-        attacks=s2_used_attacks,
-        recipes=s2_used_recipes,
+        records=lambda w: S2.params(w.table),
+        kind=lambda w: S2.kind(w.table),
+        study=S2.study_params(),
+        attacks=lambda w: S2.used_attacks(w.table),
+        recipes=lambda w: S2.used_recipes(w.table),
     script:
         "../workflow_scripts/make_table_study002.py"
 
 
 rule plot_figure_study002:
     input:
-        results=s2_inputs,
-        code=lib_sources("plots", "surfaces"),
+        results=lambda w: S2.inputs(w.figure),
+        code=code("plot_figure_study002"),
     output:
-        pdf=f"{S2_DIR}/{{figure}}.pdf",
+        pdf=f"{S2.dir}/{{figure}}.pdf",
         png=report(
-            f"{S2_DIR}/{{figure}}.png",
+            f"{S2.dir}/{{figure}}.png",
             caption="../report/study002_figure.rst",
             category="Study 002",
             subcategory="Figures",
@@ -126,13 +126,13 @@ rule plot_figure_study002:
     log:
         f"{RESULTS}/logs/plot_figure_study002/{{figure}}.log",
     wildcard_constraints:
-        figure=_alternatives(S2_FIGURES) if S2_FIGURES else "^$",
+        figure=alternatives(S2.figures()),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s2_params,
-        kind=lambda w: S2_FIGURES[w.figure],
-        study=s2_study_params() if s2_enabled() else {},
-        attacks=s2_used_attacks,
+        records=lambda w: S2.params(w.figure),
+        kind=lambda w: S2.kind(w.figure),
+        study=S2.study_params(),
+        attacks=lambda w: S2.used_attacks(w.figure),
     script:
         "../workflow_scripts/plot_figure_study002.py"

@@ -2,39 +2,39 @@
 # network on a ±1 digit pair, inputs scaled by s (one input_scale variant per s, the threat
 # radius and data range scaled alike); projected gradient ascent on the adversary from several
 # random starts, at initialisation and after PGA adversarial training; tables and figures of
-# convergence and landscape regularity against s. Helpers: common.smk.
+# convergence and landscape regularity against s. Plan: curvrobust.plans.study003.
 
 
 rule study003:
     input:
-        study003_targets(),
+        S3.targets(),
 
 
 rule init_pga_model:
     input:
-        code=lib_sources("seeds", "data", "models"),
+        code=code("init_pga_model"),
     output:
-        S3_INIT,
+        S3.init_pattern(),
     log:
         f"{RESULTS}/logs/init_pga_model/{{dataset}}_seed{{seed}}.log",
     conda:
         "../envs/curvrobust.yaml"
     params:
-        model=s3_model_spec(),
+        model=S3.model_spec(),
     script:
         "../workflow_scripts/init_pga_model.py"
 
 
 rule train_pga_model:
     input:
-        init=S3_INIT,
+        init=S3.init_pattern(),
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("seeds", "variants", "models", "attacks", "pga"),
+        code=code("train_pga_model"),
     output:
-        model=f"{S3_DIR}/{{dataset}}/{{variant}}/seed{{seed}}/model.pt",
-        epochs=f"{S3_DIR}/{{dataset}}/{{variant}}/seed{{seed}}/epochs.csv",
-        steps=f"{S3_DIR}/{{dataset}}/{{variant}}/seed{{seed}}/steps.csv",
+        model=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/model.pt",
+        epochs=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/epochs.csv",
+        steps=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/steps.csv",
     log:
         f"{RESULTS}/logs/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.log",
     benchmark:
@@ -45,11 +45,11 @@ rule train_pga_model:
     resources:
         gpu=gpu_resource,
     params:
-        pair=S3.get("pair"),
-        n_train=S3.get("n_train"),
-        n_test=S3.get("n_test"),
-        threat=s3_threat,
-        spec=S3.get("adversarial_training", {}),
+        pair=S3.block.get("pair"),
+        n_train=S3.block.get("n_train"),
+        n_test=S3.block.get("n_test"),
+        threat=lambda w: S3.threat(w.variant),
+        spec=S3.block.get("adversarial_training", {}),
         device=config["device"],
         deterministic=config.get("deterministic", True),
     script:
@@ -58,31 +58,27 @@ rule train_pga_model:
 
 rule attack_pga:
     input:
-        model=lambda w: (
-            S3_INIT.format(dataset=w.dataset, seed=w.seed)
-            if w.stage == "init"
-            else f"{s3_run_dir(w.dataset, w.variant, w.seed)}/model.pt"
-        ),
+        model=lambda w: S3.attacked_model(w.dataset, w.variant, w.seed, w.stage),
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        code=lib_sources("seeds", "variants", "models", "attacks", "pga"),
+        code=code("attack_pga"),
     output:
-        trace=f"{S3_DIR}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_trace.csv",
-        examples=f"{S3_DIR}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_examples.csv",
+        trace=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_trace.csv",
+        examples=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_examples.csv",
     log:
         f"{RESULTS}/logs/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
     wildcard_constraints:
-        stage="|".join(S3_STAGES),
+        stage="|".join(plans.study003.STAGES),
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
     resources:
         gpu=gpu_resource,
     params:
-        pair=S3.get("pair"),
-        threat=s3_threat,
-        spec=S3.get("pga", {}),
+        pair=S3.block.get("pair"),
+        threat=lambda w: S3.threat(w.variant),
+        spec=S3.block.get("pga", {}),
         device=config["device"],
     script:
         "../workflow_scripts/attack_pga.py"
@@ -90,49 +86,49 @@ rule attack_pga:
 
 rule make_table_study003:
     input:
-        data=s3_inputs,
-        code=lib_sources("tables"),
+        data=lambda w: S3.inputs(w.dataset, w.table),
+        code=code("make_table_study003"),
     output:
         csv=report(
-            f"{S3_DIR}/{{dataset}}/{{table}}.csv",
+            f"{S3.dir}/{{dataset}}/{{table}}.csv",
             category="Study 003",
             subcategory="Tables",
             caption="../report/study003_table.rst",
         ),
-        md=f"{S3_DIR}/{{dataset}}/{{table}}.md",
-        tex=f"{S3_DIR}/{{dataset}}/{{table}}.tex",
+        md=f"{S3.dir}/{{dataset}}/{{table}}.md",
+        tex=f"{S3.dir}/{{dataset}}/{{table}}.tex",
     log:
         f"{RESULTS}/logs/make_table_study003/{{dataset}}_{{table}}.log",
     wildcard_constraints:
-        table="|".join(S3_TABLES),
+        table="|".join(plans.study003.TABLES),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s3_params,
+        records=lambda w: S3.params(w.dataset, w.table),
     script:
         "../workflow_scripts/make_table_study003.py"
 
 
 rule plot_figure_study003:
     input:
-        data=s3_inputs,
-        code=lib_sources("plots", "tables"),
+        data=lambda w: S3.inputs(w.dataset, w.figure),
+        code=code("plot_figure_study003"),
     output:
         png=report(
-            f"{S3_DIR}/{{dataset}}/{{figure}}.png",
+            f"{S3.dir}/{{dataset}}/{{figure}}.png",
             category="Study 003",
             subcategory="Figures",
             caption="../report/study003_figure.rst",
         ),
-        pdf=f"{S3_DIR}/{{dataset}}/{{figure}}.pdf",
+        pdf=f"{S3.dir}/{{dataset}}/{{figure}}.pdf",
     log:
         f"{RESULTS}/logs/plot_figure_study003/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
-        figure="|".join(S3_FIGURES),
+        figure="|".join(plans.study003.FIGURES),
     conda:
         "../envs/curvrobust.yaml"
     params:
-        records=s3_params,
-        initial_steps=S3.get("adversarial_training", {}).get("initial_steps"),
+        records=lambda w: S3.params(w.dataset, w.figure),
+        initial_steps=S3.block.get("adversarial_training", {}).get("initial_steps"),
     script:
         "../workflow_scripts/plot_figure_study003.py"

@@ -3,7 +3,7 @@ rule train_model:
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
         manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
-        code=train_sources,
+        code=code("train_model"),
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/model.pt",
         epochs=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/epochs.csv",
@@ -32,17 +32,17 @@ rule match_checkpoint:
     input:
         checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
         checkpoint_dir=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints",
-        reference=lambda w: f"{model_dir(w, recipe=w.ref)}/epochs.csv",
+        reference=lambda w: f"{paths.model_dir(dict(w.items()), recipe=w.ref)}/epochs.csv",
         train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
         manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
-        code=lib_sources("variants", "models", "train"),
+        code=code("match_checkpoint"),
     output:
         model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",
         info=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.json",
     log:
         f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
     wildcard_constraints:
-        ref=_alternatives(config["recipes"]),
+        ref=alternatives(config["recipes"]),
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]

@@ -1,0 +1,38 @@
+"""Study plans: what the workflow runs for a configuration, without running it.
+
+Needs only the standard library (and jsonschema, lazily, to validate a configuration), so the
+Snakefile, a cluster job and a unit test import it without torch or pandas. One module per
+study (`study000` … `study003`: config checks, targets, the inputs and params of each table and
+figure, display names and captions), `paths` (every result path), `config` (validation and
+cross-references) and `code` (each rule's library-code inputs from its script's imports).
+"""
+
+from .config import ConfigError, check_config, validate_config
+from .study000 import Study000
+from .study001 import Study001
+from .study002 import Study002
+from .study003 import Study003
+
+STUDIES = (Study000, Study001, Study002, Study003)
+
+__all__ = [
+    "ConfigError",
+    "STUDIES",
+    "Study000",
+    "Study001",
+    "Study002",
+    "Study003",
+    "check_config",
+    "plan",
+    "validate_config",
+]
+
+
+def plan(cfg: dict) -> dict:
+    """name -> plan object of every study in `cfg` (enabled or not)."""
+    return {cls.name: cls(cfg) for cls in STUDIES}
+
+
+def all_targets(cfg: dict) -> list[str]:
+    """Every table and figure of every enabled study: the default target."""
+    return [t for p in plan(cfg).values() if p.enabled for t in p.targets()]

@@ -1,0 +1,87 @@
+"""What every study plan shares: its config block, targets, seeds and checkpoint epochs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import paths
+
+
+def checkpoint_epochs(epochs: int, every: int = 1, first: int | None = None) -> list[int]:
+    """The epochs whose end gets a checkpoint: first, first + every, first + 2·every, … and
+    always the last one. `first` defaults to `every` (i.e. every epoch divisible by it)."""
+    first = every if first is None else first
+    if every < 1 or first < 1:
+        raise ValueError(
+            f"checkpoint every and first epoch must be >= 1, got every={every!r}, first={first!r}"
+        )
+    if epochs < 1:
+        return []
+    return sorted(set(range(first, epochs + 1, every)) | {epochs})
+
+
+def recipe_checkpoint_epochs(recipe: dict) -> list[int]:
+    """checkpoint_epochs of a recipe's `epochs` and `checkpoints` block."""
+    ck = recipe.get("checkpoints", {})
+    every = ck.get("every_epochs", 1)
+    return checkpoint_epochs(recipe["epochs"], every, ck.get("first_epoch", every))
+
+
+def alternatives(names) -> str:
+    """A regex alternation of `names`, longest first (for wildcard constraints)."""
+    names = sorted(names, key=len, reverse=True)
+    return "|".join(names) if names else "^$"
+
+
+class StudyPlan:
+    """One study's plan for a configuration. Subclasses set `name`, `title` and implement
+    `check`, `outputs`, `inputs` and `params`."""
+
+    name = ""
+    title = ""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.block: dict = cfg.get("studies", {}).get(self.name) or {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.block) and bool(self.block.get("enabled"))
+
+    @property
+    def dir(self) -> str:
+        return paths.study_dir(self.name)
+
+    def check(self) -> list[str]:
+        """Cross-reference problems, one 'dotted.path: what' each."""
+        return []
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """Output stem (relative to the study folder) -> spec; spec['kind'] is 'table'|'figure'."""
+        raise NotImplementedError
+
+    def tables(self) -> list[str]:
+        return [n for n, s in self.outputs().items() if s["type"] == "table"] if self.enabled else []
+
+    def figures(self) -> list[str]:
+        return [n for n, s in self.outputs().items() if s["type"] == "figure"] if self.enabled else []
+
+    def targets(self) -> list[str]:
+        """Every table (csv, md, tex) and figure (pdf, png) file of the study."""
+        if not self.enabled:
+            return []
+        out = []
+        for stem, spec in self.outputs().items():
+            files = paths.table_files if spec["type"] == "table" else paths.figure_files
+            out += files(f"{self.dir}/{stem}")
+        return out
+
+    def seeds_for(self, recipe: str) -> list[int]:
+        """The study's seeds for `recipe` (seeds_per_recipe overrides `seeds`)."""
+        return self.block.get("seeds_per_recipe", {}).get(recipe, self.block["seeds"])
+
+    def recipe(self, name: str) -> dict:
+        return self.cfg["recipes"][name]
+
+    def attack(self, name: str) -> dict:
+        return self.cfg["attacks"][name]

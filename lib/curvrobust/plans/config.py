@@ -1,0 +1,124 @@
+"""Checking a configuration before any job runs: the schema, finite numbers, cross-references.
+
+Every problem is reported with the dotted path of the key it concerns (`recipes.cnn_adam.epochs`,
+`studies.study000.seeds[0]`), all at once, in a `ConfigError`. `validate_config` also fills the
+schema's defaults in place, as Snakemake's `validate` does.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; `problems` holds one 'dotted.path: what is wrong' per line."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("Invalid configuration:\n  " + "\n  ".join(self.problems))
+
+
+def dotted(path: Iterable[Any]) -> str:
+    """('studies', 'study000', 'seeds', 0) -> 'studies.study000.seeds[0]'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<top level>"
+
+
+def non_finite(cfg: Any, path: tuple = ()) -> list[str]:
+    """Dotted paths of every NaN or ±inf number in `cfg` (YAML's .nan / .inf)."""
+    if isinstance(cfg, float) and not math.isfinite(cfg):
+        return [f"{dotted(path)}: {cfg!r} is not a finite number"]
+    if isinstance(cfg, dict):
+        return [p for k, v in cfg.items() for p in non_finite(v, path + (k,))]
+    if isinstance(cfg, list):
+        return [p for i, v in enumerate(cfg) for p in non_finite(v, path + (i,))]
+    return []
+
+
+def _messages(error) -> list[str]:
+    """'dotted.path: message' lines of one jsonschema error, at the deepest key it concerns."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        return [f"{dotted(path + (k,))}: unknown key" for k in extra]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [f"{dotted(path + (missing,))}: required key is missing"]
+    if error.validator == "propertyNames":
+        return [f"{dotted(path)}: {error.message}"]
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Report the sub-errors of the branch that got furthest (the one whose `const`
+        # discriminator matched), not the vague "not valid under any of the given schemas".
+        subs = [e for e in error.context if e.validator != "const"]
+        if subs:
+            depth = max(len(e.absolute_path) for e in subs)
+            lines = [m for e in subs if len(e.absolute_path) == depth for m in _messages(e)]
+            return sorted(set(lines))
+    return [f"{dotted(path)}: {error.message}"]
+
+
+def _validator(schema: dict):
+    import jsonschema  # lazily: only validation needs it (Snakemake depends on it)
+
+    base = jsonschema.validators.validator_for(schema)
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = sub["default"]
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def load_schema(path: str | Path = SCHEMA) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
+    """Schema check of `cfg` (defaults filled in place); raises ConfigError naming each key."""
+    if not isinstance(cfg, dict):
+        raise ConfigError([f"<top level>: expected a mapping, got {type(cfg).__name__}"])
+    problems = non_finite(cfg)
+    if problems:  # a NaN passes some schema checks and fails others confusingly
+        raise ConfigError(problems)
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
+    errors = sorted(_validator(schema).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
+    problems = sorted({m for e in errors for m in _messages(e)})
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
+    """validate_config, then the cross-references the schema cannot express (each study's
+    names of datasets, variants, recipes, attacks); raises ConfigError listing every problem."""
+    from . import plan
+
+    validate_config(cfg, schema)
+    problems = []
+    for name, v in cfg["variants"].items():
+        if v["kind"] == "label_poison" and "fraction" not in v:
+            problems.append(f"variants.{name}.fraction: kind label_poison needs `fraction`")
+        if v["kind"] == "input_scale" and "scale" not in v:
+            problems.append(f"variants.{name}.scale: kind input_scale needs `scale`")
+    for study in plan(cfg).values():
+        if study.enabled:
+            problems += study.check()
+    if problems:
+        raise ConfigError(problems)
+    return cfg

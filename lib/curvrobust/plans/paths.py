@@ -1,0 +1,67 @@
+"""Every result path of the workflow, as a pattern with {wildcards} or filled in for one record.
+
+A record is a dict with at least dataset, variant, recipe, seed (and ckpt for per-checkpoint
+results): one trained model, or one checkpoint of it.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+RESULTS = "results"
+
+DATA = f"{RESULTS}/data/{{dataset}}/{{variant}}"
+RAW_MANIFEST = f"{RESULTS}/data/{{dataset}}/raw/manifest.json"
+MODEL_DIR = f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}"
+RUN_DIR = f"{RESULTS}/{{kind}}/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}"
+ATTACKS_DIR = RUN_DIR.replace("{kind}", "attacks")
+STATS_DIR = RUN_DIR.replace("{kind}", "stats")
+SURFACES_DIR = RUN_DIR.replace("{kind}", "surfaces")
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+
+def study_dir(study: str) -> str:
+    """results/studyNNN: the tables and figures of one study."""
+    return f"{RESULTS}/{study}"
+
+
+def data_file(dataset: str, variant: str, split: str) -> str:
+    """The tensor file of one split ('train' | 'test') of a dataset variant."""
+    return f"{DATA.format(dataset=dataset, variant=variant)}/{split}.pt"
+
+
+def model_dir(rec: Mapping | None = None, **kw) -> str:
+    """Folder of one trained model (record fields, overridden by keywords)."""
+    d = dict(rec or {})
+    d.update(kw)
+    return MODEL_DIR.format(**{k: d[k] for k in ("dataset", "variant", "recipe", "seed")})
+
+
+def checkpoint_file(rec: Mapping) -> str:
+    """The model a `ckpt` names: model.pt for 'final', else the loss-matched <ckpt>.pt."""
+    name = "model.pt" if rec["ckpt"] == "final" else f"{rec['ckpt']}.pt"
+    return f"{model_dir(rec)}/{name}"
+
+
+def run_dir(kind: str, rec: Mapping) -> str:
+    """results/{attacks|stats|surfaces}/… folder of one model checkpoint."""
+    return RUN_DIR.format(kind=kind, **{k: rec[k] for k in ("dataset", "variant", "recipe", "seed", "ckpt")})
+
+
+def log(rule: str, name: str) -> str:
+    """Log file of one job of `rule`."""
+    return f"{LOGS}/{rule}/{name}.log"
+
+
+def benchmark(rule: str, name: str) -> str:
+    """Benchmark file of one job of `rule`."""
+    return f"{BENCHMARKS}/{rule}/{name}.tsv"
+
+
+def table_files(stem: str) -> list[str]:
+    return [f"{stem}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def figure_files(stem: str) -> list[str]:
+    return [f"{stem}.{ext}" for ext in ("pdf", "png")]

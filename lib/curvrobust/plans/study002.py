@@ -1,0 +1,220 @@
+"""Study 002 — Yu, Liu, Wang, Chen, *Interpreting Adversarial Robustness: A View from Decision
+Surface in Input Space*: its plan.
+
+Natural, adversarial, gradient-penalty and min-max training; FGSM / BIM / C&W tables (1, 2) with
+stronger checks (PGD restarts, accuracy over ε, step-size sweep); input- and parameter-space
+surfaces (Figs. 2, 3, 4, 6/9), Jacobian images (Fig. 8) and the robustness-indicator scatter over
+every model of every study.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from . import paths
+from .base import StudyPlan
+
+LABELS = ["natural", "advtrain", "crossentropy", "ours", "minmax", "ours_minmax"]
+
+# per-dataset outputs: name prefix -> (type, kind)
+DATASET_FIGURES = {
+    "fig2_param_surface": "param_surface",
+    "fig3_input_loss_surface": "input_loss",
+    "fig4_loss_vs_decision": "loss_vs_decision",
+    "fig6_decision_surface": "decision",
+    "fig8_jacobian": "jacobian",
+}
+
+
+class Study002(StudyPlan):
+    name = "study002"
+    title = ("Yu, Liu, Wang, Chen, Interpreting Adversarial Robustness: A View from Decision "
+             "Surface in Input Space")
+
+    def check(self) -> list[str]:
+        s, cfg, out = self.block, self.cfg, []
+        where = "studies.study002.datasets"
+        for ds, block in s["datasets"].items():
+            if ds not in cfg["datasets"]:
+                out.append(f"{where}.{ds}: {ds!r} is not in `datasets`")
+            if block["variant"] not in cfg["variants"]:
+                out.append(f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`")
+            for label, recipe in block["regimes"].items():
+                if recipe not in cfg["recipes"]:
+                    out.append(
+                        f"{where}.{ds}.regimes.{label}: recipe {recipe!r} is not in `recipes`"
+                    )
+            names = [(f"attacks.{c}", a) for c, a in block["attacks"].items()]
+            names += [("pgd", block["pgd"]), ("curve", block["curve"])]
+            names += [(f"step_sweep[{i}]", a) for i, a in enumerate(block.get("step_sweep", []))]
+            for key, a in names:
+                if a not in cfg["attacks"]:
+                    out.append(f"{where}.{ds}.{key}: attack {a!r} is not in `attacks`")
+            for i, label in enumerate(s["surfaces"]["compare"]):
+                if label not in block["regimes"]:
+                    out.append(
+                        f"studies.study002.surfaces.compare[{i}]: regime {label!r} is not in "
+                        f"{where}.{ds}.regimes"
+                    )
+            for i, label in enumerate(block.get("step_sweep_regimes", [])):
+                if label not in block["regimes"]:
+                    out.append(
+                        f"{where}.{ds}.step_sweep_regimes[{i}]: regime {label!r} is not in its "
+                        "`regimes`"
+                    )
+        return out
+
+    def table_name(self, ds: str) -> str:
+        return self.block["datasets"][ds].get("table", f"table_{ds}_attacks")
+
+    def _has_step_sweep(self) -> bool:
+        return any(d.get("step_sweep") for d in self.block["datasets"].values())
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        if not self.enabled:
+            return {}
+        out = {
+            self.table_name(ds): dict(type="table", kind="accuracy", dataset=ds)
+            for ds in self.block["datasets"]
+        }
+        out["table_pgd_restarts"] = dict(type="table", kind="pgd")
+        if self._has_step_sweep():
+            out["table_step_sweep"] = dict(type="table", kind="step_sweep")
+        out["table_indicator"] = dict(type="table", kind="indicator")
+        out["training_summary"] = dict(type="table", kind="training")
+        for ds in self.block["datasets"]:
+            for prefix, kind in DATASET_FIGURES.items():
+                out[f"{prefix}_{ds}"] = dict(type="figure", kind=kind, dataset=ds)
+        out["fig_accuracy_vs_eps"] = dict(type="figure", kind="curve")
+        if self._has_step_sweep():
+            out["fig_step_sweep"] = dict(type="figure", kind="step_sweep")
+        out["fig_indicator_scatter"] = dict(type="figure", kind="scatter")
+        return out
+
+    def kind(self, name: str) -> dict:
+        """The spec (kind, and dataset where per-dataset) of output `name`, as the scripts get it."""
+        return {k: v for k, v in self.outputs()[name].items() if k != "type"}
+
+    def models(self, datasets=None, labels=None) -> list[dict]:
+        """One record per (dataset, regime label, seed) model."""
+        out = []
+        for ds, block in self.block.get("datasets", {}).items():
+            if datasets is not None and ds not in datasets:
+                continue
+            for label, recipe in block["regimes"].items():
+                if labels is not None and label not in labels:
+                    continue
+                for seed in self.block["seeds"]:
+                    out.append(dict(study="study002", label=label, dataset=ds,
+                                    variant=block["variant"], recipe=recipe, seed=seed,
+                                    ckpt="final"))
+        return out
+
+    def indicator_models(self) -> list[dict]:
+        """Every classifier the workflow trains on a dataset this study evaluates (all studies):
+        the points of the indicator scatter."""
+        from .study000 import Study000
+        from .study001 import Study001
+
+        recs = self.models()
+        mine = self.block.get("datasets", {})
+        s1 = Study001(self.cfg)
+        if s1.enabled:
+            datasets = [d for d in s1.block["datasets"] if d in mine]
+            recs += s1.models(datasets, labels=["pgd_at", "haat"])
+        s0 = Study000(self.cfg)
+        if s0.enabled and s0.block["dataset"] in mine:
+            for r in s0.models([s0.block["clean_variant"], s0.block["poisoned_variant"]]):
+                recs.append(dict(r, study="study000"))
+        return recs
+
+    def middle_eps(self, ds: str) -> float:
+        attacks = self.block["datasets"][ds]["attacks"]
+        eps = self.attack(attacks.get("fgsm", next(iter(attacks.values()))))["eps"]
+        return sorted(eps)[len(eps) // 2]
+
+    def sweep_labels(self, ds: str) -> list[str]:
+        block = self.block["datasets"][ds]
+        return block.get("step_sweep_regimes", list(block["regimes"]))
+
+    def params(self, name: str) -> list[dict]:
+        """Records (model + the files a table or figure reads) of output `name`."""
+        spec = self.outputs()[name]
+        kind, ds = spec["kind"], spec.get("dataset")
+        compare = self.block["surfaces"]["compare"]
+        if kind == "scatter":
+            recs = []
+            for r in self.indicator_models():
+                curve = self.block["datasets"][r["dataset"]]["curve"]
+                recs.append(dict(r, indicator=f"{paths.run_dir('stats', r)}/indicator.csv",
+                                 attack=f"{paths.run_dir('attacks', r)}/{curve}.csv",
+                                 eps=self.middle_eps(r["dataset"])))
+            return recs
+        recs = []
+        for r in self.models([ds] if ds else None):
+            block = self.block["datasets"][r["dataset"]]
+            adir, sdir = paths.run_dir("attacks", r), paths.run_dir("stats", r)
+            files = {}
+            if kind == "accuracy":
+                files = {c: f"{adir}/{a}.csv" for c, a in block["attacks"].items()}
+            elif kind == "pgd":
+                files = {"pgd": f"{adir}/{block['pgd']}.csv"}
+                if "bim" in block["attacks"]:
+                    files["bim"] = f"{adir}/{block['attacks']['bim']}.csv"
+            elif kind == "step_sweep":
+                if r["label"] not in self.sweep_labels(r["dataset"]):
+                    continue
+                names = list(block.get("step_sweep", []))
+                names += [block["attacks"][c] for c in ("bim", "cw") if c in block["attacks"]]
+                files = {a: f"{adir}/{a}.csv" for a in names}
+            elif kind == "curve":
+                files = {"curve": f"{adir}/{block['curve']}.csv"}
+            elif kind == "indicator":
+                files = {"indicator": f"{sdir}/indicator.csv", "curve": f"{adir}/{block['curve']}.csv"}
+                r["eps"] = self.middle_eps(r["dataset"])
+            elif kind == "training":
+                files = {"epochs": f"{paths.model_dir(r)}/epochs.csv"}
+            elif kind == "jacobian":
+                if r["label"] not in compare:
+                    continue
+                files = {"jacobians": f"{sdir}/jacobians.pt"}
+            elif kind in ("input_loss", "loss_vs_decision", "decision"):
+                if kind == "loss_vs_decision" and r["label"] != compare[0]:
+                    continue
+                if kind != "loss_vs_decision" and r["label"] not in compare:
+                    continue
+                files = {"surface": f"{paths.run_dir('surfaces', r)}/input.npz"}
+            elif kind == "param_surface":
+                if r["label"] not in compare:
+                    continue
+                files = {"surface": f"{paths.run_dir('surfaces', r)}/param.npz"}
+            recs.append(dict(r, files=files))
+        return recs
+
+    def inputs(self, name: str) -> list[str]:
+        files = []
+        for r in self.params(name):
+            files += list(r["files"].values()) if "files" in r else [r["indicator"], r["attack"]]
+        return files
+
+    def used_attacks(self, name: str) -> dict[str, dict]:
+        """Specs of the attacks one output reads (not every attack, so that changing one attack
+        reruns only what shows it)."""
+        names = set()
+        for r in self.params(name):
+            for path in r.get("files", {}).values():
+                if "/attacks/" in path:
+                    names.add(PurePosixPath(path).stem)
+            if "attack" in r:
+                names.add(PurePosixPath(r["attack"]).stem)
+        return {a: self.attack(a) for a in sorted(names)}
+
+    def used_recipes(self, name: str) -> dict[str, dict]:
+        return {r["recipe"]: self.recipe(r["recipe"]) for r in self.params(name)}
+
+    def study_params(self) -> dict:
+        if not self.enabled:
+            return {}
+        return {"datasets": self.block["datasets"],
+                "surfaces": {"compare": self.block["surfaces"]["compare"]}}
