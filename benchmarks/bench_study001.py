@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from curvrobust import attacks  # noqa: E402
 from curvrobust.haat import input_hvp_batch, input_loss_grad  # noqa: E402
+from curvrobust.inference import eval_mode  # noqa: E402
 from curvrobust.models import build_model, count_parameters  # noqa: E402
 from curvrobust.regimes import Objective  # noqa: E402
 from curvrobust.train import make_stepper  # noqa: E402
@@ -93,10 +94,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         train_s[name] = _timed(run, args.repeats, device) / args.steps
         params = {k: v for k, v in adv.items() if k not in ("kind",)}
-        with attacks.eval_mode(net):
+        with eval_mode(net):
             attack_s[name] = _timed(lambda: attacks.run_attack(adv["kind"], net, x[1], y[1],
                                                                **params), args.repeats, device)
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         grad = input_loss_grad(model, x[1], y[1])
         u = torch.randn_like(x[1])
         hvp_s = {m: _timed(lambda m=m: [input_hvp_batch(model, x[1], y[1], u, method=m, xi=1e-3,

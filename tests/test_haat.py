@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import curvrobust.haat  # noqa: F401  (registers "haat")
-from curvrobust import attacks
+import curvrobust.haat
+from curvrobust import attacks  # importing it registers every attack, "haat" too
 from curvrobust.haat import (HVP_METHODS, haat, haat_trace, hvp_relative_error,
                              input_hvp_batch, input_loss_grad, power_iteration)
 
@@ -213,6 +213,7 @@ def test_power_iteration_negative_top_eigenvalue_and_zero_hvp():
 
 def test_registered():
     assert attacks.ATTACKS["haat"] is haat
+    assert attacks.get_attack("haat") is haat
 
 
 @pytest.mark.parametrize("hvp", HVP_METHODS)

@@ -13,9 +13,9 @@ from torch import nn
 from torch.func import functional_call, jacrev
 
 from curvrobust import attacks
+from curvrobust.inference import decision_margin, eval_mode
 from curvrobust.models import build_model
-from curvrobust.regimes import (Objective, ce_grad_penalty, decision_margin,
-                                margin_grad_penalty)
+from curvrobust.regimes import Objective, ce_grad_penalty, margin_grad_penalty
 from curvrobust.train import FirstOrder, make_stepper
 
 NORMS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -167,7 +167,7 @@ def test_adversary_runs_in_eval_mode_and_loss_in_train_mode():
     assert all(m.training for m in model.modules())
     # the adversarial examples are those of the eval-mode model (dropout off): deterministic
     x_adv = obj.adversarial(model, x, y)
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         assert torch.equal(x_adv, attacks.fgsm(model, x, y, 0.1))
     assert not x_adv.requires_grad
 
@@ -289,7 +289,7 @@ def test_random_start_generator_is_derived_from_the_run_seed():
     model, (x, y) = _tiny(), _data()
     obj = Objective.from_spec(spec, seed=11)
     g = torch.Generator().manual_seed(derive_seed(11, "adversary"))
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         for _ in range(2):  # the same generator advances batch after batch
             expected = attacks.pgd(model, x, y, 0.1, steps=2, step_size=0.05, generator=g)
             assert torch.equal(obj.adversarial(model, x, y), expected)
@@ -315,7 +315,7 @@ def test_haat_regime_uses_the_run_seed_and_eval_mode():
     assert torch.equal(bn.running_mean, before)           # eval mode: statistics untouched
     assert all(m.training for m in model.modules())
     g = torch.Generator().manual_seed(derive_seed(3, "adversary"))
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         expected = haat(model, x, y, generator=g, **params)
     assert torch.equal(x_adv, expected)
     assert (x_adv - x).abs().max() <= 0.1 + 1e-6

@@ -1,20 +1,21 @@
 """Adversarial attacks under one calling convention, and the study's success-rate table.
 
-Every attack is a function ``attack(model, x, y, eps, *, data_range=(0.0, 1.0), **params)``
-returning detached adversarial inputs on ``x``'s device, modelled on torchattacks:
+This module is the one list of the attacks that exist: importing it registers every attack
+in :data:`ATTACKS` (its own and those of :mod:`curvrobust.haat`). The calling convention,
+``attack(model, x, y, eps, *, data_range=(0.0, 1.0), **params)`` returning detached
+adversarial inputs on ``x``'s device, the argument checks and the registry live in
+:mod:`curvrobust.attackbase`; run attacks on a model in eval mode
+(:func:`curvrobust.inference.eval_mode`).
 
-* the model is run in whatever mode it is in (wrap calls in :func:`eval_mode`);
-* the model's ``training`` flags and parameter ``.grad`` fields are left untouched
-  (gradients are taken with ``torch.autograd.grad`` w.r.t. a detached copy of ``x`` only);
-* outputs are clipped to ``data_range`` (``None`` disables clipping).
-
-Attacks (all L∞, registered in :data:`ATTACKS` with ``register_attack``):
+Attacks (all L∞):
 
 * ``fgsm``: one signed-gradient step of size ε (Goodfellow et al. 2015);
 * ``bim``: iterated FGSM projected onto the ε-ball (Kurakin et al. 2017);
 * ``pgd``: BIM from a uniform random start, with optional restarts (Madry et al. 2018);
 * ``cw``: C&W-L∞ as signed-gradient ascent of the clamped logit margin
-  (:func:`cw_margin_loss`, Carlini & Wagner 2017).
+  (:func:`cw_margin_loss`, Carlini & Wagner 2017);
+* ``haat``: PGD with a second-order direction from the input Hessian
+  (:func:`curvrobust.haat.haat`, study 001).
 
 The iterative ones share :func:`iterative_linf`, whose arithmetic is that of
 ``torchattacks.PGD``. They are dispatched with :func:`run_attack`, so any registered attack
@@ -24,72 +25,36 @@ under attack).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import numbers
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-class Attack(Protocol):
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-                 data_range: tuple[float, float] | None = (0.0, 1.0),
-                 **params: Any) -> torch.Tensor: ...
+from .attackbase import (ATTACKS, Attack, check_eps, check_int, check_kappa, clip_to_range,
+                         get_attack, register_attack)
+from .haat import haat, haat_trace  # registers "haat"; haat imports attackbase, not this module
+from .inference import eval_mode, model_device
 
-
-ATTACKS: dict[str, Attack] = {}
-
-
-def register_attack(name: str) -> Callable[[Attack], Attack]:
-    """Decorator adding an attack function to :data:`ATTACKS` under ``name``."""
-
-    def wrap(fn: Attack) -> Attack:
-        ATTACKS[name] = fn
-        return fn
-
-    return wrap
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode for the block; restore every submodule's previous mode."""
-    previous = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, was_training in previous:
-            m.training = was_training
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter (or buffer); CPU for a stateless model."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
-def _check_eps(eps: float) -> float:
-    eps = float(eps)
-    if not eps >= 0.0:  # also rejects NaN
-        raise ValueError(f"eps must be >= 0, got eps={eps!r}")
-    return eps
-
-
-def _clip(x: torch.Tensor, data_range: tuple[float, float] | None) -> torch.Tensor:
-    if data_range is None:
-        return x
-    lo, hi = data_range
-    return x.clamp_(min=lo, max=hi)
+__all__ = ["ATTACKS", "Attack", "SWEEPS", "attack_success_table", "bim", "ce_loss", "cw",
+           "cw_margin_loss", "fgsm", "fgsm_success_table", "fgsm_sweep", "get_attack", "haat",
+           "haat_trace", "input_grad_sign", "iterative_linf", "pgd", "register_attack",
+           "run_attack"]
 
 
 def input_grad_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """sign(∇ₓ mean CE(model(x), y)), no gradients left on the model's parameters."""
+    """sign(∇ₓ mean CE(model(x), y)), no gradients left on the model's parameters.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) inputs.
+        y: (N,) long labels.
+
+    Returns:
+        A tensor shaped like ``x`` with entries in {−1, 0, 1}.
+    """
     xg = x.detach().requires_grad_(True)
     loss = F.cross_entropy(model(xg), y.detach())
     (grad,) = torch.autograd.grad(loss, xg)
@@ -101,24 +66,43 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
          data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """FGSM (Goodfellow et al. 2015): clip(x + ε·sign(∇ₓ CE(model(x), y)), lo, hi).
 
-    Same arithmetic as ``torchattacks.FGSM`` (mean CE), hence identical outputs."""
-    eps = _check_eps(eps)
+    Same arithmetic as ``torchattacks.FGSM`` (mean CE), hence identical outputs.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        data_range: (lo, hi) to clip to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``; ε = 0 gives the clipped clean input.
+    """
+    eps = check_eps(eps)
     if eps == 0.0:
-        return _clip(x.detach().clone(), data_range)
+        return clip_to_range(x.detach().clone(), data_range)
     step = input_grad_sign(model, x, y)
-    return _clip(torch.add(x.detach(), step, alpha=eps), data_range)
+    return clip_to_range(torch.add(x.detach(), step, alpha=eps), data_range)
 
 
 def fgsm_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], *,
                data_range: tuple[float, float] | None = (0.0, 1.0)) -> Iterator[torch.Tensor]:
-    """Yield ``fgsm(model, x, y, eps)`` for each ε, computing the gradient sign only once."""
-    eps_list = [_check_eps(e) for e in eps_list]
+    """Yield ``fgsm(model, x, y, eps)`` for each ε, computing the gradient sign only once.
+
+    Args:
+        model, x, y, data_range: as :func:`fgsm`.
+        eps_list: the radii, each >= 0.
+
+    Yields:
+        One detached tensor shaped like ``x`` per ε, in order, equal to the per-ε call.
+    """
+    eps_list = [check_eps(e) for e in eps_list]
     step = input_grad_sign(model, x, y) if any(e > 0 for e in eps_list) else None
     for eps in eps_list:
         if eps == 0.0 or step is None:
-            yield _clip(x.detach().clone(), data_range)
+            yield clip_to_range(x.detach().clone(), data_range)
         else:
-            yield _clip(torch.add(x.detach(), step, alpha=eps), data_range)
+            yield clip_to_range(torch.add(x.detach(), step, alpha=eps), data_range)
 
 
 @torch.no_grad()
@@ -127,22 +111,34 @@ def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def ce_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross entropy, the loss FGSM/BIM/PGD ascend (as torchattacks)."""
+    """Mean cross entropy, the loss FGSM/BIM/PGD ascend (as torchattacks).
+
+    Args:
+        logits: (N, C) logits.
+        y: (N,) long labels.
+
+    Returns:
+        A 0-d tensor.
+    """
     return F.cross_entropy(logits, y)
-
-
-def _check_kappa(kappa: float) -> float:
-    kappa = float(kappa)
-    if not kappa >= 0.0:  # also rejects NaN; +inf means no cap
-        raise ValueError(f"kappa must be >= 0 (or inf), got kappa={kappa!r}")
-    return kappa
 
 
 def cw_margin_loss(logits: torch.Tensor, y: torch.Tensor, kappa: float = 0.0) -> torch.Tensor:
     """Mean over the batch of min(max_{j≠y} z_j − z_y, κ): the C&W objective an untargeted
-    attacker ascends. It is −g(x) (the study's logit margin) capped at κ, so an example stops
-    pulling once its best wrong logit leads the true one by κ; ``kappa=inf`` means no cap."""
-    kappa = _check_kappa(kappa)
+    attacker ascends.
+
+    It is −g(x) (the study's logit margin) capped at κ, so an example stops pulling once its
+    best wrong logit leads the true one by κ; ``kappa=inf`` means no cap.
+
+    Args:
+        logits: (N, C) logits z, C >= 2.
+        y: (N,) long labels.
+        kappa: the cap κ >= 0 (``inf``: none).
+
+    Returns:
+        A 0-d tensor, differentiable w.r.t. ``logits``.
+    """
+    kappa = check_kappa(kappa)
     if logits.ndim != 2 or logits.shape[1] < 2:
         raise ValueError(f"logits must have shape (N, C) with C >= 2, got {tuple(logits.shape)}")
     true = logits.gather(1, y[:, None]).squeeze(1)
@@ -154,12 +150,6 @@ def cw_margin_loss(logits: torch.Tensor, y: torch.Tensor, kappa: float = 0.0) ->
     return margin.mean()
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
-
-
 def _linf_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps: int,
                  step_size: float, start_noise: torch.Generator | None,
@@ -168,7 +158,7 @@ def _linf_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
     adv = x.clone()
     if start_noise is not None:
         adv = adv + torch.empty_like(adv).uniform_(-eps, eps, generator=start_noise)
-        adv = _clip(adv, data_range)
+        adv = clip_to_range(adv, data_range)
     for _ in range(steps):
         adv.requires_grad_(True)
         loss = loss_fn(model(adv), y)
@@ -176,7 +166,7 @@ def _linf_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
         # torchattacks.PGD's arithmetic, operation for operation
         adv = adv.detach() + step_size * grad.sign()
         delta = torch.clamp(adv - x, min=-eps, max=eps)
-        adv = _clip(x + delta, data_range)
+        adv = clip_to_range(x + delta, data_range)
     return adv
 
 
@@ -194,10 +184,27 @@ def iterative_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     random starts and keeps, per example, the first run that the model misclassifies (else
     the last run); the first run is the ``restarts=1`` result, so restarts only add successes.
     ε = 0 returns the clipped clean input.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        loss_fn: ``loss_fn(logits, y)`` -> 0-d tensor to ascend (e.g. :func:`ce_loss`).
+        steps: number of ascent steps, >= 1.
+        step_size: size of each signed step, > 0.
+        random_start: start from a uniform point of the ε-ball instead of x.
+        restarts: runs from new random starts, >= 1 (> 1 needs ``random_start``).
+        seed: seed of the start noise when no ``generator`` is given.
+        generator: generator on x's device for the start noise.
+        data_range: (lo, hi) to clip every iterate to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
     """
-    eps = _check_eps(eps)
-    steps = _check_int("steps", steps, 1)
-    restarts = _check_int("restarts", restarts, 1)
+    eps = check_eps(eps)
+    steps = check_int("steps", steps, 1)
+    restarts = check_int("restarts", restarts, 1)
     step_size = float(step_size)
     if not (step_size > 0.0 and math.isfinite(step_size)):
         raise ValueError(f"step_size must be > 0 and finite, got step_size={step_size!r}")
@@ -207,7 +214,7 @@ def iterative_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     x = x.detach()
     y = y.detach()
     if eps == 0.0:
-        return _clip(x.clone(), data_range)
+        return clip_to_range(x.clone(), data_range)
     noise = None
     if random_start:
         noise = generator if generator is not None else \
@@ -231,8 +238,22 @@ def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
         step_size: float = 0.1,
         data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """BIM / I-FGSM (Kurakin et al. 2017): ``steps`` FGSM steps of ``step_size`` on mean CE,
-    each projected onto the ε-ball and ``data_range``; starts at x. Equals
-    ``torchattacks.PGD(model, eps, step_size, steps, random_start=False)``."""
+    each projected onto the ε-ball and ``data_range``; starts at x.
+
+    Equals ``torchattacks.PGD(model, eps, step_size, steps, random_start=False)``.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        steps: number of steps, >= 1.
+        step_size: size of each signed step, > 0.
+        data_range: (lo, hi) to clip to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
+    """
     return iterative_linf(model, x, y, eps, ce_loss, steps=steps, step_size=step_size,
                           random_start=False, data_range=data_range)
 
@@ -243,7 +264,24 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
         generator: torch.Generator | None = None,
         data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """PGD (Madry et al. 2018): BIM on mean CE from a uniform random start in the ε-ball,
-    optionally restarted (see :func:`iterative_linf` for ``seed``/``generator``/``restarts``)."""
+    optionally restarted.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        steps: number of steps, >= 1.
+        step_size: size of each signed step, > 0.
+        random_start: start from a uniform point of the ε-ball (False: BIM).
+        restarts: runs from new random starts, >= 1 (see :func:`iterative_linf`).
+        seed: seed of the start noise when no ``generator`` is given.
+        generator: generator on x's device for the start noise (advances).
+        data_range: (lo, hi) to clip to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
+    """
     return iterative_linf(model, x, y, eps, ce_loss, steps=steps, step_size=step_size,
                           random_start=random_start, restarts=restarts, seed=seed,
                           generator=generator, data_range=data_range)
@@ -255,8 +293,23 @@ def cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps:
        seed: int = 0, generator: torch.Generator | None = None,
        data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """C&W-L∞ (Carlini & Wagner 2017) as in PGD-style evaluations: projected signed-gradient
-    ascent of :func:`cw_margin_loss` with confidence ``kappa`` (0 = just cross the boundary)."""
-    loss_fn = functools.partial(cw_margin_loss, kappa=_check_kappa(kappa))
+    ascent of :func:`cw_margin_loss` with confidence ``kappa`` (0 = just cross the boundary).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        steps: number of steps, >= 1.
+        step_size: size of each signed step, > 0.
+        kappa: confidence κ >= 0 (``inf``: no cap).
+        random_start, restarts, seed, generator: as :func:`pgd` (default: no random start).
+        data_range: (lo, hi) to clip to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
+    """
+    loss_fn = functools.partial(cw_margin_loss, kappa=check_kappa(kappa))
     return iterative_linf(model, x, y, eps, loss_fn, steps=steps, step_size=step_size,
                           random_start=random_start, restarts=restarts, seed=seed,
                           generator=generator, data_range=data_range)
@@ -266,17 +319,23 @@ def cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps:
 SWEEPS: dict[str, Callable[..., Iterator[torch.Tensor]]] = {"fgsm": fgsm_sweep}
 
 
-def get_attack(kind: str) -> Attack:
-    """Look up a registered attack; unknown names fail with the list of known ones."""
-    try:
-        return ATTACKS[kind]
-    except KeyError:
-        raise KeyError(f"unknown attack {kind!r}; known: {', '.join(sorted(ATTACKS))}") from None
-
-
 def run_attack(kind: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                **params: Any) -> torch.Tensor:
-    """Dispatch ``ATTACKS[kind](model, x, y, **params)`` (e.g. ``eps=0.1``)."""
+    """Dispatch ``ATTACKS[kind](model, x, y, **params)`` (e.g. ``eps=0.1``).
+
+    Args:
+        kind: a registered attack name (:func:`get_attack`).
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        **params: the attack's arguments, ``eps`` included.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
+
+    Raises:
+        KeyError: unknown ``kind``.
+    """
     return get_attack(kind)(model, x, y, **params)
 
 
@@ -290,10 +349,24 @@ def attack_success_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kin
     ``successes`` = how many of them the attack turns into misclassifications;
     ``success_rate`` = successes / correct (NaN if correct == 0);
     ``adv_accuracy`` = (correct − successes) / n_test. The model runs in eval mode (its
-    previous mode is restored). ``device``: where to compute (the model is moved there with
-    ``model.to``); default: the model's current device.
+    previous mode is restored).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) test inputs (any device; moved batch by batch).
+        y: (N,) long labels.
+        kind: a registered attack name.
+        eps_list: the radii ε >= 0, one row each.
+        params: the attack's other arguments (not ``eps``).
+        batch_size: examples attacked at a time.
+        device: where to compute (the model is moved there with ``model.to``); default: the
+            model's current device.
+
+    Returns:
+        A list of dicts ``{eps, n_test, correct, successes, success_rate, adv_accuracy}``,
+        in the order of ``eps_list``.
     """
-    eps_list = [_check_eps(e) for e in eps_list]
+    eps_list = [check_eps(e) for e in eps_list]
     params = dict(params or {})
     attack = get_attack(kind)
     sweep = SWEEPS.get(kind)
@@ -338,9 +411,7 @@ def fgsm_success_table(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                        eps_list: Sequence[float], batch_size: int = 1000,
                        device: str | torch.device | None = None, *,
                        data_range: tuple[float, float] | None = (0.0, 1.0)) -> list[dict[str, Any]]:
-    """:func:`attack_success_table` for FGSM."""
+    """:func:`attack_success_table` for FGSM (arguments and rows as there)."""
     return attack_success_table(model, x, y, "fgsm", eps_list, {"data_range": data_range},
                                 batch_size=batch_size, device=device)
 
-
-from . import haat as _haat  # noqa: E402,F401  (registers "haat"; it imports this module)

@@ -24,7 +24,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .attacks import _check_int, eval_mode, model_device
+from .attackbase import check_int
+from .inference import eval_mode, model_device
 
 AA_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
@@ -33,9 +34,18 @@ _LINF_TOLERANCE = 1e-5
 
 def subset_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     """A fixed random subset of ``n`` of ``range(n_total)``, sorted: the first ``n`` of a
-    seeded permutation, so that every model is evaluated on the same points."""
-    n_total = _check_int("n_total", n_total, 1)
-    if _check_int("n", n, 1) > n_total:
+    seeded permutation, so that every model is evaluated on the same points.
+
+    Args:
+        n_total: size of the set, >= 1.
+        n: subset size, 1 <= n <= n_total.
+        seed: seed of the permutation.
+
+    Returns:
+        (n,) int64 tensor of sorted indices.
+    """
+    n_total = check_int("n_total", n_total, 1)
+    if check_int("n", n, 1) > n_total:
         raise ValueError(f"n must be <= n_total={n_total}, got n={n!r}")
     g = torch.Generator().manual_seed(int(seed))
     return torch.randperm(n_total, generator=g)[:n].sort().values
@@ -119,7 +129,22 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 
     Returns ``n``, ``eps``, ``clean_acc``, ``<attack>_acc`` for each attack in order (the
     robust accuracy after the cascade up to it, hence non-increasing), ``aa_acc`` (the final
-    one), ``attacks`` (what ran, with its counts) and ``time_s``."""
+    one), ``attacks`` (what ran, with its counts) and ``time_s``.
+
+    Args:
+        model: classifier mapping (N, C, H, W) inputs to (N, n_classes) logits.
+        x: (N, C, H, W) inputs in [0, 1], N >= 1.
+        y: (N,) long labels.
+        eps: L∞ radius ε > 0.
+        attacks: the cascade, a non-empty ordered subset of :data:`AA_ATTACKS`.
+        apgd_steps, fab_steps, square_queries: iterations / queries of the attacks.
+        n_target_classes: targets of APGD-T and FAB-T, < ``n_classes``.
+        n_restarts: restarts of APGD-CE, APGD-T and FAB-T.
+        n_classes: number of logits the model outputs.
+        seed: seed of the forked RNG (and of every torchattacks attack).
+        batch_size: examples per attack call, >= 1.
+        log: called with one progress line at a time.
+    """
     eps_f = float(eps)
     if not (math.isfinite(eps_f) and eps_f > 0.0):
         raise ValueError(f"eps must be a positive finite number, got eps={eps!r}")
@@ -131,13 +156,13 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     if not attacks or len(set(attacks)) != len(attacks):
         raise ValueError(f"attacks must name each attack at most once and at least one, got "
                          f"{attacks!r}")
-    counts = dict(apgd_steps=_check_int("apgd_steps", apgd_steps, 1),
-                  fab_steps=_check_int("fab_steps", fab_steps, 1),
-                  square_queries=_check_int("square_queries", square_queries, 1),
-                  n_target_classes=_check_int("n_target_classes", n_target_classes, 1),
-                  n_restarts=_check_int("n_restarts", n_restarts, 1))
-    n_classes = _check_int("n_classes", n_classes, 2)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    counts = dict(apgd_steps=check_int("apgd_steps", apgd_steps, 1),
+                  fab_steps=check_int("fab_steps", fab_steps, 1),
+                  square_queries=check_int("square_queries", square_queries, 1),
+                  n_target_classes=check_int("n_target_classes", n_target_classes, 1),
+                  n_restarts=check_int("n_restarts", n_restarts, 1))
+    n_classes = check_int("n_classes", n_classes, 2)
+    batch_size = check_int("batch_size", batch_size, 1)
     if n_target_classes >= n_classes:
         raise ValueError(f"n_target_classes must be < n_classes={n_classes} (the targets are "
                          f"the other classes), got n_target_classes={n_target_classes}")

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from .attacks import eval_mode, model_device
+from .inference import decision_margin, eval_mode, model_device
 
 __all__ = ["input_grad_norm", "logit_margin", "sam_loss_increase",
            "sam_loss_increase_per_example"]
@@ -33,7 +33,17 @@ def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, dev: torch.devic
 
 def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     batch_size: int = 1000) -> torch.Tensor:
-    """Per-example ‖∇ₓ CE(model(x_i), y_i)‖₂ (plain L2 norm, not squared), shape (N,)."""
+    """Per-example ‖∇ₓ CE(model(x_i), y_i)‖₂ (plain L2 norm, not squared), shape (N,).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        batch_size: examples per forward/backward pass, >= 1.
+
+    Returns:
+        (N,) CPU tensor in x's dtype.
+    """
     dev = model_device(model)
     out = []
     with eval_mode(model):
@@ -48,7 +58,17 @@ def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 @torch.no_grad()
 def logit_margin(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  batch_size: int = 1000) -> torch.Tensor:
-    """Per-example z_y − max_{j≠y} z_j (negative when misclassified), shape (N,)."""
+    """Per-example z_y − max_{j≠y} z_j (negative when misclassified), shape (N,).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        batch_size: examples per forward pass, >= 1.
+
+    Returns:
+        (N,) CPU tensor in the logits' dtype.
+    """
     dev = model_device(model)
     out = []
     with eval_mode(model):
@@ -74,7 +94,18 @@ def sam_loss_increase(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rho: f
                       batch_size: int = 256) -> torch.Tensor:
     """The study's "SAM analysis": per consecutive batch (the last may be smaller),
     L_B(θ + ρ g/‖g‖) − L_B(θ) with g = ∇θ L_B(θ), L_B the batch-mean CE and ‖g‖ the L2 norm
-    over all parameters. Returns one value per batch (float64, CPU); 0 where g = 0."""
+    over all parameters. Returns one value per batch (float64, CPU); 0 where g = 0.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        rho: SAM radius ρ in parameter space.
+        batch_size: size of the consecutive batches B.
+
+    Returns:
+        (ceil(N / batch_size),) float64 CPU tensor.
+    """
     rho = float(rho)
     dev = model_device(model)
     params, buffers = _split_state(model)
@@ -105,7 +136,18 @@ def sam_loss_increase_per_example(model: nn.Module, x: torch.Tensor, y: torch.Te
     """Per-example SAM sharpness: CE_i(θ + ρ g_i/‖g_i‖) − CE_i(θ), g_i = ∇θ CE_i(θ).
 
     Vectorised with ``torch.func.vmap`` over chunks of ``batch_size`` examples; equals
-    ``sam_loss_increase(..., batch_size=1)``. Returns (N,) float64 on the CPU."""
+    ``sam_loss_increase(..., batch_size=1)``. Returns (N,) float64 on the CPU.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        rho: SAM radius ρ in parameter space.
+        batch_size: examples per vmap chunk (does not change the result).
+
+    Returns:
+        (N,) float64 CPU tensor.
+    """
     rho = float(rho)
     dev = model_device(model)
     params, buffers = _split_state(model)
@@ -166,15 +208,13 @@ __all__ += ["JAC_ZERO_TOL", "HESS_ZERO_TOL", "margin_input_grad", "jacobian_stat
             "robustness_indicator"]
 
 
-from .regimes import decision_margin as _margin_from_logits  # noqa: E402  (one definition of g)
-
 
 def _objective(name: str):
     """Summed per-example objective of the logits: 'ce' (cross-entropy) or 'margin' (g)."""
     if name == "ce":
         return lambda z, y: F.cross_entropy(z, y, reduction="sum")
     if name == "margin":
-        return lambda z, y: _margin_from_logits(z, y).sum()
+        return lambda z, y: decision_margin(z, y).sum()
     raise ValueError(f"objective must be 'ce' or 'margin', got objective={name!r}")
 
 
@@ -183,7 +223,7 @@ def _margin_grad_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor
     """(∇ₓ g, g, logits) for one batch; model already in eval mode and on xb's device."""
     xg = xb.detach().requires_grad_(True)
     z = model(xg)
-    g = _margin_from_logits(z, yb)
+    g = decision_margin(z, yb)
     # examples do not interact (eval mode, no batch norm), so ∇ of Σg gives every ∇g_i at once
     (grad,) = torch.autograd.grad(g.sum(), xg)
     return grad, g.detach(), z.detach()
@@ -191,7 +231,17 @@ def _margin_grad_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor
 
 def margin_input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                       batch_size: int = 1000) -> torch.Tensor:
-    """Per-example ∇ₓ g(x), g = z_y − max_{j≠y} z_j: the study's Jacobian, shape x.shape (CPU)."""
+    """Per-example ∇ₓ g(x), g = z_y − max_{j≠y} z_j: the study's Jacobian, shape x.shape (CPU).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        batch_size: examples per forward/backward pass, >= 1.
+
+    Returns:
+        CPU tensor shaped like ``x``.
+    """
     dev = model_device(model)
     out = []
     with eval_mode(model):
@@ -202,7 +252,15 @@ def margin_input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def jacobian_stats(grad: torch.Tensor, zero_tol: float = JAC_ZERO_TOL) -> dict[str, torch.Tensor]:
     """Per-example L1 norm, L2 norm and fraction of near-zero entries (|entry| < zero_tol)
-    of input Jacobians ``grad`` of shape (N, ...); keys 'l1', 'l2', 'zero_frac'."""
+    of input Jacobians ``grad`` of shape (N, ...); keys 'l1', 'l2', 'zero_frac'.
+
+    Args:
+        grad: (N, ...) per-example input gradients (e.g. :func:`margin_input_grad`).
+        zero_tol: threshold >= 0 below which an entry counts as zero.
+
+    Returns:
+        Dict of (N,) tensors: 'l1', 'l2' in ``grad``'s dtype, 'zero_frac' float64.
+    """
     zero_tol = float(zero_tol)
     if not zero_tol >= 0.0:
         raise ValueError(f"zero_tol must be >= 0, got zero_tol={zero_tol!r}")
@@ -230,7 +288,16 @@ def is_piecewise_linear(model: nn.Module) -> bool:
 
 def logit_input_jacobian(model: nn.Module, x: torch.Tensor, batch_size: int = 1000
                          ) -> torch.Tensor:
-    """Per-example ∂z/∂x, shape (N, C, D) with D = prod(x.shape[1:]) (one backward per class)."""
+    """Per-example ∂z/∂x, shape (N, C, D) with D = prod(x.shape[1:]) (one backward per class).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs.
+        batch_size: examples per pass, >= 1.
+
+    Returns:
+        (N, C, D) CPU tensor, [i, k] = ∂z_k/∂x flattened for example i.
+    """
     dev = model_device(model)
     dummy_y = torch.zeros(x.shape[0], dtype=torch.long)
     out = []
@@ -281,7 +348,20 @@ def ce_input_hessian_spectrum_exact(model: nn.Module, x: torch.Tensor, y: torch.
     (up to rounding) is the last returned one (rank ≤ C − 1).
 
     Uses ∇²ₓ CE = Jᵀ(diag p − ppᵀ)J (the logits' own Hessian vanishes a.e.), whose nonzero
-    eigenvalues are those of the C×C matrix Sᵀ J Jᵀ S. Raises ValueError for other networks."""
+    eigenvalues are those of the C×C matrix Sᵀ J Jᵀ S. Raises ValueError for other networks.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        batch_size: examples per pass, >= 1.
+
+    Returns:
+        (N, C) float64 CPU tensor of eigenvalues, descending per row.
+
+    Raises:
+        ValueError: the model is not piecewise linear (:func:`is_piecewise_linear`).
+    """
     _require_piecewise_linear(model)
     dev = model_device(model)
     out = []
@@ -295,7 +375,18 @@ def ce_input_hessian_spectrum_exact(model: nn.Module, x: torch.Tensor, y: torch.
 def input_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, v: torch.Tensor,
               objective: str = "ce") -> torch.Tensor:
     """Per-example input Hessian-vector products ∇²ₓ f(x_i) v_i by double backprop, shape x.shape,
-    f = CE ('ce') or the margin g ('margin'); one batch, eval mode, result on x's device."""
+    f = CE ('ce') or the margin g ('margin'); one batch, eval mode, result on x's device.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (one batch).
+        y: (N,) long labels.
+        v: (N, ...) directions, shaped like ``x``.
+        objective: ``"ce"`` or ``"margin"``.
+
+    Returns:
+        Tensor shaped like ``x``, on x's device, in x's dtype.
+    """
     if v.shape != x.shape:
         raise ValueError(f"v must have x's shape {tuple(x.shape)}, got {tuple(v.shape)}")
     dev = model_device(model)
@@ -362,7 +453,21 @@ def ce_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.T
                                    batch_size: int = 1000) -> torch.Tensor:
     """Per-example dominant (largest-|λ|, signed) eigenvalue of ∇²ₓ CE by power iteration with
     double-backprop HVPs; any twice-differentiable net. Stops when every example's Rayleigh
-    quotient changes by ≤ tol relative, or after ``iters``. (N,) float64, CPU."""
+    quotient changes by ≤ tol relative, or after ``iters``. (N,) float64, CPU.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        iters: maximum power steps, >= 1.
+        tol: relative tolerance >= 0 of the stopping rule.
+        seed: seed of the (CPU) start vectors, drawn for all N at once, so the result does
+            not depend on ``batch_size`` or the device.
+        batch_size: examples per pass, >= 1.
+
+    Returns:
+        (N,) float64 CPU tensor.
+    """
     return _top_eig_power(model, x, y, "ce", iters, tol, seed, batch_size)
 
 
@@ -370,14 +475,27 @@ def margin_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: tor
                                        iters: int = 50, tol: float = 1e-6, seed: int = 0,
                                        batch_size: int = 1000) -> torch.Tensor:
     """As :func:`ce_input_hessian_top_eig_power` for the margin g = z_y − max_{j≠y} z_j
-    (zero a.e. for piecewise-linear nets; informative for smooth ones, e.g. softplus)."""
+    (zero a.e. for piecewise-linear nets; informative for smooth ones, e.g. softplus).
+
+    Args and return value as :func:`ce_input_hessian_top_eig_power`.
+    """
     return _top_eig_power(model, x, y, "margin", iters, tol, seed, batch_size)
 
 
 def hessian_zero_fraction(eigs: torch.Tensor, dim: int, zero_tol: float = HESS_ZERO_TOL
                           ) -> torch.Tensor:
     """Fraction of the ``dim`` Hessian eigenvalues with |λ| < zero_tol, given the possibly
-    nonzero ones ``eigs`` (..., k), k ≤ dim; the dim − k not given are exact zeros."""
+    nonzero ones ``eigs`` (..., k), k ≤ dim; the dim − k not given are exact zeros.
+
+    Args:
+        eigs: (..., k) possibly nonzero eigenvalues (e.g. from
+            :func:`ce_input_hessian_spectrum_exact`).
+        dim: total number of eigenvalues D (the input dimension), >= k.
+        zero_tol: threshold >= 0 below which |λ| counts as zero.
+
+    Returns:
+        (...) float64 tensor of fractions in [0, 1].
+    """
     zero_tol = float(zero_tol)
     if not zero_tol >= 0.0:
         raise ValueError(f"zero_tol must be >= 0, got zero_tol={zero_tol!r}")
@@ -398,7 +516,23 @@ def robustness_indicator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     Columns: index, label, correct (prediction == label), margin (g), grad_l1, grad_l2,
     jac_zero_frac (of ∇ₓ g), hess_top_eig (top eigenvalue of ∇²ₓ CE), hess_zero_frac (NaN on
     the power route, which only finds the top eigenvalue), hess_method. ``hessian``: 'exact'
-    (piecewise-linear nets only), 'power', or 'auto' (exact when :func:`is_piecewise_linear`)."""
+    (piecewise-linear nets only), 'power', or 'auto' (exact when :func:`is_piecewise_linear`).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs (any device; moved to the model's device batch by batch).
+        y: (N,) long labels.
+        jac_zero_tol: threshold of a near-zero Jacobian entry.
+        hess_zero_tol: threshold of a near-zero Hessian eigenvalue.
+        hessian: ``"auto"``, ``"exact"`` or ``"power"``.
+        power_iters, power_tol: :func:`ce_input_hessian_top_eig_power`'s ``iters`` and
+            ``tol`` (power route).
+        seed: seed of the power iteration's start vectors.
+        batch_size: examples per pass, >= 1.
+
+    Returns:
+        A pandas DataFrame with N rows and the columns above.
+    """
     if hessian not in ("auto", "exact", "power"):
         raise ValueError(f"hessian must be 'auto', 'exact' or 'power', got hessian={hessian!r}")
     method = ("exact" if is_piecewise_linear(model) else "power") if hessian == "auto" else hessian

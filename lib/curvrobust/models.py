@@ -15,6 +15,16 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering an architecture constructor under ``name``.
+
+    Args:
+        name: the architecture name used in configs and checkpoints (``arch``).
+
+    Returns:
+        A decorator that records the constructor (a class or function returning an
+        ``nn.Module``) and returns it unchanged.
+    """
+
     def wrap(ctor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         _REGISTRY[name] = ctor
         return ctor
@@ -23,11 +33,27 @@ def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn
 
 
 def available() -> list[str]:
+    """Names of the registered architectures, sorted (what :func:`build_model` accepts)."""
     return sorted(_REGISTRY)
 
 
 def build_model(arch: str, **kwargs: Any) -> nn.Module:
-    """Construct a registered architecture; unknown names fail with the list of known ones."""
+    """Construct a registered architecture; unknown names fail with the list of known ones.
+
+    Args:
+        arch: a name from :func:`available` (``"cnn000"``, ``"mnist002"``, ``"cifar002"``,
+            ``"resnet18_cifar"``, ``"twolayer"``).
+        **kwargs: the constructor's arguments (e.g. ``num_classes``, ``widths``,
+            ``activation``); initialisation draws from torch's global generator.
+
+    Returns:
+        A freshly initialised ``nn.Module`` in train mode, on the CPU. Classifiers map
+        (N, C, H, W) float inputs to (N, num_classes) logits; ``"twolayer"`` maps (N, ...) to
+        (N,).
+
+    Raises:
+        KeyError: ``arch`` is not registered.
+    """
     if arch not in _REGISTRY:
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(available())}")
     return _REGISTRY[arch](**kwargs)
@@ -163,7 +189,7 @@ def resnet18_cifar(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     and no max pooling (11,173,962 parameters for 10 classes).
 
     It has BatchNorm, so its logits depend on the batch in train mode: attacks and evaluation
-    must run it in eval mode (`attacks.eval_mode`)."""
+    must run it in eval mode (`curvrobust.inference.eval_mode`)."""
     from torchvision.models import resnet18
 
     model = resnet18(num_classes=num_classes, weights=None)
@@ -175,12 +201,22 @@ def resnet18_cifar(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of scalar entries over ``model.parameters()`` (buffers excluded)."""
     return sum(p.numel() for p in model.parameters())
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch: str,
                     arch_kwargs: dict[str, Any] | None = None, **extra: Any) -> None:
-    """Write architecture name + kwargs + state dict (+ any metadata) atomically."""
+    """Write architecture name + kwargs + state dict (+ any metadata) atomically.
+
+    Args:
+        path: the file to write (replaced atomically: readers never see a partial file).
+        model: the model; its ``state_dict()`` is saved as CPU tensors.
+        arch: the registered architecture name :func:`load_model` rebuilds it with.
+        arch_kwargs: the keyword arguments it was built with (``build_model(arch, **kwargs)``).
+        **extra: metadata stored alongside (must be loadable with ``weights_only=True``:
+            numbers, strings, lists, dicts, tensors).
+    """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch_save_atomic({"arch": arch, "arch_kwargs": dict(arch_kwargs or {}),
                        "state_dict": state, **extra}, path)
@@ -188,7 +224,21 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch: str,
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                eval_mode: bool = True) -> nn.Module:
-    """Rebuild a model from a checkpoint written by `save_checkpoint`, in eval mode by default."""
+    """Rebuild a model from a checkpoint written by `save_checkpoint`, in eval mode by default.
+
+    Args:
+        path: the checkpoint file.
+        map_location: device the weights are loaded to and the model is moved to.
+        eval_mode: return the model in eval mode (default) or in train mode.
+
+    Returns:
+        The ``nn.Module`` built with the checkpoint's ``arch`` and ``arch_kwargs``, its
+        weights loaded, on ``map_location``.
+
+    Raises:
+        ValueError: the file is not a curvrobust checkpoint, or its weights do not fit the
+            architecture.
+    """
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(ckpt, dict) or not {"arch", "arch_kwargs", "state_dict"} <= set(ckpt):
         raise ValueError(f"{path}: not a curvrobust checkpoint (needs arch, arch_kwargs and "

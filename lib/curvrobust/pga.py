@@ -31,13 +31,21 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .attacks import _check_eps, _check_int
+from .attackbase import check_eps, check_int
 
 NORMS = ("l2", "linf")
 
 
 def quadratic_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-example quadratic loss (y − f(x))², shape (N,); y holds ±1 (any dtype)."""
+    """Per-example quadratic loss (y − f(x))², shape (N,); y holds ±1 (any dtype).
+
+    Args:
+        out: model outputs f(x), (N,) or any shape with N entries (reshaped to (N,)).
+        y: (N,) targets ±1.
+
+    Returns:
+        (N,) tensor in the outputs' dtype.
+    """
     out = out.reshape(y.shape[0])
     return (y.to(out.dtype) - out).square()
 
@@ -83,10 +91,22 @@ def project(delta: torch.Tensor, x: torch.Tensor, eps: float, norm: str = "l2",
     finally clamped to the box, which keeps it in the ball (the box contains δ = 0, so a clamp
     never lengthens δ), hence exactly in S up to the rounding of the norm.
 
-    ``x`` must lie in ``data_range`` (else S may be empty)."""
-    eps = _check_eps(eps)
+    ``x`` must lie in ``data_range`` (else S may be empty).
+
+    Args:
+        delta: (N, ...) perturbations, shaped like ``x``.
+        x: (N, ...) inputs, in ``data_range``.
+        eps: radius ε >= 0.
+        norm: ``"l2"`` or ``"linf"``.
+        data_range: (lo, hi) box for x + δ, or None.
+        iters: maximum Dykstra rounds (L2 with box only), >= 1.
+
+    Returns:
+        The projected perturbations, shaped like ``delta``.
+    """
+    eps = check_eps(eps)
     norm = _check_norm(norm)
-    iters = _check_int("iters", iters, 1)
+    iters = check_int("iters", iters, 1)
     if delta.shape != x.shape:
         raise ValueError(f"delta and x must have the same shape, got {tuple(delta.shape)} "
                          f"and {tuple(x.shape)}")
@@ -195,10 +215,30 @@ def pga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
     with ``seed``, so the same seed gives the same result. ``loss_fn`` must return one loss per
     example; gradients come from their sum, which gives per-example gradients as long as the
     model treats examples independently (no batch norm in train mode). The model runs in its
-    current mode and its parameters' ``.grad`` are not touched."""
-    eps = _check_eps(eps)
-    steps = _check_int("steps", steps, 1)
-    starts = _check_int("starts", starts, 1)
+    current mode and its parameters' ``.grad`` are not touched.
+
+    Args:
+        model: network mapping (N, ...) inputs to outputs ``loss_fn`` takes (for the default
+            quadratic loss: (N,) scalar outputs, e.g. ``TwoLayerNet``).
+        x: (N, ...) inputs, in ``data_range``.
+        y: (N,) targets (±1 for the quadratic loss).
+        eps: radius ε >= 0 of the feasible set.
+        steps: ascent steps T >= 1.
+        step_size: step η > 0.
+        norm: ``"l2"`` (normalised gradient) or ``"linf"`` (signed gradient).
+        data_range: (lo, hi) box for x + δ, or None.
+        starts: random starts S >= 1 per example.
+        seed: seed of the start generator.
+        tol: threshold of the mapping norm for ``iters_to_tol``.
+        loss_fn: ``loss_fn(model(x + δ), y)`` -> (N,) per-example losses to ascend.
+
+    Returns:
+        A :class:`PGAResult` (tensors of shapes (S, T+1, N), (S, T, N), (S, N),
+        (S, N, ...), (S, N)).
+    """
+    eps = check_eps(eps)
+    steps = check_int("steps", steps, 1)
+    starts = check_int("starts", starts, 1)
     norm = _check_norm(norm)
     step_size = float(step_size)
     if not (step_size > 0.0 and math.isfinite(step_size)):
@@ -248,7 +288,15 @@ def local_maxima_stats(final_loss: torch.Tensor, rtol: float = 1e-3) -> dict[str
     Values are sorted per example and a new cluster opens wherever the gap to the previous
     value exceeds rtol·max(1, |value|); ``count`` is the number of clusters. Returns tensors of
     shape (N,) ``count`` (long), ``spread`` (max − min) and ``std`` (population std, 0 for one
-    start), and their means ``mean_count``, ``mean_spread``, ``mean_std`` (0-d tensors)."""
+    start), and their means ``mean_count``, ``mean_spread``, ``mean_std`` (0-d tensors).
+
+    Args:
+        final_loss: (S, N) final losses, S >= 1 starts.
+        rtol: relative gap >= 0 that separates two maxima.
+
+    Returns:
+        A dict of tensors as described above.
+    """
     if final_loss.ndim != 2 or final_loss.shape[0] < 1:
         raise ValueError(f"final_loss must have shape (starts, N) with starts >= 1, "
                          f"got {tuple(final_loss.shape)}")
@@ -298,9 +346,28 @@ def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     Returns ``(epoch_rows, step_rows)``: per epoch the mean robust loss of its batches (at the PGA
     adversary, before each step), the clean training loss and, with a test set, the clean and
     robust (PGA, same settings) test loss and accuracy (sign f = y); per step the batch's robust
-    loss — the initial phase the study's input-scale claim is about."""
-    epochs = _check_int("epochs", epochs, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    loss — the initial phase the study's input-scale claim is about.
+
+    Args:
+        model: scalar-output network (e.g. ``TwoLayerNet``), trained in place.
+        x: (N, ...) training inputs, in ``data_range``.
+        y: (N,) targets ±1.
+        eps: PGA radius ε.
+        epochs: passes over the data, >= 1.
+        lr: SGD learning rate.
+        batch_size: examples per step, >= 1.
+        pga_steps, pga_step_size: the inner PGA's ``steps`` and ``step_size``.
+        norm: PGA norm, ``"l2"`` or ``"linf"``.
+        data_range: (lo, hi) box for the adversarial inputs, or None.
+        seed: seed of the batch order and of the PGA starts.
+        x_test, y_test: optional test set, (M, ...) and (M,) ±1.
+        log: called with one line per epoch.
+
+    Returns:
+        ``(epoch_rows, step_rows)``: lists of dicts as described above.
+    """
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=float(lr))
     order_gen = torch.Generator().manual_seed(int(seed))
     y = y.to(x.dtype)
@@ -344,7 +411,17 @@ def binary_pair(x: torch.Tensor, y: torch.Tensor, pair: tuple[int, int],
     → +1, ``pair[1]`` → −1, in the data's order, the first ``n`` of them (all for None).
 
     Returns (x, y) with y float32 ±1. A class absent from ``y`` or ``n`` larger than what the
-    pair has is an error (a silently smaller set would change the experiment)."""
+    pair has is an error (a silently smaller set would change the experiment).
+
+    Args:
+        x: (N, ...) inputs.
+        y: (N,) integer class labels.
+        pair: (positive class, negative class).
+        n: keep the first ``n`` >= 1 examples of the pair (None: all).
+
+    Returns:
+        ``(x_pair, y_pair)``: (M, ...) inputs and (M,) float32 ±1 targets.
+    """
     if len(pair) != 2 or int(pair[0]) == int(pair[1]):
         raise ValueError(f"pair must name two different classes, got pair={list(pair)!r}")
     pos, neg = int(pair[0]), int(pair[1])
@@ -354,7 +431,7 @@ def binary_pair(x: torch.Tensor, y: torch.Tensor, pair: tuple[int, int],
     keep = (y == pos) | (y == neg)
     xs, ys = x[keep], y[keep]
     if n is not None:
-        n = _check_int("n", n, 1)
+        n = check_int("n", n, 1)
         if n > len(xs):
             raise ValueError(f"n={n} exceeds the {len(xs)} examples of classes {pos} and {neg}")
         xs, ys = xs[:n], ys[:n]
@@ -368,7 +445,15 @@ def iters_to_loss_tol(losses: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
     ``losses`` (S, T+1, N) as in :class:`PGAResult`; returns (S, N) long in [0, T]. Unlike the
     projected-gradient mapping, which stays away from 0 where the ascent zigzags across a kink
     of a ReLU network, this criterion is met by every run and is scale-free (the loss is
-    compared with itself): it measures how fast the ascent reaches the height it ends at."""
+    compared with itself): it measures how fast the ascent reaches the height it ends at.
+
+    Args:
+        losses: (S, T+1, N) losses (``PGAResult.losses``).
+        rtol: relative tolerance >= 0.
+
+    Returns:
+        (S, N) long iteration indices in [0, T].
+    """
     if losses.ndim != 3:
         raise ValueError(f"losses must have shape (starts, T+1, N), got {tuple(losses.shape)}")
     rtol = float(rtol)
@@ -382,7 +467,16 @@ def iters_to_loss_tol(losses: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
 def pga_trace_rows(result: PGAResult, tol: float) -> list[dict[str, float]]:
     """Per PGA iteration, over all starts and examples: the mean and median loss, the mean
     projected-gradient mapping norm and the share of runs with mapping norm below ``tol``
-    (NaN at the last iterate, which has no step)."""
+    (NaN at the last iterate, which has no step).
+
+    Args:
+        result: a :func:`pga` result.
+        tol: threshold of the mapping norm.
+
+    Returns:
+        T+1 dicts ``{iteration, loss_mean, loss_median, mapping_norm_mean,
+        share_below_tol}``.
+    """
     s, t1, n = result.losses.shape
     rows = []
     for t in range(t1):
@@ -404,7 +498,18 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float,
     the loss tolerance (:func:`iters_to_loss_tol`) and to the mapping tolerance (censored at T:
     ``reached_tol`` is the share of starts that got there), the last mapping norm, and the
     landscape-regularity measures of :func:`local_maxima_stats` (with the spread relative to
-    the mean final loss, comparable across input scales)."""
+    the mean final loss, comparable across input scales).
+
+    Args:
+        result: a :func:`pga` result.
+        loss_rtol: relative tolerance of :func:`iters_to_loss_tol`.
+        maxima_rtol: relative gap of :func:`local_maxima_stats`.
+
+    Returns:
+        N dicts ``{example, loss_start, loss_final, loss_final_max, iters_to_loss_tol,
+        iters_to_tol, reached_tol, mapping_norm_final, maxima_count, maxima_spread,
+        maxima_rel_spread, maxima_std}``, means over the starts.
+    """
     steps = result.mapping_norm.shape[1]
     it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
     it_map = result.iters_to_tol.double()

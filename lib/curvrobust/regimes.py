@@ -35,19 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import attacks
+from .inference import decision_margin, eval_mode
 from .seeds import derive_seed
 
 REGIME_KEYS = ("adversary", "adv_weight", "penalty")
 PENALTY_KINDS = ("margin_grad", "ce_grad")
 NORMS = ("l1", "l2", "linf")
 _NORM_ORD = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
-
-
-def decision_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-example g = z_y − max_{j≠y} z_j (positive when correct), differentiable."""
-    zy = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf"))
-    return zy - others.amax(dim=1)
 
 
 def _check_norm(norm: str) -> float:
@@ -128,8 +122,9 @@ def _accepts_generator(fn: Any) -> bool:
 class Objective:
     """A regime as a callable loss: ``objective(model, x, y) -> (loss, parts)``.
 
-    Adversarial examples are generated with the model in eval mode (``attacks.eval_mode``) and
-    detached; the loss is then computed in the model's own mode (train, in the training loop).
+    Adversarial examples are generated with the model in eval mode
+    (:func:`curvrobust.inference.eval_mode`) and detached; the loss is then computed in the
+    model's own mode (train, in the training loop).
     Attacks that take a ``generator`` (random starts: PGD, C&W) get one seeded with
     ``derive_seed(seed, "adversary")`` on the inputs' device, created on first use and drawn
     from on every call: each batch gets fresh noise, the same for the same seed."""
@@ -202,7 +197,7 @@ class Objective:
         fn = attacks.get_attack(kind)
         if _accepts_generator(fn):
             params["generator"] = self._generator(x.device)
-        with attacks.eval_mode(model):
+        with eval_mode(model):
             x_adv = fn(model, x, y, **params)
         return x_adv.detach()
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .attacks import eval_mode, model_device
+from .inference import decision_margin, eval_mode, model_device
 from .utils import atomic_path
 
 __all__ = ["DIRECTION_KINDS", "input_direction", "input_surface", "filter_normalized_direction",
@@ -36,8 +36,6 @@ DIRECTION_KINDS = ("random", "ce_ascent", "ll_descent", "cw_ascent")
 
 AxisValues = Sequence[float] | np.ndarray | torch.Tensor
 
-
-from .regimes import decision_margin as _margin  # noqa: E402  (one definition of g)
 
 
 def _check_batch(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -60,7 +58,18 @@ def input_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: st
     * ``cw_ascent``: sign ∇ₓ (max_{j≠y} z_j − z_y), the C&W direction (= −sign ∇ₓ g).
 
     Gradient directions are taken with the model in eval mode; entries where the gradient is
-    exactly 0 stay 0. No ``.grad`` is left on the model's parameters."""
+    exactly 0 stay 0. No ``.grad`` is left on the model's parameters.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits (unused for ``random``).
+        x: (N, ...) images.
+        y: (N,) long labels.
+        kind: one of :data:`DIRECTION_KINDS`.
+        seed: seed of the ``random`` direction.
+
+    Returns:
+        Tensor shaped like ``x``, on x's device and in x's dtype, entries in {−1, 0, 1}.
+    """
     if kind not in DIRECTION_KINDS:
         raise ValueError(f"kind must be one of {DIRECTION_KINDS}, got kind={kind!r}")
     _check_batch(x, y)
@@ -79,7 +88,7 @@ def input_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: st
             y_ll = z.detach().argmin(dim=1)
             objective = -F.cross_entropy(z, y_ll, reduction="sum")
         else:  # cw_ascent
-            objective = -_margin(z, yd).sum()
+            objective = -decision_margin(z, yd).sum()
         (grad,) = torch.autograd.grad(objective, xg)
     return grad.sign_().to(device=x.device, dtype=x.dtype)
 
@@ -104,7 +113,21 @@ def input_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: torch.
     Returns ``{"loss": (N, A, B), "margin": (N, A, B)}`` as CPU tensors in the logits' dtype;
     ``[i, j, k]`` is image i at (alphas[j], betas[k]). The N·A·B points are built and run
     ``batch_size`` at a time (model in eval mode, on its own device). ``clip``: clamp the points
-    to ``data_range`` first; off by default, as the study plots the unconstrained slice."""
+    to ``data_range`` first; off by default, as the study plots the unconstrained slice.
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) images.
+        y: (N,) long labels.
+        d1, d2: directions shaped like ``x`` (e.g. from :func:`input_direction`).
+        alphas, betas: grid values along d1 (A of them) and d2 (B of them), finite.
+        batch_size: grid points per forward pass, >= 1.
+        clip: clamp the points to ``data_range``.
+        data_range: (lo, hi) used with ``clip``.
+
+    Returns:
+        ``{"loss": (N, A, B), "margin": (N, A, B)}`` CPU tensors.
+    """
     _check_batch(x, y)
     for name, d in (("d1", d1), ("d2", d2)):
         if d.shape != x.shape:
@@ -134,7 +157,7 @@ def input_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: torch.
             z = model(points)
             yi = yd[i]
             loss_parts.append(F.cross_entropy(z, yi, reduction="none").cpu())
-            margin_parts.append(_margin(z, yi).cpu())
+            margin_parts.append(decision_margin(z, yi).cpu())
             del points, z
     shape = (n, a_len, b_len)
     if total == 0:
@@ -149,7 +172,15 @@ def filter_normalized_direction(model: nn.Module, generator: torch.Generator) ->
     dim 0 (a conv filter, a linear layer's row) is rescaled to the norm of the same slice of
     the weight. 1-d parameters (biases, batch-norm scales and shifts) get a zero direction
     (Li et al.'s ``ignore='biasbn'``). Draws from ``generator`` (which advances) on its device;
-    the tensors are returned on each parameter's device and dtype."""
+    the tensors are returned on each parameter's device and dtype.
+
+    Args:
+        model: the network whose parameters the direction lives in.
+        generator: the generator to draw from.
+
+    Returns:
+        A list of tensors, one per ``model.parameters()`` entry and of its shape.
+    """
     out = []
     for p in model.parameters():
         w = p.detach()
@@ -173,7 +204,19 @@ def param_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, alphas: Ax
     Returns an (A, B) float64 CPU tensor. The model runs in eval mode on its device; the
     perturbed weights only ever exist as separate tensors passed through
     ``torch.func.functional_call``, so the model's own parameters are never written to (and
-    its state is back as it was even if the evaluation raises)."""
+    its state is back as it was even if the evaluation raises).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) inputs, N >= 1.
+        y: (N,) long labels.
+        alphas, betas: grid values along δ1 (A of them) and δ2 (B of them), finite.
+        seed: seed of the two directions.
+        batch_size: examples per forward pass, >= 1.
+
+    Returns:
+        (A, B) float64 CPU tensor of mean CE.
+    """
     _check_batch(x, y)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
@@ -206,7 +249,15 @@ def param_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, alphas: Ax
 
 def grid(range_: float, points: int) -> torch.Tensor:
     """``points`` evenly spaced values on [−range_, range_] (float64), exactly symmetric
-    (values[i] == −values[−1−i]) and with an exact 0 in the middle when ``points`` is odd."""
+    (values[i] == −values[−1−i]) and with an exact 0 in the middle when ``points`` is odd.
+
+    Args:
+        range_: half-width > 0 of the interval.
+        points: number of values, >= 2.
+
+    Returns:
+        (points,) float64 tensor.
+    """
     range_ = float(range_)
     if not (range_ > 0 and math.isfinite(range_)):
         raise ValueError(f"range_ must be > 0 and finite, got range_={range_!r}")
@@ -218,7 +269,12 @@ def grid(range_: float, points: int) -> torch.Tensor:
 
 def save_surfaces(path: str | os.PathLike, **arrays: np.ndarray | torch.Tensor) -> None:
     """Write named arrays (tensors are converted) to a compressed ``.npz`` at exactly ``path``,
-    atomically. Object arrays are refused: :func:`load_surfaces` reads without pickle."""
+    atomically. Object arrays are refused: :func:`load_surfaces` reads without pickle.
+
+    Args:
+        path: the ``.npz`` file to write.
+        **arrays: at least one named array or tensor (any shape).
+    """
     if not arrays:
         raise ValueError("save_surfaces needs at least one array")
     data = {}
@@ -234,6 +290,13 @@ def save_surfaces(path: str | os.PathLike, **arrays: np.ndarray | torch.Tensor) 
 
 
 def load_surfaces(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read every array of a file written by :func:`save_surfaces` (no pickle)."""
+    """Read every array of a file written by :func:`save_surfaces` (no pickle).
+
+    Args:
+        path: a file written by :func:`save_surfaces`.
+
+    Returns:
+        Dict name -> numpy array.
+    """
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}

@@ -60,8 +60,19 @@ def _is_real(v: Any) -> bool:
 def validate_variant_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a variant spec; return a normalised copy with "name" filled in.
 
-    Raises ValueError naming the offending key (unknown kind, unknown keys, `fraction`
-    outside [0, 1), non-positive `scale`, malformed `subset`)."""
+    Args:
+        spec: a variant spec (see the module docstring), e.g.
+            ``{"kind": "label_poison", "fraction": 0.1}``.
+
+    Returns:
+        A new dict: ``fraction`` / ``scale`` as floats, ``subset`` counts as ints, and
+        ``name`` (default: ``"clean"``, ``"label_poison_<fraction>"``,
+        ``"input_scale_<scale>"``).
+
+    Raises:
+        ValueError: naming the offending key (unknown kind, unknown keys, `fraction` outside
+            [0, 1), non-positive `scale`, malformed `subset`).
+    """
     if not isinstance(spec, Mapping):
         raise ValueError(f"variant spec must be a mapping, got {type(spec).__name__}")
     kind = spec.get("kind")
@@ -115,7 +126,19 @@ def poison_labels(
     """Replace round(fraction * N) labels by uniformly random WRONG labels.
 
     Indices are drawn without replacement (randperm); each new label is
-    (y + offset) mod C with offset uniform in 1..C-1. Returns (new labels, sorted indices)."""
+    (y + offset) mod C with offset uniform in 1..C-1.
+
+    Args:
+        y: (N,) integer labels in [0, num_classes).
+        fraction: share of labels to change, in [0, 1).
+        num_classes: C >= 2.
+        generator: CPU ``torch.Generator`` the indices and offsets are drawn from (it
+            advances).
+
+    Returns:
+        ``(new_y, idx)``: (N,) int64 labels (a copy of ``y`` with the poisoned entries
+        replaced) and the (k,) int64 sorted indices that were changed, k = round(fraction·N).
+    """
     if not (0.0 <= fraction < 1.0):
         raise ValueError(f"fraction must be in [0, 1), got {fraction!r}")
     if num_classes < 2:
@@ -158,7 +181,20 @@ def make_variant(
     """Build one variant of `dataset` (raw files under `raw_root`) into `out_dir`.
 
     Writes train.pt, test.pt, then manifest.json (last, so its presence marks a complete
-    variant); returns the manifest."""
+    variant); returns the manifest.
+
+    Args:
+        raw_root: folder :func:`curvrobust.data.fetch_dataset` filled.
+        dataset: a registered dataset name (``"mnist"``, ``"cifar10"``, ...).
+        variant_spec: the variant (see :func:`validate_variant_spec`).
+        out_dir: folder to write to (created if needed).
+        seed: run seed; the variant's randomness (label poisoning) comes from a generator
+            seeded with ``derive_seed(seed, "variant:<kind>")``.
+
+    Returns:
+        The manifest dict also written to ``out_dir/manifest.json`` (dataset, variant, kind,
+        params, seed, scale, per-split counts and sha256 digests, raw source, version).
+    """
     vs = validate_variant_spec(variant_spec)
     dspec = get_spec(dataset)
     out_dir = Path(out_dir)
@@ -243,6 +279,12 @@ def _raw_provenance(raw_root: Path) -> dict[str, Any] | None:
 
 
 def load_variant_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``manifest.json`` of a variant folder written by :func:`make_variant`, as a dict.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no manifest (the variant is missing or
+            incomplete).
+    """
     p = Path(out_dir) / MANIFEST
     if not p.is_file():
         raise FileNotFoundError(f"no variant manifest at {p}; run make_variant first")
@@ -254,7 +296,20 @@ def load_variant(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x float32 (N,C,H,W) in [0, scale], y int64) of one split of a saved variant.
 
-    With `verify`, the .pt file's sha256 is checked against the manifest first."""
+    Args:
+        out_dir: the variant folder written by :func:`make_variant`.
+        split: ``"train"`` or ``"test"``.
+        verify: check the ``.pt`` file's sha256 against the manifest first.
+
+    Returns:
+        ``(x, y)``: x float32 (N, C, H, W) = pixels / 255 · scale, in [0, scale] (scale is 1
+        except for ``input_scale`` variants); y int64 (N,) labels (poisoned ones included
+        for a ``label_poison`` train split).
+
+    Raises:
+        ValueError: unknown ``split``, or a sha256 mismatch with ``verify``.
+        FileNotFoundError: no manifest in ``out_dir``.
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     man = load_variant_manifest(out_dir)
