@@ -28,10 +28,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) benchmarks/bench_study000.py
-	$(PY) benchmarks/bench_study001.py
-	$(PY) benchmarks/bench_study002.py
-	$(PY) benchmarks/bench_threads.py
+	$(PY) benchmarks/make_page.py
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

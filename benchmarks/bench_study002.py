@@ -29,7 +29,7 @@ from curvrobust.regimes import Objective  # noqa: E402
 from curvrobust.train import make_stepper  # noqa: E402
 
 # The configs' settings (MNIST, pixel range [0, 1]): penalties as in config.yaml (the study's
-# c = 500 collapses the net, see the README; the coefficient does not change the cost);
+# c = 500 collapses the net, see docs/study002.md; the coefficient does not change the cost);
 # adversarial training with C&W, 10 iterations of step 0.1; Madry et al.'s PGD, 40 iterations
 # of 0.01 from a random start.
 REGIMES: dict[str, dict] = {

@@ -331,7 +331,7 @@ def test_study003_cross_reference_error_names_the_key(smoke_run):
         c["studies"]["study003"]["variants"] = ["scale0p25", "poison10", "missing"]
 
     text = _config_error(*smoke_run, edit)
-    assert "studies.study003.variants: 'missing' is not in `variants`" in text, text[-2000:]
+    assert "studies.study003.variants[2]: 'missing' is not in `variants`" in text, text[-2000:]
     assert "'poison10' has kind 'label_poison'" in text, text[-2000:]
 
 
@@ -381,8 +381,8 @@ def test_changed_eps_reruns_attacks_and_tables_only(smoke_run):
     (work / "changed.yaml").write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(work, "--configfile", "changed.yaml", "-n", "--cores", "1")
     counts = job_counts(proc.stdout)
-    assert counts.get("attack_model", 0) > 0 and counts.get("make_table", 0) > 0, counts
-    assert set(counts) <= {"attack_model", "make_table", "all"}, counts
+    assert counts.get("attack_model", 0) > 0 and counts.get("make_table_study000", 0) > 0, counts
+    assert set(counts) <= {"attack_model", "make_table_study000", "all"}, counts
 
 
 @pytest.mark.parametrize("path,value,key", [
@@ -455,8 +455,8 @@ def test_changed_optimizer_hyperparameter_retrains_only_that_optimizer(smoke_run
                    if r in ("train_model", "compute_input_stats", "compute_sharpness")), jobs
     # study 002's indicator scatter holds every model, study 000's included
     assert {r for r, _ in jobs} <= {"train_model", "match_checkpoint", "attack_model",
-                                    "compute_input_stats", "compute_sharpness", "make_table",
-                                    "plot_figure", "compute_indicator", "plot_figure_study002",
+                                    "compute_input_stats", "compute_sharpness", "make_table_study000",
+                                    "plot_figure_study000", "compute_indicator", "plot_figure_study002",
                                     "all"}
     assert not any("m2_" in w for _, w in jobs), jobs
 
@@ -470,11 +470,11 @@ def test_edited_plotting_code_reruns_only_figures(smoke_run):
         plots.write_text(text + "\n# edited\n")
         proc = run_snakemake(work, "--configfile", "smoke.yaml", "-n", "--cores", "1")
         counts = job_counts(proc.stdout)
-        assert counts.get("plot_figure") == 4, counts
+        assert counts.get("plot_figure_study000") == 4, counts
         assert counts.get("plot_figure_study002") == len(STUDY002_FIGURES), counts
         assert counts.get("plot_figure_study001") == len(STUDY001_FIGURES), counts
         assert counts.get("plot_figure_study003") == len(STUDY003_FIGURES), counts
-        assert set(counts) == {"plot_figure", "plot_figure_study001", "plot_figure_study002",
+        assert set(counts) == {"plot_figure_study000", "plot_figure_study001", "plot_figure_study002",
                                "plot_figure_study003", "all"}, counts
     finally:
         plots.write_text(text)

@@ -20,6 +20,7 @@ from torch import nn
 
 from .models import build_model, save_checkpoint
 from .regimes import Objective
+from .schedules import checkpoint_epochs
 from .seeds import derive_seed
 from .utils import atomic_path
 
@@ -227,18 +228,6 @@ def init_model(spec: TrainSpec, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
         return build_model(spec.arch, **spec.arch_kwargs)
-
-
-def checkpoint_epochs(epochs: int, every: int, first: int | None = None) -> list[int]:
-    """The epochs whose end gets a checkpoint: first, first + every, first + 2·every, … and
-    always the last one. `first` defaults to `every` (i.e. every epoch divisible by it)."""
-    first = every if first is None else first
-    if every < 1 or first < 1:
-        raise ValueError(f"checkpoint every and first epoch must be >= 1, got every={every!r}, "
-                         f"first={first!r}")
-    if epochs < 1:
-        return []
-    return sorted(set(range(first, epochs + 1, every)) | {epochs})
 
 
 def batch_orders(n: int, epochs: int, seed: int) -> list[torch.Tensor]:
