@@ -5,7 +5,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "lib"))  # plans need no install (--sdm conda)
+LIB = Path(workflow.basedir) / "lib"
+# The plans need only the standard library: import them from here, installed or not (--sdm conda).
+sys.path.insert(0, str(LIB))
 
 from curvrobust import plans
 from curvrobust.plans import paths
@@ -22,17 +24,11 @@ except plans.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
 S0, S1, S2, S3 = plans.plan(config).values()
-LIB = Path(workflow.basedir) / "lib"
 
 
 def code(script):
     """Library files `script` imports (directly or not): declared inputs of its rule."""
     return code_inputs(script, LIB)
-
-
-def name_of(w):
-    """The output a table/figure job makes (its `table` or `figure` wildcard)."""
-    return w.get("table", w.get("figure"))
 
 
 def uses_cuda():
@@ -47,10 +43,6 @@ def uses_cuda():
 
 def gpu_resource(wildcards):
     return 1 if uses_cuda() else 0
-
-
-def data_file(split):
-    return lambda w: paths.data_file(w.dataset, w.variant, split)
 
 
 def model_file(w):

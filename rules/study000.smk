@@ -31,6 +31,7 @@ rule make_table_study000:
         records=lambda w: S0.params(w.table),
         study=S0.block,
         recipes=S0.used_recipes() if S0.enabled else {},
+        presentation=lambda w: S0.presentation(w.table),
     script:
         "../workflow_scripts/make_table_study000.py"
 
@@ -57,5 +58,6 @@ rule plot_figure_study000:
     params:
         records=lambda w: S0.params(w.figure),
         study=S0.block,
+        presentation=lambda w: S0.presentation(w.figure),
     script:
         "../workflow_scripts/plot_figure_study000.py"

@@ -87,6 +87,7 @@ rule make_table_study001:
         records=lambda w: S1.params(w.dataset, w.table),
         recipes=lambda w: S1.used_recipes(w.dataset, w.table),
         seeds=S1.block.get("seeds", []),
+        presentation=lambda w: S1.presentation(w.table),
     script:
         "../workflow_scripts/make_table_study001.py"
 
@@ -120,5 +121,6 @@ rule plot_figure_study001:
             S1.block["convergence"] if w.figure == "fig4_fd_convergence" else {}
         ),
         seeds=S1.block.get("seeds", []),
+        presentation=lambda w: S1.presentation(w.figure),
     script:
         "../workflow_scripts/plot_figure_study001.py"

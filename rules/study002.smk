@@ -106,6 +106,7 @@ rule make_table_study002:
         study=S2.study_params(),
         attacks=lambda w: S2.used_attacks(w.table),
         recipes=lambda w: S2.used_recipes(w.table),
+        presentation=lambda w: S2.presentation(w.table),
     script:
         "../workflow_scripts/make_table_study002.py"
 
@@ -134,5 +135,6 @@ rule plot_figure_study002:
         kind=lambda w: S2.kind(w.figure),
         study=S2.study_params(),
         attacks=lambda w: S2.used_attacks(w.figure),
+        presentation=lambda w: S2.presentation(w.figure),
     script:
         "../workflow_scripts/plot_figure_study002.py"

@@ -105,6 +105,7 @@ rule make_table_study003:
         "../envs/curvrobust.yaml"
     params:
         records=lambda w: S3.params(w.dataset, w.table),
+        presentation=lambda w: S3.presentation(w.table),
     script:
         "../workflow_scripts/make_table_study003.py"
 
@@ -129,6 +130,7 @@ rule plot_figure_study003:
         "../envs/curvrobust.yaml"
     params:
         records=lambda w: S3.params(w.dataset, w.figure),
+        presentation=lambda w: S3.presentation(w.figure),
         initial_steps=S3.block.get("adversarial_training", {}).get("initial_steps"),
     script:
         "../workflow_scripts/plot_figure_study003.py"

@@ -1,6 +1,7 @@
 """Start-of-job boilerplate for the workflow's scripts: log file, threads, provenance.
 
-Not listed among any rule's code inputs: nothing here changes a number."""
+Every script imports it, so it is among every rule's code inputs (the import closure): an edit
+here reruns the whole workflow."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Small shared helpers that cannot change a result: devices, threads, atomic writes, logs.
 
-The workflow does not list this module among a rule's code inputs (an edit here reruns
-nothing); anything that changes numbers belongs in its own module (e.g. `seeds`)."""
+Nearly every module imports it, so it is among nearly every rule's code inputs: keep it small
+and stable; anything that changes numbers belongs in its own module (e.g. `seeds`)."""
 
 from __future__ import annotations
 

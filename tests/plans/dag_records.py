@@ -4,7 +4,8 @@
     python tests/plans/dag_records.py --out DIR config.yaml      # write DIR/<name>.json
 
 Builds Snakemake's DAG with --forceall (nothing runs, no file is needed) and writes one JSON
-record per job, keyed by its first output. Library-code inputs (files under lib/) are kept apart
+record per job, keyed by its first output: rule, script (workflow_scripts/ name), outputs, data
+inputs, library-code inputs and params. Library-code inputs (files under lib/) are kept apart
 from the data inputs, so that a change in how code inputs are computed shows as such. These
 records are what a restructuring of the plans must not change by accident; the committed ones
 in tests/plans/golden/ are compared with a fresh build by tests/plans/test_dag_records.py.
@@ -84,8 +85,10 @@ def build_records(configfile: str | Path) -> dict[str, dict[str, Any]]:
                 outputs = [_rel(str(f)) for f in job.output]
                 params = {k: _plain(v) for k, v in job.params.items()}
                 key = outputs[0] if outputs else f"<{job.rule.name}>"
+                script = job.rule.script and Path(job.rule.script).stem
                 records[key] = dict(
                     rule=job.rule.name,
+                    script=script,
                     output=outputs,
                     input=data,
                     code=code,

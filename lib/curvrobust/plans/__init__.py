@@ -7,13 +7,13 @@ figure, display names and captions), `paths` (every result path), `config` (vali
 cross-references) and `code` (each rule's library-code inputs from its script's imports).
 """
 
+from . import study000, study001, study002, study003
 from .config import ConfigError, check_config, validate_config
+from .studies import STUDIES, all_targets, plan
 from .study000 import Study000
 from .study001 import Study001
 from .study002 import Study002
 from .study003 import Study003
-
-STUDIES = (Study000, Study001, Study002, Study003)
 
 __all__ = [
     "ConfigError",
@@ -22,17 +22,8 @@ __all__ = [
     "Study001",
     "Study002",
     "Study003",
+    "all_targets",
     "check_config",
     "plan",
     "validate_config",
 ]
-
-
-def plan(cfg: dict) -> dict:
-    """name -> plan object of every study in `cfg` (enabled or not)."""
-    return {cls.name: cls(cfg) for cls in STUDIES}
-
-
-def all_targets(cfg: dict) -> list[str]:
-    """Every table and figure of every enabled study: the default target."""
-    return [t for p in plan(cfg).values() if p.enabled for t in p.targets()]

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schedules import checkpoint_epochs
 from . import paths
-
-
-def checkpoint_epochs(epochs: int, every: int = 1, first: int | None = None) -> list[int]:
-    """The epochs whose end gets a checkpoint: first, first + every, first + 2·every, … and
-    always the last one. `first` defaults to `every` (i.e. every epoch divisible by it)."""
-    first = every if first is None else first
-    if every < 1 or first < 1:
-        raise ValueError(
-            f"checkpoint every and first epoch must be >= 1, got every={every!r}, first={first!r}"
-        )
-    if epochs < 1:
-        return []
-    return sorted(set(range(first, epochs + 1, every)) | {epochs})
 
 
 def recipe_checkpoint_epochs(recipe: dict) -> list[int]:

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+from .studies import plan
+
 SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
 
 
@@ -54,16 +56,21 @@ def _messages(error) -> list[str]:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [f"{dotted(path + (missing,))}: required key is missing"]
-    if error.validator == "propertyNames":
-        return [f"{dotted(path)}: {error.message}"]
+    if "propertyNames" in list(error.relative_schema_path)[-2:]:
+        # a bad key of a mapping (the error's instance is the key itself): name it like an
+        # unknown key, `datasets.svhn`, not the mapping
+        return [f"{dotted(path + (error.instance,))}: {error.message}"]
     if error.validator in ("oneOf", "anyOf") and error.context:
-        # Report the sub-errors of the branch that got furthest (the one whose `const`
-        # discriminator matched), not the vague "not valid under any of the given schemas".
-        subs = [e for e in error.context if e.validator != "const"]
+        # Report the sub-errors of the branches whose `const` discriminator matched (the
+        # optimizer's `name`), not the vague "not valid under any of the given schemas", nor
+        # the other branches' complaints (an SGD optimizer's momentum is no unknown key).
+        branches: dict = {}
+        for e in error.context:
+            branches.setdefault(e.relative_schema_path[0], []).append(e)
+        subs = [e for errs in branches.values() if all(e.validator != "const" for e in errs)
+                for e in errs]
         if subs:
-            depth = max(len(e.absolute_path) for e in subs)
-            lines = [m for e in subs if len(e.absolute_path) == depth for m in _messages(e)]
-            return sorted(set(lines))
+            return sorted({m for e in subs for m in _messages(e)})
     return [f"{dotted(path)}: {error.message}"]
 
 
@@ -71,6 +78,10 @@ def _validator(schema: dict):
     import jsonschema  # lazily: only validation needs it (Snakemake depends on it)
 
     base = jsonschema.validators.validator_for(schema)
+    # JSON Schema counts 4.0 as an integer; the plans do not (range(), seed4.0 paths)
+    types = base.TYPE_CHECKER.redefine(
+        "integer", lambda checker, x: isinstance(x, int) and not isinstance(x, bool)
+    )
 
     def set_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
@@ -79,7 +90,7 @@ def _validator(schema: dict):
                     instance[key] = sub["default"]
         yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    return jsonschema.validators.extend(base, {"properties": set_defaults}, type_checker=types)(schema)
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
@@ -107,8 +118,6 @@ def validate_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
 def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     """validate_config, then the cross-references the schema cannot express (each study's
     names of datasets, variants, recipes, attacks); raises ConfigError listing every problem."""
-    from . import plan
-
     validate_config(cfg, schema)
     problems = []
     for name, v in cfg["variants"].items():

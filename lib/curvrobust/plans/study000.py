@@ -12,7 +12,6 @@ from typing import Any
 from . import paths
 from .base import StudyPlan
 
-LABELS = {"sgd": "SGD", "adam": "Adam", "gn": "Gauss-Newton"}
 ORDER = ("adam", "sgd", "gn")
 
 TABLES = {
@@ -49,6 +48,10 @@ class Study000(StudyPlan):
             if recipe not in s["recipes"].values():
                 out.append(
                     f"{where}.seeds_per_recipe.{recipe}: {recipe!r} is not a recipe of the study"
+                )
+            elif recipe not in cfg["recipes"]:
+                out.append(
+                    f"{where}.seeds_per_recipe.{recipe}: recipe {recipe!r} is not in `recipes`"
                 )
         if s["attack"] not in cfg["attacks"]:
             out.append(f"{where}.attack: {s['attack']!r} is not in `attacks`")
@@ -144,3 +147,70 @@ class Study000(StudyPlan):
 
     def used_recipes(self) -> dict[str, dict]:
         return {r: self.recipe(r) for r in self.block.get("recipes", {}).values()}
+
+    def presentation(self, name: str) -> dict[str, Any]:
+        """What output `name` shows beyond its data: the display names and order of the study's
+        optimizer labels and its caption (tables) or title and axis label (figures)."""
+        order = self.order()
+        out: dict[str, Any] = dict(order=order, labels={k: LABELS[k] for k in order})
+        if name in CAPTIONS:
+            out.update(caption=CAPTIONS[name], footer=FOOTER)
+        out.update(FIGURE_TEXTS.get(name, {}))
+        return out
+
+
+# ---- presentation ----
+# Display names and texts of the study's outputs, read by `Study000.presentation` (so through the
+# rules' `params`): editing one reruns exactly the outputs that show it. Every text is a
+# `str.format` template (literal braces doubled); the data-dependent parts are the placeholders.
+
+LABELS = {"sgd": "SGD", "adam": "Adam", "gn": "Gauss-Newton"}
+
+# Every table caption ends with this; {settings}: each optimizer's settings, {seeds}: the seeds.
+FOOTER = "Ours: {settings}; seeds {seeds}; mean ± 95 % interval over seeds where several."
+
+# Table captions; {citation}: the study's reference, {footer}: FOOTER filled in, and for Table 1b
+# {matched}: the loss-matched optimizers, {reference}: the optimizer they are matched to.
+CAPTIONS = {
+    "table1_fgsm_clean": (
+        "Table 1: FGSM on models trained on clean MNIST: correctly classified test images and "
+        "successful attacks among them (rate = successes / correct); paper: {citation}. {footer}"
+    ),
+    "table2_fgsm_poisoned": (
+        "Table 2: FGSM on models trained on label-poisoned (10 %) MNIST: correctly classified "
+        "test images and successful attacks among them (rate = successes / correct); "
+        "paper: {citation}. {footer}"
+    ),
+    "table1b_fgsm_matched_loss": (
+        "Table 1b (not in the study): FGSM on clean-trained models compared at equal training "
+        "loss: for {matched} the checkpoint whose whole-training-set loss is closest to "
+        "{reference}'s final one, {reference} at its final model. {footer}"
+    ),
+    "table3_sam_median": (
+        "Table 3: median over test batches of 256 of the loss increase L(θ + ρ g/‖g‖) − L(θ) "
+        "(the study's 'SAM analysis'), clean-trained models; paper: {citation}. {footer}"
+    ),
+    "training_summary": (
+        "Training summary: whole-training-set loss (on the labels trained on) and test accuracy "
+        "of the final models; the study trained every model to about 95 % test accuracy and "
+        "reports GN's final train loss ≈ 1.0 vs Adam's 0.06. {footer}"
+    ),
+}
+
+# Figure title and x-axis label; {rho}: the largest ρ (the one plotted). The training curves
+# show only the display names.
+FIGURE_TEXTS = {
+    "fig2_input_grad_norm": dict(
+        title="Fig. 2: input-gradient norm on the test set",
+        xlabel="‖∇ₓ CE‖₂ (per test image)",
+    ),
+    "fig3_logit_margin": dict(
+        title="Fig. 3: logit margin on the test set",
+        xlabel="logit margin z_y − max_{{j≠y}} z_j",
+    ),
+    "fig_sam_per_example": dict(
+        title="Per-example sharpness CE_i(θ+ρg_i/‖g_i‖) − CE_i(θ)",
+        xlabel="per-example loss increase, ρ={rho:g}",
+    ),
+    "fig_training_curves": {},
+}

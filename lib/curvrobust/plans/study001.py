@@ -13,9 +13,6 @@ from typing import Any
 from . import paths
 from .base import StudyPlan, recipe_checkpoint_epochs
 
-MODELS = {"haat": "HAAT", "pgd_at": "PGD-AT"}
-METRICS = {"clean_acc": "clean", "pgd_acc": "PGD", "aa_acc": "AutoAttack"}
-
 # name -> (type, kind): kind says what the output reads
 OUTPUTS = {
     "table_robust_accuracy": ("table", "table"),
@@ -76,6 +73,16 @@ class Study001(StudyPlan):
                         )
             if block["pgd"] not in cfg["attacks"]:
                 out.append(f"{where}.{ds}.pgd: attack {block['pgd']!r} is not in `attacks`")
+            if not out:  # sweep models are labelled by their value: two must not share one
+                seen: dict[str, str] = {}
+                for sw, key in (("xi_sweep", "xi"), ("k_sweep", "k")):
+                    for i, recipe in enumerate(block.get(sw, [])):
+                        if recipe in block["models"].values():
+                            continue
+                        label = f"haat_{key}={self.sweep_value(recipe, key):g}"
+                        if seen.setdefault(label, recipe) != recipe:
+                            out.append(f"{where}.{ds}.{sw}[{i}]: recipe {recipe!r} has the same "
+                                       f"{key} as {seen[label]!r} ({label})")
         model = s["convergence"]["model"]
         if model not in ("pgd_at", "haat"):
             out.append(
@@ -184,3 +191,95 @@ class Study001(StudyPlan):
 
     def used_recipes(self, ds: str, name: str) -> dict[str, dict]:
         return {r["recipe"]: self.recipe(r["recipe"]) for r in self.params(ds, name)}
+
+    def presentation(self, name: str) -> dict[str, Any]:
+        """What table or figure `name` shows (display names, caption or title template), from
+        the presentation section at the end of this module; the reports module fills in the
+        data-dependent {placeholders}."""
+        if name in CAPTIONS:
+            out: dict[str, Any] = {"caption": CAPTIONS[name]}
+            if name in COLUMNS:
+                out["columns"] = COLUMNS[name]
+            else:
+                out["metrics"] = METRICS
+            return out
+        out = {"title": TITLES[name]}
+        kind = OUTPUTS[name][1]
+        if kind != "fig4":
+            out.update(models=MODELS, metrics=METRICS, accuracy=ACCURACY)
+        if kind in SWEEPS:
+            out["sweep"] = SWEEPS[kind]
+        return out
+
+
+# ---- presentation ----
+# Display names, column headings and caption / title templates of the study's tables and
+# figures. {dataset} is the dataset, {seeds} the study's seeds; the other placeholders are
+# filled from the data (table_robust_accuracy: the first evaluation row's columns) or the
+# convergence block ({batches}).
+
+# model label -> display name, in legend order
+MODELS = {"pgd_at": "PGD-AT", "haat": "HAAT"}
+METRICS = {"clean_acc": "clean", "pgd_acc": "PGD", "aa_acc": "AutoAttack"}
+ACCURACY = "accuracy (%)"
+# symbol of the swept HAAT hyperparameter per sweep kind
+SWEEPS = {"xi_sweep": "ξ", "k_sweep": "k"}
+
+# readable column heading per numeric column, in display order
+COLUMNS = {
+    "table_hvp_error": {
+        "method": "Method",
+        "xi": "ξ",
+        "median_rel_error": "median ‖Hu_fd − Hu‖/‖Hu‖",
+        "q90_rel_error": "90th percentile",
+        "zero_frac": "Hu = 0 exactly (%)",
+        "examples": "Examples",
+    },
+    "table_eigvec_alignment": {
+        "method": "Method",
+        "k": "k",
+        "xi": "ξ",
+        "cos_median": "median |cos(u_k, u₁)|",
+        "cos_q10": "10th percentile",
+        "examples": "Examples",
+    },
+}
+
+CAPTIONS = {
+    "table_robust_accuracy": (
+        "Study 001 on {dataset}: accuracy (%) at every epoch-end checkpoint on a fixed "
+        "subset of {n_examples} test images (seed {subset_seed}), ε = {eps:g}; PGD: "
+        "{pgd_attack}; AutoAttack cascade: {aa_attacks} (each attack on the points still "
+        "robust). Mean ± 95 % interval over seeds {seeds}."
+    ),
+    "table_hvp_error": (
+        "Study 001 on {dataset}: finite-difference input Hessian-vector products (float32) "
+        "against double backprop, random unit directions at training images, on the traced "
+        "HAAT model; median over batches of the per-batch median relative error."
+    ),
+    "table_eigvec_alignment": (
+        "Study 001 on {dataset}: does the power iteration find the input Hessian's dominant "
+        "eigenvector u₁? |cos| between the k-step iterate and u₁ (50 exact power steps from "
+        "the same start) at training images, traced HAAT model; median over batches of the "
+        "per-batch statistic. Random directions give |cos| ≈ 1/√d."
+    ),
+}
+
+TITLES = {
+    "fig1_haat_robust_accuracy": (
+        "Study 001, {dataset}: HAAT model over its checkpoints, ε = {eps:g}"
+    ),
+    "fig3_haat_vs_pgd": (
+        "Study 001, {dataset}: HAAT against PGD adversarial training, ε = {eps:g}"
+    ),
+    "fig4_fd_convergence": (
+        "Study 001, {dataset}: power iteration in the last HAAT attack step "
+        "({batches} training batches, seed(s) {seeds})"
+    ),
+    "fig2a_xi_sweep": (
+        "Study 001, {dataset}: HAAT trained with different ξ (one model each), ε = {eps:g}"
+    ),
+    "fig2b_k_sweep": (
+        "Study 001, {dataset}: HAAT trained with different k (one model each), ε = {eps:g}"
+    ),
+}

@@ -218,3 +218,106 @@ class Study002(StudyPlan):
             return {}
         return {"datasets": self.block["datasets"],
                 "surfaces": {"compare": self.block["surfaces"]["compare"]}}
+
+    def presentation(self, name: str) -> dict[str, Any]:
+        """What output `name` shows besides its data (from the presentation section at the end
+        of this module): its caption or title template, the display names of the regimes it
+        shows (in display order) and, for tables, its readable columns."""
+        spec = self.outputs()[name]
+        kind = spec["kind"]
+        shown = {r["label"] for r in self.params(name)}
+        if spec["type"] == "figure":
+            out: dict[str, Any] = {"title": FIGURE_TITLES[kind]}
+            if kind != "scatter":
+                out["labels"] = {k: v for k, v in LABELS_FIGURE.items() if k in shown}
+            return out
+        out = {"caption": TABLE_CAPTIONS[kind]}
+        if kind == "accuracy":
+            out["labels"] = {k: v for k, v in LABELS_TABLE.items() if k in shown}
+            has_paper = self.block["datasets"][spec["dataset"]].get("reference")
+            out["paper"] = PAPER_NOTE if has_paper else NO_PAPER_NOTE
+        if kind in TABLE_COLUMNS:
+            out["columns"] = TABLE_COLUMNS[kind]
+        return out
+
+
+# ---- presentation ----
+# Display names, captions and titles of study 002's tables and figures. A rule gets only what its
+# one output shows (Study002.presentation), so editing a text reruns only the outputs showing it.
+# Templates: {placeholders} are filled by curvrobust.reports.study002 from the data.
+
+# regime label -> display name; the accuracy tables' rows follow this order
+LABELS_TABLE = {
+    "natural": "Natural",
+    "advtrain": "AdvTrain (Kurakin, C&W examples)",
+    "crossentropy": "CrossEntropy (Ross & Doshi-Velez)",
+    "ours": "Ours (margin penalty)",
+    "minmax": "MinMax (Madry PGD)",
+    "ours_minmax": "Ours + MinMax",
+}
+# regime label -> name in figure panels and legends
+LABELS_FIGURE = {
+    "natural": "natural",
+    "advtrain": "AdvTrain",
+    "crossentropy": "CE penalty",
+    "ours": "margin penalty (ours)",
+    "minmax": "min-max PGD",
+    "ours_minmax": "ours + min-max",
+}
+
+SEEDS_NOTE = "Seeds {seeds}; mean ± 95 % interval over seeds where several."
+# table kind -> caption template
+TABLE_CAPTIONS = {
+    "accuracy": "Test accuracy (%) on {dataset} ({n_seeds} seed(s)) of each training regime, "
+                "naturally and under attack ({attacks}).{paper} " + SEEDS_NOTE,
+    "pgd": "Test accuracy (%) under BIM (the study's setting) against PGD with random restarts, "
+           "the stronger attack the study does not run. " + SEEDS_NOTE,
+    "step_sweep": "Test accuracy (%) under BIM and C&W at the study's step size and at smaller "
+                  "steps with more iterations (a step of 0.1 at ε = 0.1 is a full-radius "
+                  "jump). " + SEEDS_NOTE,
+    "indicator": "Robustness indicator per regime: mean over test images of the decision "
+                 "function's input gradient (norms, share of near-zero entries) and of the CE "
+                 "input Hessian's top eigenvalue and near-zero share, beside the accuracy under "
+                 "PGD-10 at the table's middle ε. " + SEEDS_NOTE,
+    "training": "Training of every regime: final whole-training-set loss, natural test accuracy, "
+                "mean wall time per epoch and its ratio to natural training's (the study reports "
+                "2.1× for its penalty on CIFAR-10). Regimes: {regimes}. " + SEEDS_NOTE,
+}
+# the accuracy caption's {paper}: with the study's printed table for the dataset, or without
+PAPER_NOTE = " In brackets: the study's printed number ({citation})."
+NO_PAPER_NOTE = " The study has no table for this dataset."
+# table kind -> readable columns: value column -> (heading, digits)
+TABLE_COLUMNS = {
+    "pgd": {"accuracy": ("Accuracy (%)", 1)},
+    "step_sweep": {"accuracy": ("Accuracy (%)", 1)},
+    "indicator": {
+        "grad_l1": ("mean ‖∇ₓg‖₁", 3),
+        "grad_l2": ("mean ‖∇ₓg‖₂", 3),
+        "jac_zero_frac": ("near-zero ∇ₓg entries (%)", 1),
+        "hess_top_eig": ("mean top λ(∇²ₓCE)", 4),
+        "hess_top_eig_median": ("median top λ", 4),
+        "hess_zero_frac": ("near-zero eigenvalues (%)", 2),
+        "pgd_accuracy": ("PGD-10 accuracy (%)", 1),
+    },
+    "training": {
+        "train_loss": ("final train CE", 4),
+        "test_acc": ("test accuracy (%)", 2),
+        "epoch_time_s": ("s / epoch", 1),
+        "time_vs_natural": ("× natural", 2),
+    },
+}
+# figure kind -> title template
+FIGURE_TITLES = {
+    "input_loss": "{dataset}: CE loss in input space around test image {image} (label {label}), "
+                  "natural vs robust models",
+    "decision": "{dataset}: decision function g in input space around test image {image} "
+                "(label {label}), natural vs robust models",
+    "loss_vs_decision": "{dataset}, {regime} model: loss vs decision surface, test image {image}",
+    "param_surface": "{dataset}: training loss in parameter space (Li et al. filter-normalised "
+                     "directions)",
+    "jacobian": "{dataset}: ∇ₓg of the first test images, scaled to [0, 1] per image",
+    "curve": "Accuracy under PGD-10 over ε",
+    "step_sweep": "BIM and C&W: the study's step and smaller ones",
+    "scatter": "Robustness indicator vs accuracy under PGD-10 at each dataset's middle ε, every "
+               "model",
+}

@@ -115,3 +115,69 @@ class Study003(StudyPlan):
 
     def inputs(self, dataset: str, name: str) -> list[str]:
         return [f for r in self.params(dataset, name) for f in r["files"].values()]
+
+    def presentation(self, name: str) -> dict[str, Any]:
+        """What table or figure `name` shows besides its data: display names and its caption or
+        title template (from the presentation section at the end of this module)."""
+        spec = TABLE_PRESENTATION.get(name) or FIGURE_PRESENTATION.get(name)
+        if spec is None:
+            raise KeyError(f"study003 has no table or figure {name!r}")
+        return dict(spec)
+
+
+# ---- presentation ----
+# Display names and caption / title templates of study 003's tables and figures. A rule's
+# `params` carries `Study003.presentation(name)`, so editing one entry reruns only that output.
+# Placeholders: {dataset} everywhere; {n_examples} (PGA test examples per run) and {last_epoch}
+# (the last training epoch) where shown. Table columns map a result column to (heading, digits);
+# `by` maps the grouping columns, in row order, to their headings.
+
+TABLE_PRESENTATION = {
+    "table_pga_by_scale": {
+        "by": {"stage": "Stage", "scale": "s"},
+        "stages": STAGES,
+        "columns": {
+            "loss_start": ("loss at start", 3),
+            "loss_final": ("loss at end", 3),
+            "iters_to_loss_tol": ("iterations to loss tol.", 1),
+            "reached_tol": ("share reaching mapping tol.", 2),
+            "mapping_norm_final": ("last mapping norm", 3),
+            "maxima_count": ("distinct maxima", 2),
+            "maxima_rel_spread": ("relative spread of maxima", 4),
+        },
+        "caption": "Study 003 on {dataset}: projected gradient ascent on the adversary against "
+                   "the input scale s, {n_examples} test examples, at initialisation and after "
+                   "adversarial training; mean ± 95 % interval over seeds.",
+    },
+    "table_adversarial_training": {
+        "by": {"scale": "s"},
+        "columns": {
+            "robust_train_loss_epoch1": ("robust train loss, epoch 1", 3),
+            "robust_train_loss": ("robust train loss, epoch {last_epoch}", 3),
+            "test_acc": ("clean test acc. %", 1),
+            "robust_test_acc": ("robust test acc. %", 1),
+        },
+        "caption": "Study 003 on {dataset}: adversarial training with PGA inside, per input "
+                   "scale s; mean ± 95 % interval over seeds.",
+    },
+}
+
+FIGURE_PRESENTATION = {
+    "fig_pga_loss_curves": {
+        "title": "Study 003 on {dataset}: PGA on the adversary",
+    },
+    "fig_iters_to_tolerance": {
+        "metrics": {"iters_to_loss_tol": "iterations to loss tolerance",
+                    "mapping_norm_final": "last mapping norm"},
+        "title": "Study 003 on {dataset}: convergence of PGA against input scale",
+    },
+    "fig_local_maxima": {
+        "metrics": {"maxima_count": "distinct local maxima",
+                    "maxima_rel_spread": "spread / mean maximum"},
+        "title": "Study 003 on {dataset}: landscape regularity against input scale",
+    },
+    "fig_adversarial_training": {
+        "title": "Study 003 on {dataset}: adversarial training with PGA",
+    },
+}
+

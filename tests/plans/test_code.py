@@ -1,0 +1,82 @@
+"""Rebuild tracking: each rule's library-code inputs are its script's import closure.
+
+The closure in curvrobust.plans.code is read from the source with `ast`; here it is checked by an
+independent route, the standard library's `modulefinder`, which scans the scripts' and modules'
+bytecode (imports inside functions included) the way the interpreter would load them.
+"""
+
+from __future__ import annotations
+
+import json
+import modulefinder
+from pathlib import Path
+
+import pytest
+
+from curvrobust.plans import code
+
+REPO = Path(__file__).resolve().parents[2]
+LIB = REPO / "lib"
+SCRIPTS = sorted((REPO / "workflow_scripts").glob("*.py"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# rules that compute statistics of a model and never attack it
+STATISTICS = ["compute_input_stats", "compute_sharpness", "compute_indicator",
+              "compute_param_surface", "compute_input_surface"]
+
+
+def modulefinder_closure(script: Path) -> set[str]:
+    """Library modules loaded by running `script`, as modulefinder sees them."""
+    finder = modulefinder.ModuleFinder(path=[str(LIB)])
+    finder.run_script(str(script))
+    return {m for m in finder.modules if m == "curvrobust" or m.startswith("curvrobust.")}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_closure_equals_modulefinder(script):
+    assert set(code.script_modules(script, LIB)) == modulefinder_closure(script)
+
+
+@pytest.mark.parametrize("preset", ["default", "smoke", "paper"])
+def test_recorded_code_inputs_are_the_scripts_closures(preset):
+    """Every job of the recorded DAG declares exactly its script's closure (and its data)."""
+    records = json.loads((GOLDEN / f"{preset}.json").read_text())
+    for key, job in records.items():
+        if not job["script"]:
+            assert job["code"] == [], key
+            continue
+        expected = sorted(
+            str(Path(f).relative_to(REPO)) for f in code.code_inputs(job["script"], LIB)
+        )
+        assert job["code"] == expected, key
+
+
+def test_no_statistics_rule_depends_on_attack_code():
+    """Editing an attack reruns attacks and what reads them, never statistics."""
+    for rule in STATISTICS:
+        mods = code.script_modules(rule, LIB)
+        assert not {"curvrobust.attacks", "curvrobust.haat", "curvrobust.attackbase"} & set(mods), (
+            rule, mods)
+
+
+def test_attack_rules_depend_on_attack_code():
+    assert "curvrobust.attacks" in code.script_modules("attack_model", LIB)
+    files = code.code_inputs("make_table_study000", LIB)
+    assert any(f.endswith("reference/study000.yaml") for f in files), files
+
+
+def test_closure_follows_function_level_and_relative_imports(tmp_path):
+    pkg = tmp_path / "curvrobust"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from . import b\n    return b\n")
+    (pkg / "b.py").write_text("from .c import x\n")
+    (pkg / "c.py").write_text("x = 1\n")
+    (pkg / "d.py").write_text("")
+    script = tmp_path / "s.py"
+    script.write_text("from curvrobust import a\n")
+    code._direct.cache_clear()
+    try:
+        assert code.script_modules(script, tmp_path) == [
+            "curvrobust", "curvrobust.a", "curvrobust.b", "curvrobust.c"]
+    finally:
+        code._direct.cache_clear()
