@@ -1,10 +1,10 @@
 rule attack_model:
     input:
         model=model_file,
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("attack_model"),
     output:
-        f"{RESULTS}/attacks/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/{{attack}}.csv",
+        f"{paths.ATTACKS_DIR}/{{attack}}.csv",
     log:
         f"{RESULTS}/logs/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.log",
     benchmark:

@@ -2,7 +2,7 @@ rule fetch_dataset:
     input:
         code=code("fetch_dataset"),
     output:
-        manifest=f"{RESULTS}/data/{{dataset}}/raw/manifest.json",
+        manifest=paths.RAW_MANIFEST,
     log:
         f"{RESULTS}/logs/fetch_dataset/{{dataset}}.log",
     conda:
@@ -16,12 +16,12 @@ rule fetch_dataset:
 
 rule make_variant:
     input:
-        raw=f"{RESULTS}/data/{{dataset}}/raw/manifest.json",
+        raw=paths.RAW_MANIFEST,
         code=code("make_variant"),
     output:
-        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
+        train=f"{paths.DATA}/train.pt",
+        test=f"{paths.DATA}/test.pt",
+        manifest=f"{paths.DATA}/manifest.json",
     log:
         f"{RESULTS}/logs/make_variant/{{dataset}}_{{variant}}.log",
     conda:

@@ -1,10 +1,10 @@
 rule compute_input_stats:
     input:
         model=model_file,
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("compute_input_stats"),
     output:
-        f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input_stats.csv",
+        f"{paths.STATS_DIR}/input_stats.csv",
     log:
         f"{RESULTS}/logs/compute_input_stats/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     conda:
@@ -22,11 +22,11 @@ rule compute_input_stats:
 rule compute_sharpness:
     input:
         model=model_file,
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("compute_sharpness"),
     output:
-        batches=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_batches.csv",
-        examples=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/sam_examples.csv",
+        batches=f"{paths.STATS_DIR}/sam_batches.csv",
+        examples=f"{paths.STATS_DIR}/sam_examples.csv",
     log:
         f"{RESULTS}/logs/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:

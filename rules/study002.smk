@@ -12,11 +12,11 @@ rule study002:
 rule compute_indicator:
     input:
         model=model_file,
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("compute_indicator"),
     output:
-        table=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/indicator.csv",
-        jacobians=f"{RESULTS}/stats/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/jacobians.pt",
+        table=f"{paths.STATS_DIR}/indicator.csv",
+        jacobians=f"{paths.STATS_DIR}/jacobians.pt",
     log:
         f"{RESULTS}/logs/compute_indicator/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
@@ -36,10 +36,10 @@ rule compute_indicator:
 rule compute_input_surface:
     input:
         model=model_file,
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("compute_input_surface"),
     output:
-        f"{RESULTS}/surfaces/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/input.npz",
+        f"{paths.SURFACES_DIR}/input.npz",
     log:
         f"{RESULTS}/logs/compute_input_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
@@ -60,10 +60,10 @@ rule compute_input_surface:
 rule compute_param_surface:
     input:
         model=model_file,
-        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
+        train=f"{paths.DATA}/train.pt",
         code=code("compute_param_surface"),
     output:
-        f"{RESULTS}/surfaces/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{{ckpt}}/param.npz",
+        f"{paths.SURFACES_DIR}/param.npz",
     log:
         f"{RESULTS}/logs/compute_param_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:

@@ -28,8 +28,8 @@ rule init_pga_model:
 rule train_pga_model:
     input:
         init=S3.init_pattern(),
-        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        train=f"{paths.DATA}/train.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("train_pga_model"),
     output:
         model=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/model.pt",
@@ -59,7 +59,7 @@ rule train_pga_model:
 rule attack_pga:
     input:
         model=lambda w: S3.attacked_model(w.dataset, w.variant, w.seed, w.stage),
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
+        test=f"{paths.DATA}/test.pt",
         code=code("attack_pga"),
     output:
         trace=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_trace.csv",

@@ -1,16 +1,14 @@
 rule train_model:
     input:
-        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
-        test=f"{RESULTS}/data/{{dataset}}/{{variant}}/test.pt",
-        manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
+        train=f"{paths.DATA}/train.pt",
+        test=f"{paths.DATA}/test.pt",
+        manifest=f"{paths.DATA}/manifest.json",
         code=code("train_model"),
     output:
-        model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/model.pt",
-        epochs=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/epochs.csv",
-        checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
-        checkpoint_dir=directory(
-            f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints"
-        ),
+        model=f"{paths.MODEL_DIR}/model.pt",
+        epochs=f"{paths.MODEL_DIR}/epochs.csv",
+        checkpoints=f"{paths.MODEL_DIR}/checkpoints.csv",
+        checkpoint_dir=directory(f"{paths.MODEL_DIR}/checkpoints"),
     log:
         f"{RESULTS}/logs/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.log",
     benchmark:
@@ -30,15 +28,15 @@ rule train_model:
 
 rule match_checkpoint:
     input:
-        checkpoints=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints.csv",
-        checkpoint_dir=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/checkpoints",
+        checkpoints=f"{paths.MODEL_DIR}/checkpoints.csv",
+        checkpoint_dir=f"{paths.MODEL_DIR}/checkpoints",
         reference=lambda w: f"{paths.model_dir(dict(w.items()), recipe=w.ref)}/epochs.csv",
-        train=f"{RESULTS}/data/{{dataset}}/{{variant}}/train.pt",
-        manifest=f"{RESULTS}/data/{{dataset}}/{{variant}}/manifest.json",
+        train=f"{paths.DATA}/train.pt",
+        manifest=f"{paths.DATA}/manifest.json",
         code=code("match_checkpoint"),
     output:
-        model=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.pt",
-        info=f"{RESULTS}/models/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/match-{{ref}}.json",
+        model=f"{paths.MODEL_DIR}/match-{{ref}}.pt",
+        info=f"{paths.MODEL_DIR}/match-{{ref}}.json",
     log:
         f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
     wildcard_constraints:
