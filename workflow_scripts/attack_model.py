@@ -5,8 +5,7 @@ from pathlib import Path
 from curvrobust.jobs import start_job
 from curvrobust.attacks import attack_success_table
 from curvrobust.models import load_model
-from curvrobust.train import write_csv
-from curvrobust.utils import select_device
+from curvrobust.utils import select_device, write_csv
 from curvrobust.variants import load_variant
 
 log = start_job(snakemake)

@@ -8,8 +8,7 @@ from curvrobust.jobs import start_job
 from curvrobust.models import load_model
 from curvrobust.pga import binary_pair, pga, pga_example_rows, pga_trace_rows
 from curvrobust.seeds import derive_seed
-from curvrobust.train import write_csv
-from curvrobust.utils import select_device
+from curvrobust.utils import select_device, write_csv
 from curvrobust.variants import load_variant
 
 log = start_job(snakemake)

@@ -4,8 +4,7 @@ test subset — clean accuracy, PGD accuracy and the AutoAttack-style cascade
 
 from curvrobust.checkpoint_eval import evaluate_checkpoint
 from curvrobust.jobs import start_job
-from curvrobust.train import write_csv
-from curvrobust.utils import select_device
+from curvrobust.utils import select_device, write_csv
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

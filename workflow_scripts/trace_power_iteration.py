@@ -5,8 +5,7 @@ alignment with the dominant eigenvector (rule trace_power_iteration; curvrobust.
 
 from curvrobust.jobs import start_job
 from curvrobust.power_trace import trace_power_iteration
-from curvrobust.train import write_csv
-from curvrobust.utils import select_device
+from curvrobust.utils import select_device, write_csv
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

@@ -9,8 +9,7 @@ from curvrobust.jobs import start_job
 from curvrobust.models import load_model, save_checkpoint
 from curvrobust.pga import adversarial_train, binary_pair
 from curvrobust.seeds import derive_seed
-from curvrobust.train import write_csv
-from curvrobust.utils import select_device, use_deterministic
+from curvrobust.utils import select_device, use_deterministic, write_csv
 from curvrobust.variants import load_variant
 
 log = start_job(snakemake)

@@ -5,7 +5,6 @@ loss at each checkpoint."""
 from __future__ import annotations
 
 import copy
-import csv
 import math
 import os
 import sys
@@ -22,7 +21,7 @@ from .models import build_model, save_checkpoint
 from .regimes import Objective
 from .schedules import checkpoint_epochs
 from .seeds import derive_seed
-from .utils import atomic_path
+from .utils import atomic_path, write_csv
 
 
 class Stepper(Protocol):
@@ -351,14 +350,6 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     write_csv(out / "epochs.csv", rows, EPOCH_FIELDS)
     write_csv(out / "checkpoints.csv", ckpt_rows, CHECKPOINT_FIELDS)
     return rows
-
-
-def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], fields: list[str]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
 
 
 def closest_checkpoint(checkpoints: list[dict[str, Any]], target_loss: float) -> dict[str, Any]:

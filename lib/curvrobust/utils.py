@@ -121,3 +121,14 @@ def job_logger(path: str | os.PathLike | None, echo: bool = True):
     log(f"job on host {socket.gethostname()}, pid {os.getpid()}, "
         f"SLURM_JOB_ID={os.environ.get('SLURM_JOB_ID', 'none')}")
     return log
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """Write `rows` (dicts) as a CSV with header `fields`, atomically."""
+    import csv
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)

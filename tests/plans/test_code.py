@@ -80,3 +80,11 @@ def test_closure_follows_function_level_and_relative_imports(tmp_path):
             "curvrobust", "curvrobust.a", "curvrobust.b", "curvrobust.c"]
     finally:
         code._direct.cache_clear()
+
+
+def test_attack_and_evaluation_rules_do_not_depend_on_training_code():
+    """Editing the trainer or Gauss-Newton retrains models, never re-attacks them directly."""
+    for script in ["attack_model", "evaluate_checkpoint", "trace_power_iteration", "attack_pga",
+                   "compute_input_stats", "compute_sharpness"]:
+        mods = set(code.script_modules(script, LIB))
+        assert not {"curvrobust.train", "curvrobust.optim"} & mods, (script, mods)
