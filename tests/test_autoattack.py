@@ -83,11 +83,77 @@ def test_same_seed_same_result_and_callers_rng_untouched(setup):
     state = torch.get_rng_state()
     again = autoattack_eval(model, x, y, EPS, **FAST)
     assert torch.equal(torch.get_rng_state(), state)
+    expected_next = torch.rand(4, generator=torch.Generator().set_state(state))
+    assert torch.equal(torch.rand(4), expected_next)  # the caller's stream goes on unchanged
     drop = lambda d: {k: v for k, v in d.items() if k != "time_s"}  # noqa: E731
     assert drop(again) == drop(full)
-    # batches of 5 give the same verdicts for the deterministic APGD-CE stage
+    # batches of 5: each batch is one torchattacks call (reseeded per call, so the random
+    # starts differ from the single-batch run); the stage's count must equal that of
+    # torchattacks' APGD run directly on the same consecutive batches of the correct points
     small = autoattack_eval(model, x, y, EPS, attacks=("apgd-ce",), batch_size=5, **FAST)
+    with torch.no_grad():
+        todo = (model(x).argmax(1) == y).nonzero().flatten()
+    atk = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=5, n_restarts=1, seed=0,
+                            loss="ce", rho=0.75)
+    robust = 0
+    with torch.random.fork_rng():
+        for idx in todo.split(5):
+            adv = atk(x[idx], y[idx])
+            with torch.no_grad():
+                robust += int((model(adv).argmax(1) == y[idx]).sum())
     assert small["clean_acc"] == full["clean_acc"]
+    assert small["apgd-ce_acc"] == robust / len(x)
+    assert robust < len(todo)  # the attack broke something: the count is informative
+
+
+def test_configured_budgets_reach_torchattacks(setup, monkeypatch):
+    """Spy on torchattacks' four classes: the constructor kwargs and, at call time, the
+    attributes the real attacks read must carry the configured (non-default) values."""
+    model, x, y, _ = setup
+    calls = {}
+
+    def spy(cls, name):
+        class Spy(cls):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                calls.setdefault(name, {"kwargs": kwargs, "args": args, "seen": []})
+
+            def __call__(self, xb, yb):
+                calls[name]["seen"].append({k: getattr(self, k, None) for k in (
+                    "eps", "norm", "steps", "n_restarts", "seed", "n_target_classes",
+                    "n_queries", "p_init", "loss", "thr_decr", "multi_targeted")})
+                return xb.clone()  # no attack: every correct point stays robust
+        return Spy
+
+    for cls, name in (("APGD", "apgd-ce"), ("APGDT", "apgd-t"), ("FAB", "fab-t"),
+                      ("Square", "square")):
+        monkeypatch.setattr(torchattacks, cls, spy(getattr(torchattacks, cls), name))
+    cfg = dict(apgd_steps=7, fab_steps=11, square_queries=13, n_target_classes=3,
+               n_restarts=2, n_classes=N_CLASSES, seed=17)
+    eps = 0.0625
+    r = autoattack_eval(model, x, y, eps, **cfg)
+    assert r["aa_acc"] == r["clean_acc"] == 0.75
+    assert set(calls) == set(AA_ATTACKS)
+    for name, c in calls.items():
+        assert c["args"] == (model,), name
+        assert c["seen"], name  # the attack was called
+        for seen in c["seen"]:
+            assert seen["eps"] == eps and seen["norm"] == "Linf" and seen["seed"] == 17, name
+    ce, t, fab, sq = (calls[a]["seen"][0] for a in AA_ATTACKS)
+    assert (ce["steps"], ce["n_restarts"], ce["loss"], ce["thr_decr"]) == (7, 2, "ce", 0.75)
+    assert (t["steps"], t["n_restarts"], t["n_target_classes"], t["thr_decr"]) == (7, 2, 3, 0.75)
+    assert (fab["steps"], fab["n_restarts"], fab["n_target_classes"]) == (11, 2, 3)
+    assert fab["multi_targeted"] is True
+    assert (sq["n_queries"], sq["n_restarts"], sq["p_init"]) == (13, 1, 0.8)
+    assert calls["apgd-t"]["kwargs"]["n_classes"] == N_CLASSES
+    assert calls["fab-t"]["kwargs"]["n_classes"] == N_CLASSES
+    # the defaults are the official AutoAttack budgets
+    calls.clear()
+    autoattack_eval(model, x, y, eps, n_classes=N_CLASSES, n_target_classes=4)
+    ce, t, fab, sq = (calls[a]["seen"][0] for a in AA_ATTACKS)
+    assert ce["steps"] == t["steps"] == fab["steps"] == 100 and sq["n_queries"] == 5000
+    assert ce["n_restarts"] == t["n_restarts"] == fab["n_restarts"] == 1
+    assert ce["seed"] == 0
 
 
 def test_tiny_eps_leaves_the_clean_accuracy(setup):

@@ -242,7 +242,26 @@ def test_power_argument_errors():
 
 # ---------------------------------------------------------------- the indicator table
 
+def _independent_rows(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """Per example, by plain autograd and dense Hessians: margin, ∇ₓg, CE input-Hessian
+    eigenvalues (eval mode; no curvrobust helper involved)."""
+    model.eval()
+    out = []
+    for xi, yi in zip(x, y):
+        xg = xi.unsqueeze(0).clone().requires_grad_(True)
+        z = model(xg)[0]
+        j_star = max((j for j in range(C) if j != int(yi)), key=lambda j: float(z[j].detach()))
+        g = z[int(yi)] - z[j_star]
+        (grad,) = torch.autograd.grad(g, xg)
+        eigs = torch.linalg.eigvalsh(_dense_hessian(model, xi, yi))
+        out.append((float(g.detach()), int(z.argmax()) == int(yi), grad.flatten(), eigs))
+    return out
+
+
 def test_robustness_indicator_relu_net():
+    """Every column against an independent per-example computation: margin and ∇ₓg by
+    autograd on g = z_y − z_j*, the CE input-Hessian spectrum by a dense
+    torch.autograd.functional.hessian and eigvalsh."""
     model = _relu_net(1)
     x, y = _data(7, seed=11)
     model.train()
@@ -252,23 +271,52 @@ def test_robustness_indicator_relu_net():
                                 "jac_zero_frac", "hess_top_eig", "hess_zero_frac", "hess_method"]
     assert len(df) == 7 and df["index"].tolist() == list(range(7))
     assert df["label"].tolist() == y.tolist()
-    num = df.drop(columns=["hess_method", "correct"]).to_numpy(dtype=float)
-    assert np.isfinite(num).all()
     assert (df["hess_method"] == "exact").all()
-    assert (df["hess_top_eig"] >= 0).all()  # CE Hessian of a piecewise-linear net is PSD
-    assert (df["hess_zero_frac"] >= (D - C + 1) / D).all()
-    # columns agree with the standalone functions
-    margin = logit_margin(model, x, y)
-    np.testing.assert_allclose(df["margin"], margin.numpy(), rtol=1e-12)
-    assert (df["correct"].to_numpy() == (margin > 0).numpy()).all()
-    grad = margin_input_grad(model, x, y)
-    np.testing.assert_allclose(df["grad_l2"], grad.flatten(1).norm(dim=1).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(df["grad_l1"], grad.flatten(1).abs().sum(1).numpy(), rtol=1e-12)
-    exact = ce_input_hessian_spectrum_exact(model, x, y)
-    np.testing.assert_allclose(df["hess_top_eig"], exact[:, 0].numpy(), rtol=1e-12)
+    ref = _independent_rows(copy.deepcopy(model), x, y)
+    assert {c for _, c, _, _ in ref} == {True, False}  # both kinds of example present
+    np.testing.assert_allclose(df["margin"], [m for m, _, _, _ in ref], rtol=1e-12, atol=1e-14)
+    assert df["correct"].tolist() == [c for _, c, _, _ in ref]
+    np.testing.assert_allclose(df["grad_l1"], [float(g.abs().sum()) for _, _, g, _ in ref],
+                               rtol=1e-10)
+    np.testing.assert_allclose(df["grad_l2"], [float(g.norm()) for _, _, g, _ in ref],
+                               rtol=1e-10)
+    np.testing.assert_allclose(df["jac_zero_frac"],
+                               [float((g.abs() < 1e-3).double().mean()) for _, _, g, _ in ref])
+    top = [float(e[-1]) for _, _, _, e in ref]
+    assert min(top) > 1e-6  # a non-trivial curvature to compare
+    np.testing.assert_allclose(df["hess_top_eig"], top, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(df["hess_zero_frac"],
+                               [float((e.abs() < 1e-3).double().mean()) for _, _, _, e in ref])
     power = robustness_indicator(model, x, y, hessian="power", power_iters=2000, power_tol=1e-13)
     assert (power["hess_method"] == "power").all() and power["hess_zero_frac"].isna().all()
-    np.testing.assert_allclose(power["hess_top_eig"], df["hess_top_eig"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(power["hess_top_eig"], top, rtol=1e-6, atol=1e-12)
+
+
+def test_robustness_indicator_linear_model_closed_form():
+    """For z = Wx + b: ∇ₓg = W_y − W_j* and ∇²ₓCE = Wᵀ(diag p − ppᵀ)W, computed by hand."""
+    torch.manual_seed(5)
+    lin = nn.Linear(D, C).double()
+    model = nn.Sequential(nn.Flatten(), lin)
+    x, y = _data(6, seed=13)
+    df = robustness_indicator(model, x, y, batch_size=4)
+    W, b = lin.weight.detach(), lin.bias.detach()
+    for i, (xi, yi) in enumerate(zip(x, y)):
+        z = W @ xi.flatten() + b
+        others = [j for j in range(C) if j != int(yi)]
+        j_star = others[int(torch.stack([z[j] for j in others]).argmax())]
+        grad = W[int(yi)] - W[j_star]
+        p = torch.softmax(z, 0)
+        H = W.T @ (torch.diag(p) - torch.outer(p, p)) @ W
+        eigs = torch.linalg.eigvalsh(H)
+        row = df.iloc[i]
+        assert row["margin"] == pytest.approx(float(z[int(yi)] - z[j_star]), rel=1e-12)
+        assert bool(row["correct"]) == (int(z.argmax()) == int(yi))
+        assert row["grad_l1"] == pytest.approx(float(grad.abs().sum()), rel=1e-12)
+        assert row["grad_l2"] == pytest.approx(float(grad.norm()), rel=1e-12)
+        assert row["jac_zero_frac"] == pytest.approx(float((grad.abs() < 1e-3).double().mean()))
+        assert row["hess_top_eig"] == pytest.approx(float(eigs[-1]), rel=1e-10)
+        assert row["hess_zero_frac"] == pytest.approx(float((eigs.abs() < 1e-3).double().mean()))
+        assert row["hess_zero_frac"] >= (D - C + 1) / D  # rank ≤ C − 1
 
 
 def test_robustness_indicator_smooth_net_uses_power_float32():

@@ -150,27 +150,46 @@ def test_softmax_hessian_factor() -> None:
     assert torch.allclose(R @ R.transpose(-1, -2), H, atol=1e-14)
 
 
-def test_sum_and_mean_scalings_differ() -> None:
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+def test_sum_and_mean_scalings_solve_their_own_systems(solver: str) -> None:
+    """'mean' solves (G/B + λI) d = g and 'sum' (G + λI) d = g, G = Σ J_iᵀH_iJ_i built
+    independently; each direction is far from the other system's solution (λ = 0.01, B = 6),
+    so swapping or dropping the 1/B factor fails."""
     model, x, y = make("conv")
-    G_sum, G_mean = dense_ggn(model, x, "sum"), dense_ggn(model, x, "mean")
-    assert torch.allclose(G_mean * x.shape[0], G_sum, rtol=1e-12, atol=0)
-    d_sum, _ = GaussNewton(model, ggn_scale="sum").solve_direction(x, y)
-    d_mean, _ = GaussNewton(model, ggn_scale="mean").solve_direction(x, y)
-    assert rel(d_sum, d_mean) > 0.05
+    G, g = independent_ggn_and_grad(model, x, y, "sum")
+    eye = torch.eye(G.shape[0], dtype=G.dtype)
+    ref = {"sum": torch.linalg.solve(G + LAMBDA * eye, g),
+           "mean": torch.linalg.solve(G / x.shape[0] + LAMBDA * eye, g)}
+    assert rel(ref["sum"], ref["mean"]) > 0.05  # the two systems are really different
+    for scale, other in (("sum", "mean"), ("mean", "sum")):
+        opt = GaussNewton(model, damping=LAMBDA, solver=solver, ggn_scale=scale,
+                          cg_max_iter=1000, cg_tol=1e-13)
+        d, _ = opt.solve_direction(x, y)
+        assert rel(d, ref[scale]) <= 1e-5, scale
+        assert rel(d, ref[other]) > 0.05, scale
 
 
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_step_updates_and_decreases_loss(solver: str) -> None:
+    """θ_new = θ_old − lr·d with lr = 0.3 and d the dense solve of (G + λI) d = g (built
+    independently): lr = 1, lr² or a missing lr would all be caught."""
+    lr = 0.3
     model, x, y = make("conv", n=12)
-    opt = GaussNewton(model, lr=1.0, damping=0.01, solver=solver, cg_max_iter=200, cg_tol=1e-10)
-    before = torch.nn.utils.parameters_to_vector(model.parameters()).clone()
-    d, loss0 = opt.solve_direction(x, y)
-    assert opt.step(x, y) == pytest.approx(loss0, rel=1e-12)
-    after = torch.nn.utils.parameters_to_vector(model.parameters())
-    assert torch.allclose(after, before - 1.0 * d, rtol=0, atol=1e-12)
-    losses = [loss0] + [opt.step(x, y) for _ in range(7)]
-    assert opt.step_count == 8
-    assert losses[-1] < 0.6 * losses[0]
+    G, g = independent_ggn_and_grad(model, x, y, "sum")
+    d_ref = torch.linalg.solve(G + 0.01 * torch.eye(G.shape[0], dtype=G.dtype), g)
+    loss_ref = float(F.cross_entropy(model(x), y).detach())
+    opt = GaussNewton(model, lr=lr, damping=0.01, solver=solver, cg_max_iter=200, cg_tol=1e-10)
+    before = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+    d, _ = opt.solve_direction(x, y)  # the very vector the step must apply
+    assert rel(d, d_ref) <= 1e-5
+    assert opt.step(x, y) == pytest.approx(loss_ref, rel=1e-12)
+    after = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    assert torch.allclose(after, before - lr * d, rtol=0, atol=1e-14)
+    assert rel(before - after, lr * d_ref) <= 1e-5
+    assert rel(before - after, d_ref) > 0.5  # lr really enters (1 − 0.3 = 0.7)
+    losses = [loss_ref] + [opt.step(x, y) for _ in range(10)]
+    assert opt.step_count == 11
+    assert losses[-1] < 0.8 * losses[0]
     assert all(b < a for a, b in zip(losses, losses[1:]))
 
 

@@ -305,12 +305,56 @@ def test_param_surface_origin_and_restoration():
     torch.testing.assert_close(param_surface(model, x, y, al, be, seed=4), z)  # any batching
 
 
-def test_param_surface_restores_weights_on_exception():
-    model = _cnn()
-    state = copy.deepcopy(model.state_dict())
+class _Boom(RuntimeError):
+    """Raised by _FailingNet on its k-th forward call."""
+
+
+class _FailingNet(nn.Module):
+    """A CNN whose k-th forward raises, after recording the weights it was called with."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.net = _cnn()
+        self.k, self.calls, self.seen = k, 0, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.seen.append(self.net[0].weight.detach().clone())
+        if self.calls == self.k:
+            raise _Boom(f"forward call {self.calls}")
+        return self.net(x)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_param_surface_restores_weights_on_exception(k):
+    """The loss raises on the k-th forward, while perturbed weights are in use: the exception
+    propagates, and every parameter and buffer is bit for bit what it was, the same tensor
+    object, and the model's train/eval flags are restored."""
+    model = _FailingNet(k)
+    model.train()
+    model.net[3].eval()  # a per-module mode that a blanket model.train() would overwrite
+    params_before = {n: (p, p.detach().clone()) for n, p in model.named_parameters()}
+    buffers_before = {n: b.detach().clone() for n, b in model.named_buffers()}
+    modes = [m.training for m in model.modules()]
     x, y = _data(n=4)
-    bad_y = torch.full_like(y, C + 3)  # out-of-range label: cross_entropy raises mid-loop
-    with pytest.raises((IndexError, RuntimeError)):
-        param_surface(model, x, bad_y, grid(1, 3), grid(1, 3))
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    with pytest.raises(_Boom, match=f"forward call {k}"):
+        param_surface(model, x, y, grid(1, 3), grid(1, 3), batch_size=2)
+    assert model.calls == k
+    # the weights really were perturbed when it raised (so a restore was actually needed)
+    assert not torch.equal(model.seen[-1], params_before["net.0.weight"][1])
+    for n, p in model.named_parameters():
+        obj, val = params_before[n]
+        assert p is obj, n
+        assert p.dtype == val.dtype and torch.equal(p.detach(), val), n
+        assert p.grad is None, n
+    for n, b in model.named_buffers():
+        assert torch.equal(b, buffers_before[n]), n
+    assert [m.training for m in model.modules()] == modes
+    # and the model still evaluates to its original surface centre afterwards
+    model.k = -1
+    with torch.no_grad():
+        model.net.eval()
+        ref = F.cross_entropy(model.net(x), y).double()
+    assert param_surface(model, x, y, [0.0], [0.0])[0, 0].item() == pytest.approx(
+        ref.item(), rel=1e-6)
+

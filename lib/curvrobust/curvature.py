@@ -4,10 +4,21 @@ All functions run the model in eval mode (previous mode restored), move batches 
 model's device, return CPU tensors, and never touch the model's parameters or ``.grad``
 fields (parameter perturbations are done on detached copies via
 ``torch.func.functional_call``).
+
+Precision: the per-example loss gradients behind :func:`input_grad_norm`,
+:func:`sam_loss_increase` and :func:`sam_loss_increase_per_example` are computed on a float64
+copy of the model (:func:`_float64_model`) with float64 inputs. In float32, for a confidently
+classified example p_y rounds to 1 once the logit margin exceeds ~16, so ∇CE = Jᵀ(p − e_y)
+vanishes or is a few units of 2⁻²⁴ — ~100 % off — exactly in the tail these statistics are
+studied in; and F.cross_entropy itself is inaccurate there even in float64 (its gradient's
+y entry p_y − 1 has relative error ~2⁻⁵³·e^margin, ~1e-3 at margin 30, and CE = logsumexp − z_y
+has absolute error ~ulp(z_y)), so these functions use :func:`_cross_entropy_per_example`, a
+formulation accurate in the confident tail.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pandas as pd
@@ -31,9 +42,41 @@ def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, dev: torch.devic
         yield x[start:start + batch_size].to(dev), y[start:start + batch_size].to(dev)
 
 
+def _float64_model(model: nn.Module) -> nn.Module:
+    """``model`` itself when all its floating parameters and buffers are float64, else a float64
+    deep copy (same device and train/eval mode; the original is not touched)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if all(t.dtype == torch.float64 for t in tensors if t.is_floating_point()):
+        return model
+    return copy.deepcopy(model).to(torch.float64)
+
+
+def _cross_entropy_per_example(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example CE(z_i, y_i), (N,), accurate to relative rounding even when tiny.
+
+    F.cross_entropy forms logsumexp(z) − z_y, whose absolute rounding error ~ulp(|z_y|) swamps
+    CE ≈ Σ_{j≠y} e^{−(z_y−z_j)} of a confident example, and whose gradient's y entry p_y − 1
+    cancels (float64 loses it completely beyond margins of ~37). Here, with d_j = z_j − z_y and
+    M = max(0, max_{j≠y} d_j) (a constant shift, detached): CE = M + log1p(expm1(−M) + Σ_{j≠y}
+    e^{d_j − M}); for M = 0 this is log1p(Σ e^{d_j}), and the gradient's y entry is −Σ_{j≠y} of
+    the others, a sum of positive terms."""
+    d = z - z.gather(1, y[:, None])
+    others = d.scatter(1, y[:, None], float("-inf"))
+    m = others.amax(dim=1, keepdim=True).clamp_min(0).detach()
+    s = torch.exp(others - m).sum(dim=1)
+    return m.squeeze(1) + torch.log1p(torch.expm1(-m.squeeze(1)) + s)
+
+
+def _as_float64(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.float64) if t.is_floating_point() else t
+
+
 def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                     batch_size: int = 1000) -> torch.Tensor:
     """Per-example ‖∇ₓ CE(model(x_i), y_i)‖₂ (plain L2 norm, not squared), shape (N,).
+
+    Computed in float64 (a float64 copy of the model on float64 inputs; see the module
+    docstring): float32 loses the gradient of confidently classified examples.
 
     Args:
         model: classifier mapping (N, ...) inputs to (N, C) logits.
@@ -42,17 +85,20 @@ def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         batch_size: examples per forward/backward pass, >= 1.
 
     Returns:
-        (N,) CPU tensor in x's dtype.
+        (N,) CPU tensor in x's dtype (computed in float64 and rounded once at the end, so a
+        float32 result is accurate to ~6e-8 relative until it underflows, at margins ≳ 87).
     """
     dev = model_device(model)
+    m64 = _float64_model(model)
     out = []
-    with eval_mode(model):
+    with eval_mode(m64):
         for xb, yb in _batches(x, y, batch_size, dev):
-            xg = xb.detach().requires_grad_(True)
-            loss = F.cross_entropy(model(xg), yb, reduction="sum")
+            xg = _as_float64(xb).detach().requires_grad_(True)
+            loss = _cross_entropy_per_example(m64(xg), yb).sum()
             (g,) = torch.autograd.grad(loss, xg)
             out.append(g.flatten(1).norm(dim=1).cpu())
-    return torch.cat(out) if out else torch.empty(0)
+    dtype = x.dtype if x.is_floating_point() else torch.float64
+    return torch.cat(out).to(dtype) if out else torch.empty(0, dtype=dtype)
 
 
 @torch.no_grad()
@@ -95,6 +141,7 @@ def sam_loss_increase(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rho: f
     """The study's "SAM analysis": per consecutive batch (the last may be smaller),
     L_B(θ + ρ g/‖g‖) − L_B(θ) with g = ∇θ L_B(θ), L_B the batch-mean CE and ‖g‖ the L2 norm
     over all parameters. Returns one value per batch (float64, CPU); 0 where g = 0.
+    Computed on a float64 copy of the model (see the module docstring).
 
     Args:
         model: classifier mapping (N, ...) inputs to (N, C) logits.
@@ -108,15 +155,17 @@ def sam_loss_increase(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rho: f
     """
     rho = float(rho)
     dev = model_device(model)
-    params, buffers = _split_state(model)
+    m64 = _float64_model(model)
+    params, buffers = _split_state(m64)
 
     def batch_loss(p: dict[str, torch.Tensor], xb: torch.Tensor, yb: torch.Tensor):
-        return F.cross_entropy(functional_call(model, (p, buffers), (xb,)), yb)
+        return _cross_entropy_per_example(functional_call(m64, (p, buffers), (xb,)), yb).mean()
 
     step = grad_and_value(batch_loss)
     out = []
-    with eval_mode(model):
+    with eval_mode(m64):
         for xb, yb in _batches(x, y, batch_size, dev):
+            xb = _as_float64(xb)
             g, loss = step(params, xb, yb)
             gnorm = _global_norm(g)
             if rho == 0.0 or gnorm == 0:
@@ -136,7 +185,9 @@ def sam_loss_increase_per_example(model: nn.Module, x: torch.Tensor, y: torch.Te
     """Per-example SAM sharpness: CE_i(θ + ρ g_i/‖g_i‖) − CE_i(θ), g_i = ∇θ CE_i(θ).
 
     Vectorised with ``torch.func.vmap`` over chunks of ``batch_size`` examples; equals
-    ``sam_loss_increase(..., batch_size=1)``. Returns (N,) float64 on the CPU.
+    ``sam_loss_increase(..., batch_size=1)``. Returns (N,) float64 on the CPU. Computed on a
+    float64 copy of the model (see the module docstring): in float32 the gradient g_i of a
+    confidently classified example (logit margin ≳ 16) vanishes or is pure rounding noise.
 
     Args:
         model: classifier mapping (N, ...) inputs to (N, C) logits.
@@ -150,17 +201,19 @@ def sam_loss_increase_per_example(model: nn.Module, x: torch.Tensor, y: torch.Te
     """
     rho = float(rho)
     dev = model_device(model)
-    params, buffers = _split_state(model)
+    m64 = _float64_model(model)
+    params, buffers = _split_state(m64)
 
     def example_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor):
-        logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
-        return F.cross_entropy(logits, yi.unsqueeze(0))
+        logits = functional_call(m64, (p, buffers), (xi.unsqueeze(0),))
+        return _cross_entropy_per_example(logits, yi.unsqueeze(0))[0]
 
     grads_and_losses = vmap(grad_and_value(example_loss), in_dims=(None, 0, 0))
     perturbed_losses = vmap(example_loss, in_dims=(0, 0, 0))
     out = []
-    with eval_mode(model):
+    with eval_mode(m64):
         for xb, yb in _batches(x, y, batch_size, dev):
+            xb = _as_float64(xb)
             g, loss = grads_and_losses(params, xb, yb)
             n = xb.shape[0]
             gnorm = torch.sqrt(sum((t.double() ** 2).reshape(n, -1).sum(1) for t in g.values()))
@@ -413,9 +466,40 @@ def _hvp(grad: torch.Tensor, xg: torch.Tensor, v: torch.Tensor, retain_graph: bo
     return torch.zeros_like(v) if hv is None else hv
 
 
+def _power(grad: torch.Tensor, xg: torch.Tensor, v: torch.Tensor, shift: torch.Tensor,
+           iters: int, tol: float) -> torch.Tensor:
+    """Batched power iteration on H + shift·I (H the per-example input Hessian behind ``grad``,
+    ``shift`` (B,) float64) from unit start vectors ``v``; returns the Rayleigh quotients vᵀHv of
+    the UNshifted H at the final iterates, (B,) float64 (stops when every shifted quotient changes
+    by ≤ tol relative)."""
+    view = (-1, *[1] * (v.dim() - 1))
+    sh = shift.to(v.dtype).view(view)
+    lam = torch.full((v.shape[0],), float("nan"), dtype=torch.float64, device=v.device)
+    ray = lam
+    for _ in range(iters):
+        hv = _hvp(grad, xg, v).detach()
+        ray = (hv * v).flatten(1).sum(dim=1).to(torch.float64)  # vᵀHv, ‖v‖ = 1
+        w = hv + sh * v
+        new_lam = ray + shift
+        norm = w.flatten(1).norm(dim=1)
+        # a zero product leaves v = 0 and λ = 0 from then on
+        v = w / norm.clamp_min(torch.finfo(w.dtype).tiny).view(view)
+        done = (new_lam - lam).abs() <= tol * new_lam.abs()
+        lam = new_lam
+        if bool(done.all()):
+            break
+    return ray
+
+
 def _top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: str,
-                   iters: int, tol: float, seed: int, batch_size: int) -> torch.Tensor:
-    """Dominant eigenvalue of each example's input Hessian by batched power iteration."""
+                   iters: int, tol: float, seed: int, batch_size: int,
+                   largest: bool = True) -> torch.Tensor:
+    """Per-example top eigenvalue of the input Hessian by batched power iteration: the largest
+    (algebraic) one if ``largest``, else the dominant (largest-|λ|, signed) one.
+
+    Largest: a first run finds the dominant λ_d; where λ_d < 0, a second run on the shifted
+    H + |λ_d| I (PSD up to the first run's accuracy, dominant eigenvalue λ_max + |λ_d|) finds
+    λ_max's eigenvector, and its Rayleigh quotient for H is returned (up to 2·iters HVPs)."""
     if iters < 1:
         raise ValueError(f"iters must be >= 1, got iters={iters}")
     if not tol >= 0.0:
@@ -430,20 +514,18 @@ def _top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective
         for start, (xb, yb) in zip(range(0, x.shape[0], batch_size),
                                    _batches(x, y, batch_size, dev)):
             xg = xb.detach().requires_grad_(True)
-            grad = _objective_grad(model, xg, yb, objective)
             v = v0[start:start + xb.shape[0]].to(device=dev, dtype=xg.dtype)
             v = v / v.flatten(1).norm(dim=1).clamp_min(1e-300).view(-1, *[1] * (v.dim() - 1))
-            lam = torch.full((xb.shape[0],), float("nan"), dtype=torch.float64, device=dev)
-            for _ in range(iters):
-                hv = _hvp(grad, xg, v).detach()
-                new_lam = (hv * v).flatten(1).sum(dim=1).to(torch.float64)  # Rayleigh, ‖v‖ = 1
-                norm = hv.flatten(1).norm(dim=1)
-                # a zero HVP leaves v = 0 and λ = 0 from then on
-                v = hv / norm.clamp_min(torch.finfo(hv.dtype).tiny).view(-1, *[1] * (hv.dim() - 1))
-                done = (new_lam - lam).abs() <= tol * new_lam.abs()
-                lam = new_lam
-                if bool(done.all()):
-                    break
+            grad = _objective_grad(model, xg, yb, objective)
+            zero = torch.zeros(xb.shape[0], dtype=torch.float64, device=dev)
+            lam = _power(grad, xg, v, zero, iters, tol)
+            neg = lam < 0
+            if largest and bool(neg.any()):
+                idx = neg.nonzero().squeeze(1)
+                del grad
+                xs = xb[idx].detach().requires_grad_(True)
+                grad = _objective_grad(model, xs, yb[idx], objective)
+                lam[idx] = _power(grad, xs, v[idx], -lam[idx], iters, tol)
             out.append(lam.cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64)
 
@@ -451,9 +533,15 @@ def _top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective
 def ce_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                    iters: int = 50, tol: float = 1e-6, seed: int = 0,
                                    batch_size: int = 1000) -> torch.Tensor:
-    """Per-example dominant (largest-|λ|, signed) eigenvalue of ∇²ₓ CE by power iteration with
+    """Per-example largest (algebraic) eigenvalue λ_max of ∇²ₓ CE by power iteration with
     double-backprop HVPs; any twice-differentiable net. Stops when every example's Rayleigh
     quotient changes by ≤ tol relative, or after ``iters``. (N,) float64, CPU.
+
+    Plain power iteration finds the dominant (largest-|λ|) eigenvalue λ_d; for smooth nets
+    (e.g. softplus) λ_d can be the most negative one. Where λ_d < 0 a second power iteration
+    runs on H + |λ_d| I, whose dominant eigenvalue is λ_max + |λ_d| ≥ 0, and the Rayleigh
+    quotient of H at its final vector is returned, so the result matches the exact route's
+    top eigenvalue (:func:`ce_input_hessian_spectrum_exact`). Up to 2·``iters`` HVPs.
 
     Args:
         model: classifier mapping (N, ...) inputs to (N, C) logits.
@@ -468,18 +556,20 @@ def ce_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.T
     Returns:
         (N,) float64 CPU tensor.
     """
-    return _top_eig_power(model, x, y, "ce", iters, tol, seed, batch_size)
+    return _top_eig_power(model, x, y, "ce", iters, tol, seed, batch_size, largest=True)
 
 
 def margin_input_hessian_top_eig_power(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                        iters: int = 50, tol: float = 1e-6, seed: int = 0,
                                        batch_size: int = 1000) -> torch.Tensor:
-    """As :func:`ce_input_hessian_top_eig_power` for the margin g = z_y − max_{j≠y} z_j
-    (zero a.e. for piecewise-linear nets; informative for smooth ones, e.g. softplus).
+    """Per-example DOMINANT (largest-|λ|, signed) eigenvalue of ∇²ₓ g, the margin
+    g = z_y − max_{j≠y} z_j (zero a.e. for piecewise-linear nets; informative for smooth ones,
+    e.g. softplus), by plain power iteration as in :func:`ce_input_hessian_top_eig_power`
+    (unlike that function it is not shifted to the largest algebraic eigenvalue).
 
     Args and return value as :func:`ce_input_hessian_top_eig_power`.
     """
-    return _top_eig_power(model, x, y, "margin", iters, tol, seed, batch_size)
+    return _top_eig_power(model, x, y, "margin", iters, tol, seed, batch_size, largest=False)
 
 
 def hessian_zero_fraction(eigs: torch.Tensor, dim: int, zero_tol: float = HESS_ZERO_TOL
@@ -514,7 +604,8 @@ def robustness_indicator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     """The study's per-image robustness indicator, one row per example.
 
     Columns: index, label, correct (prediction == label), margin (g), grad_l1, grad_l2,
-    jac_zero_frac (of ∇ₓ g), hess_top_eig (top eigenvalue of ∇²ₓ CE), hess_zero_frac (NaN on
+    jac_zero_frac (of ∇ₓ g), hess_top_eig (largest algebraic eigenvalue of ∇²ₓ CE on both
+    routes), hess_zero_frac (NaN on
     the power route, which only finds the top eigenvalue), hess_method. ``hessian``: 'exact'
     (piecewise-linear nets only), 'power', or 'auto' (exact when :func:`is_piecewise_linear`).
 

@@ -25,7 +25,10 @@ Solvers
       * "autodiff": explicit J via torch.func (vmap over examples of a vjp with C one-hot
         cotangents).  Works for any model that treats examples independently; slower.
     "auto" uses "structured" when every trainable parameter sits in a plain Linear/Conv2d layer
-    (each called once per forward on batch-first inputs), else "autodiff".
+    (each called once per forward on batch-first inputs), else "autodiff"; it falls back to
+    "autodiff" for good if the hooked forward breaks those assumptions, e.g. when a hooked
+    layer's output is changed in place (``nn.ReLU(inplace=True)``), which the explicit
+    "structured" backend refuses with a ValueError naming the layer.
 ``cg``  Matrix-free conjugate gradient on v ↦ Gv + λv with Jv from torch.func.jvp and Jᵀu from
     torch.func.vjp (no Jacobian is stored), for models too large for ``exact``.  Starts from 0,
     stops after ``cg_max_iter`` iterations or when ‖residual‖ ≤ cg_tol·‖g‖.  CG vectors and
@@ -154,7 +157,7 @@ class BlockJacobian:
             K = torch.zeros(n * c, n * c, dtype=torch.float64, device=self.factored[0].d.device)
         for f in self.factored:
             D = f.d.reshape(n * c, -1)
-            aa = (f.a @ f.a.T) if f.w_off is not None else torch.zeros_like(f.a[:, :1] @ f.a[:1])
+            aa = (f.a @ f.a.T) if f.w_off is not None else f.a.new_zeros(n, n)
             if f.b_off is not None:
                 aa = aa + 1.0
             K.view(n, c, n, c).add_((D @ D.T).view(n, c, n, c) * aa[:, None, :, None])
@@ -240,13 +243,22 @@ class StructureError(RuntimeError):
     """The model's forward does not fit the "structured" backend's assumptions."""
 
 
+class InPlaceModificationError(StructureError, ValueError):
+    """A hooked layer's output (or input) was changed in place later in the forward pass (e.g.
+    by ``nn.ReLU(inplace=True)``), so the recorded tensors no longer are the layer's output."""
+
+
 def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobian, torch.Tensor]:
     """Per-example Jacobian from one hooked forward pass and C backward passes to the layer
     outputs (δ_c = ∂ logit_c / ∂ layer output), combined with each layer's input:
     Conv2d: J = δ · unfold(input) (explicit);  Linear on (N, in): J = δ ⊗ a (factored).
 
     Assumes `structured_supported(model)`; raises StructureError if a layer is not called exactly
-    once or its input/output is not batch-first."""
+    once or its input/output is not batch-first, and InPlaceModificationError (a StructureError
+    and a ValueError, naming the layer) if a layer's output or input is modified in place after
+    the layer ran (e.g. ``nn.ReLU(inplace=True)`` right after it): δ would then be the gradient
+    with respect to the modified tensor, a silently wrong direction.  Detected by comparing the
+    tensors' autograd version counters at hook time and after the forward pass."""
     offsets, total = {}, 0
     for p in model.parameters():
         if p.requires_grad:
@@ -255,9 +267,11 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobia
     layers = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)
               and any(p.requires_grad for p in m.parameters(recurse=False))]
     records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
+    versions: list[tuple[int, int]] = []  # (input, output) version counters at hook time
 
     def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        records.append((mod, inp[0].detach(), out))
+        records.append((mod, inp[0].detach(), out))  # detach() shares the version counter
+        versions.append((inp[0]._version, out._version))
 
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
@@ -272,6 +286,16 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobia
             or any(r[1].shape[0] != n or r[2].shape[0] != n for r in records)):
         raise StructureError("a Linear/Conv2d layer is not called exactly once on a "
                              "batch-first input; use exact_backend='autodiff'")
+    names = {id(m): name for name, m in model.named_modules()}
+    for (mod, a, out), (va, vo) in zip(records, versions):
+        for what, t, v in (("output", out, vo), ("input", a, va)):
+            if t._version != v:
+                raise InPlaceModificationError(
+                    f"the {what} of layer {names.get(id(mod), '?')!r} ({type(mod).__name__}) "
+                    "is modified in place later in the forward pass (e.g. by an in-place "
+                    "activation such as nn.ReLU(inplace=True)); the structured Gauss-Newton "
+                    "backend would compute a wrong direction. Use inplace=False or "
+                    "exact_backend='autodiff'")
     c = logits.shape[1]
     outs = [r[2] for r in records]
     with torch.enable_grad():
