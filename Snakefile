@@ -3,7 +3,7 @@
 #      snakemake --cores all --configfile configs/smoke.yaml   (tiny end-to-end check)
 # Nothing here has side effects: this file is parsed again inside every cluster job.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -15,11 +15,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-# common.smk checks the configuration first (every problem named by its dotted key path).
+# common.smk validates the configuration against schemas/config.schema.yaml (filling its
+# defaults, as snakemake.utils.validate does) and its cross-references, naming every problem by
+# its dotted key path, before any rule is defined.
 include: "rules/common.smk"
-
-
-validate(config, "schemas/config.schema.yaml")
 
 
 wildcard_constraints:

@@ -18,6 +18,7 @@ from curvrobust.curvature import (ce_input_hessian_top_eig_power, input_grad_nor
                                   robustness_indicator, sam_loss_increase,
                                   sam_loss_increase_per_example)
 from curvrobust.optim import GaussNewton, StructureError
+from dense_ggn import independent_ggn_and_grad
 
 mpmath.mp.dps = 60
 D, C = 20, 5
@@ -189,29 +190,6 @@ def test_power_top_eig_is_largest_algebraic():
 # ------------------------------------------------------------------ (c) structured Gauss-Newton
 
 LAMBDA = 0.01
-
-
-def independent_ggn_and_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense G = Σ J_iᵀ H_i J_i and g (copied from tests/test_optim.py)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    logits = model(x)
-    n, c = logits.shape
-    rows = []
-    for i in range(n):
-        for k in range(c):
-            gs = torch.autograd.grad(logits[i, k], params, retain_graph=True, allow_unused=True)
-            rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                                   for g, p in zip(gs, params)]))
-    J = torch.stack(rows).view(n, c, -1)
-    p = torch.softmax(logits.detach(), -1)
-    G = torch.zeros(J.shape[-1], J.shape[-1], dtype=torch.float64)
-    for i in range(n):
-        H = torch.diag(p[i]) - torch.outer(p[i], p[i])
-        G += J[i].T @ H @ J[i]
-    loss = F.cross_entropy(model(x), y)
-    g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
-    return G, g
 
 
 def _reference_direction(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

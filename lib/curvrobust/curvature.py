@@ -119,10 +119,7 @@ def logit_margin(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     out = []
     with eval_mode(model):
         for xb, yb in _batches(x, y, batch_size, dev):
-            z = model(xb)
-            zy = z.gather(1, yb[:, None]).squeeze(1)
-            others = z.scatter(1, yb[:, None], float("-inf"))
-            out.append((zy - others.amax(dim=1)).cpu())
+            out.append(decision_margin(model(xb), yb).cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 

@@ -64,6 +64,16 @@ class StudyPlan:
             out += files(f"{self.dir}/{stem}")
         return out
 
+    def check_dataset_block(self, where: str, ds: str, block: dict) -> list[str]:
+        """Problems of one per-dataset block (`where` is its mapping's dotted path): the dataset
+        and the block's variant must exist."""
+        out = []
+        if ds not in self.cfg["datasets"]:
+            out.append(f"{where}.{ds}: {ds!r} is not in `datasets`")
+        if block["variant"] not in self.cfg["variants"]:
+            out.append(f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`")
+        return out
+
     def seeds_for(self, recipe: str) -> list[int]:
         """The study's seeds for `recipe` (seeds_per_recipe overrides `seeds`)."""
         return self.block.get("seeds_per_recipe", {}).get(recipe, self.block["seeds"])

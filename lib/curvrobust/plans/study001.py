@@ -50,10 +50,7 @@ class Study001(StudyPlan):
         s, cfg, out = self.block, self.cfg, []
         where = "studies.study001.datasets"
         for ds, block in s["datasets"].items():
-            if ds not in cfg["datasets"]:
-                out.append(f"{where}.{ds}: {ds!r} is not in `datasets`")
-            if block["variant"] not in cfg["variants"]:
-                out.append(f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`")
+            out += self.check_dataset_block(where, ds, block)
             named = [(f"models.{k}", r) for k, r in block["models"].items()]
             named += [(f"{sw}[{i}]", r) for sw in ("xi_sweep", "k_sweep")
                       for i, r in enumerate(block.get(sw, []))]

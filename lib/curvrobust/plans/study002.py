@@ -36,10 +36,7 @@ class Study002(StudyPlan):
         s, cfg, out = self.block, self.cfg, []
         where = "studies.study002.datasets"
         for ds, block in s["datasets"].items():
-            if ds not in cfg["datasets"]:
-                out.append(f"{where}.{ds}: {ds!r} is not in `datasets`")
-            if block["variant"] not in cfg["variants"]:
-                out.append(f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`")
+            out += self.check_dataset_block(where, ds, block)
             for label, recipe in block["regimes"].items():
                 if recipe not in cfg["recipes"]:
                     out.append(
