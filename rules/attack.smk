@@ -6,9 +6,9 @@ rule attack_model:
     output:
         f"{paths.ATTACKS_DIR}/{{attack}}.csv",
     log:
-        f"{RESULTS}/logs/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.log",
+        f"{paths.LOGS}/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.tsv"
+        f"{paths.BENCHMARKS}/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]

@@ -15,7 +15,6 @@ from curvrobust.plans.base import alternatives
 from curvrobust.plans.code import code_inputs
 from snakemake.exceptions import WorkflowError
 
-RESULTS = paths.RESULTS
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 
 try:

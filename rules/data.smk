@@ -4,7 +4,7 @@ rule fetch_dataset:
     output:
         manifest=paths.RAW_MANIFEST,
     log:
-        f"{RESULTS}/logs/fetch_dataset/{{dataset}}.log",
+        f"{paths.LOGS}/fetch_dataset/{{dataset}}.log",
     conda:
         "../envs/curvrobust.yaml"
     params:
@@ -23,7 +23,7 @@ rule make_variant:
         test=f"{paths.DATA}/test.pt",
         manifest=f"{paths.DATA}/manifest.json",
     log:
-        f"{RESULTS}/logs/make_variant/{{dataset}}_{{variant}}.log",
+        f"{paths.LOGS}/make_variant/{{dataset}}_{{variant}}.log",
     conda:
         "../envs/curvrobust.yaml"
     params:

@@ -6,7 +6,7 @@ rule compute_input_stats:
     output:
         f"{paths.STATS_DIR}/input_stats.csv",
     log:
-        f"{RESULTS}/logs/compute_input_stats/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+        f"{paths.LOGS}/compute_input_stats/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -28,9 +28,9 @@ rule compute_sharpness:
         batches=f"{paths.STATS_DIR}/sam_batches.csv",
         examples=f"{paths.STATS_DIR}/sam_examples.csv",
     log:
-        f"{RESULTS}/logs/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+        f"{paths.LOGS}/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
+        f"{paths.BENCHMARKS}/compute_sharpness/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]

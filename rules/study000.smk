@@ -22,7 +22,7 @@ rule make_table_study000:
         md=f"{S0.dir}/{{table}}.md",
         tex=f"{S0.dir}/{{table}}.tex",
     log:
-        f"{RESULTS}/logs/make_table_study000/{{table}}.log",
+        f"{paths.LOGS}/make_table_study000/{{table}}.log",
     wildcard_constraints:
         table=alternatives(S0.tables()),
     conda:
@@ -50,7 +50,7 @@ rule plot_figure_study000:
             labels={"figure": "{figure}"},
         ),
     log:
-        f"{RESULTS}/logs/plot_figure_study000/{{figure}}.log",
+        f"{paths.LOGS}/plot_figure_study000/{{figure}}.log",
     wildcard_constraints:
         figure=alternatives(S0.figures()),
     conda:

@@ -18,9 +18,9 @@ rule compute_indicator:
         table=f"{paths.STATS_DIR}/indicator.csv",
         jacobians=f"{paths.STATS_DIR}/jacobians.pt",
     log:
-        f"{RESULTS}/logs/compute_indicator/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+        f"{paths.LOGS}/compute_indicator/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compute_indicator/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
+        f"{paths.BENCHMARKS}/compute_indicator/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -41,9 +41,9 @@ rule compute_input_surface:
     output:
         f"{paths.SURFACES_DIR}/input.npz",
     log:
-        f"{RESULTS}/logs/compute_input_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+        f"{paths.LOGS}/compute_input_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compute_input_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
+        f"{paths.BENCHMARKS}/compute_input_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -65,9 +65,9 @@ rule compute_param_surface:
     output:
         f"{paths.SURFACES_DIR}/param.npz",
     log:
-        f"{RESULTS}/logs/compute_param_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
+        f"{paths.LOGS}/compute_param_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compute_param_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
+        f"{paths.BENCHMARKS}/compute_param_surface/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -95,7 +95,7 @@ rule make_table_study002:
         md=f"{S2.dir}/{{table}}.md",
         tex=f"{S2.dir}/{{table}}.tex",
     log:
-        f"{RESULTS}/logs/make_table_study002/{{table}}.log",
+        f"{paths.LOGS}/make_table_study002/{{table}}.log",
     wildcard_constraints:
         table=alternatives(S2.tables()),
     conda:
@@ -125,7 +125,7 @@ rule plot_figure_study002:
             labels={"figure": "{figure}"},
         ),
     log:
-        f"{RESULTS}/logs/plot_figure_study002/{{figure}}.log",
+        f"{paths.LOGS}/plot_figure_study002/{{figure}}.log",
     wildcard_constraints:
         figure=alternatives(S2.figures()),
     conda:

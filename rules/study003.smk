@@ -16,7 +16,7 @@ rule init_pga_model:
     output:
         S3.init_pattern(),
     log:
-        f"{RESULTS}/logs/init_pga_model/{{dataset}}_seed{{seed}}.log",
+        f"{paths.LOGS}/init_pga_model/{{dataset}}_seed{{seed}}.log",
     conda:
         "../envs/curvrobust.yaml"
     params:
@@ -36,9 +36,9 @@ rule train_pga_model:
         epochs=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/epochs.csv",
         steps=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/steps.csv",
     log:
-        f"{RESULTS}/logs/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.log",
+        f"{paths.LOGS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
+        f"{paths.BENCHMARKS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -65,9 +65,9 @@ rule attack_pga:
         trace=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_trace.csv",
         examples=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_examples.csv",
     log:
-        f"{RESULTS}/logs/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.log",
+        f"{paths.LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
+        f"{paths.BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
     wildcard_constraints:
         stage="|".join(plans.study003.STAGES),
     conda:
@@ -98,7 +98,7 @@ rule make_table_study003:
         md=f"{S3.dir}/{{dataset}}/{{table}}.md",
         tex=f"{S3.dir}/{{dataset}}/{{table}}.tex",
     log:
-        f"{RESULTS}/logs/make_table_study003/{{dataset}}_{{table}}.log",
+        f"{paths.LOGS}/make_table_study003/{{dataset}}_{{table}}.log",
     wildcard_constraints:
         table="|".join(plans.study003.TABLES),
     conda:
@@ -123,7 +123,7 @@ rule plot_figure_study003:
         ),
         pdf=f"{S3.dir}/{{dataset}}/{{figure}}.pdf",
     log:
-        f"{RESULTS}/logs/plot_figure_study003/{{dataset}}_{{figure}}.log",
+        f"{paths.LOGS}/plot_figure_study003/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
         figure="|".join(plans.study003.FIGURES),
     conda:

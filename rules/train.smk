@@ -10,9 +10,9 @@ rule train_model:
         checkpoints=f"{paths.MODEL_DIR}/checkpoints.csv",
         checkpoint_dir=directory(f"{paths.MODEL_DIR}/checkpoints"),
     log:
-        f"{RESULTS}/logs/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.log",
+        f"{paths.LOGS}/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.tsv"
+        f"{paths.BENCHMARKS}/train_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -38,7 +38,7 @@ rule match_checkpoint:
         model=f"{paths.MODEL_DIR}/match-{{ref}}.pt",
         info=f"{paths.MODEL_DIR}/match-{{ref}}.json",
     log:
-        f"{RESULTS}/logs/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
+        f"{paths.LOGS}/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
     wildcard_constraints:
         ref=alternatives(config["recipes"]),
     conda:

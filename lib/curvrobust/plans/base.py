@@ -22,11 +22,10 @@ def alternatives(names) -> str:
 
 
 class StudyPlan:
-    """One study's plan for a configuration. Subclasses set `name`, `title` and implement
+    """One study's plan for a configuration. Subclasses set `name` and implement
     `check`, `outputs`, `inputs` and `params`."""
 
     name = ""
-    title = ""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg

@@ -49,16 +49,6 @@ def run_dir(kind: str, rec: Mapping) -> str:
     return RUN_DIR.format(kind=kind, **{k: rec[k] for k in ("dataset", "variant", "recipe", "seed", "ckpt")})
 
 
-def log(rule: str, name: str) -> str:
-    """Log file of one job of `rule`."""
-    return f"{LOGS}/{rule}/{name}.log"
-
-
-def benchmark(rule: str, name: str) -> str:
-    """Benchmark file of one job of `rule`."""
-    return f"{BENCHMARKS}/{rule}/{name}.tsv"
-
-
 def table_files(stem: str) -> list[str]:
     return [f"{stem}.{ext}" for ext in ("csv", "md", "tex")]
 

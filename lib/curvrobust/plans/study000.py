@@ -31,7 +31,6 @@ FIGURES = {
 
 class Study000(StudyPlan):
     name = "study000"
-    title = "Jiang, Gauss-Newton under adversarial attacks"
 
     def check(self) -> list[str]:
         s, cfg, out = self.block, self.cfg, []

@@ -44,7 +44,6 @@ def _haat_adversary(cfg: dict, recipe: str) -> dict | None:
 
 class Study001(StudyPlan):
     name = "study001"
-    title = "Mei, Yang, Wu, HAAT: Improve Adversarial Robustness via Hessian Approximation"
 
     def check(self) -> list[str]:
         s, cfg, out = self.block, self.cfg, []

@@ -29,8 +29,6 @@ DATASET_FIGURES = {
 
 class Study002(StudyPlan):
     name = "study002"
-    title = ("Yu, Liu, Wang, Chen, Interpreting Adversarial Robustness: A View from Decision "
-             "Surface in Input Space")
 
     def check(self) -> list[str]:
         s, cfg, out = self.block, self.cfg, []

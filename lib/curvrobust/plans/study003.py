@@ -29,7 +29,6 @@ def scale_of(cfg: dict, variant: str) -> float:
 
 class Study003(StudyPlan):
     name = "study003"
-    title = "Deng, He, Huang, Su, Towards Understanding the Dynamics of the First-Order Adversaries"
 
     def check(self) -> list[str]:
         s, cfg, out = self.block, self.cfg, []
