@@ -38,6 +38,7 @@ include: "rules/study000.smk"
 include: "rules/study001.smk"
 include: "rules/study002.smk"
 include: "rules/study003.smk"
+include: "rules/robust.smk"
 
 
 localrules:

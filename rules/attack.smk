@@ -4,7 +4,8 @@ rule attack_model:
         test=f"{paths.DATA}/test.pt",
         code=code("attack_model"),
     output:
-        f"{paths.ATTACKS_DIR}/{{attack}}.csv",
+        csv=f"{paths.ATTACKS_DIR}/{{attack}}.csv",
+        images=f"{paths.ATTACKS_DIR}/{{attack}}_images.csv",
     log:
         f"{paths.LOGS}/attack_model/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ckpt}}_{{attack}}.log",
     benchmark:
@@ -16,6 +17,7 @@ rule attack_model:
         gpu=gpu_resource,
     params:
         spec=lambda w: config["attacks"][w.attack],
+        subset=R.subset(),
         device=config["device"],
     script:
         "../workflow_scripts/attack_model.py"

@@ -1,6 +1,7 @@
 # What every rules/*.smk file shares. The studies' plans (config checks, targets, the inputs and
 # params of each table and figure) live in the curvrobust.plans package; this file makes one
-# plan object per study and adapts it to Snakemake's wildcards.
+# plan object per study (and R, the robust evaluation across studies 000-002) and adapts them
+# to Snakemake's wildcards.
 
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ try:
 except plans.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
-S0, S1, S2, S3 = plans.plan(config).values()
+STUDIES = plans.plan(config)
+S0, S1, S2, S3 = STUDIES.values()
+R = plans.robust_plan(config, STUDIES)
 
 
 def code(script):

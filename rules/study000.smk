@@ -11,6 +11,7 @@ rule make_table_study000:
     input:
         results=lambda w: S0.inputs(w.table),
         code=code("make_table_study000"),
+        robust=lambda w: list(R.summary_map(S0.params(w.table)).values()),
     output:
         csv=report(
             f"{S0.dir}/{{table}}.csv",
@@ -28,6 +29,7 @@ rule make_table_study000:
     conda:
         "../envs/curvrobust.yaml"
     params:
+        robust=lambda w: R.summary_map(S0.params(w.table)),
         records=lambda w: S0.params(w.table),
         study=S0.block,
         recipes=S0.used_recipes() if S0.enabled else {},

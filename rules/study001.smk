@@ -17,7 +17,8 @@ rule evaluate_checkpoint:
         test=lambda w: paths.data_file(w.dataset, S1.variant(w.dataset), "test"),
         code=code("evaluate_checkpoint"),
     output:
-        f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}.csv",
+        csv=f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}.csv",
+        images=f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}_images.csv",
     log:
         f"{paths.LOGS}/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.log",
     benchmark:
@@ -32,6 +33,8 @@ rule evaluate_checkpoint:
     params:
         eps=lambda w: S1.block["datasets"][w.dataset]["eps"],
         pgd=lambda w: config["attacks"][S1.block["datasets"][w.dataset]["pgd"]],
+        pgd_name=lambda w: S1.block["datasets"][w.dataset]["pgd"],
+        subset_seed=R.subset()["seed"],
         autoattack=S1.block.get("autoattack", {}),
         device=config["device"],
     script:
@@ -68,6 +71,7 @@ rule make_table_study001:
     input:
         data=lambda w: S1.inputs(w.dataset, w.table),
         code=code("make_table_study001"),
+        robust=lambda w: list(R.summary_map(S1.params(w.dataset, w.table)).values()),
     output:
         csv=report(
             f"{S1.dir}/{{dataset}}/{{table}}.csv",
@@ -84,6 +88,7 @@ rule make_table_study001:
     conda:
         "../envs/curvrobust.yaml"
     params:
+        robust=lambda w: R.summary_map(S1.params(w.dataset, w.table)),
         records=lambda w: S1.params(w.dataset, w.table),
         recipes=lambda w: S1.used_recipes(w.dataset, w.table),
         seeds=S1.block.get("seeds", []),

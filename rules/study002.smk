@@ -84,6 +84,7 @@ rule make_table_study002:
     input:
         results=lambda w: S2.inputs(w.table),
         code=code("make_table_study002"),
+        robust=lambda w: list(R.summary_map(S2.params(w.table)).values()),
     output:
         csv=report(
             f"{S2.dir}/{{table}}.csv",
@@ -101,6 +102,7 @@ rule make_table_study002:
     conda:
         "../envs/curvrobust.yaml"
     params:
+        robust=lambda w: R.summary_map(S2.params(w.table)),
         records=lambda w: S2.params(w.table),
         kind=lambda w: S2.kind(w.table),
         study=S2.study_params(),

@@ -15,7 +15,8 @@ from torch.func import functional_call, jacrev
 from curvrobust import attacks
 from curvrobust.inference import decision_margin, eval_mode
 from curvrobust.models import build_model
-from curvrobust.regimes import Objective, ce_grad_penalty, margin_grad_penalty
+from curvrobust.regimes import (Objective, ce_grad_penalty, eps_ramp_fraction,
+                                margin_grad_penalty)
 from curvrobust.train import FirstOrder, make_stepper
 
 NORMS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -231,6 +232,16 @@ def test_combined_regime_parts():
     ({"penalty": {"kind": "ce_grad", "coef": 1, "norm": "l2"}}, r"unknown keys \['norm'\]"),
     ({"penalty": {"kind": "margin_grad"}}, "needs coef"),
     ({"penalty": {"kind": "margin_grad", "coef": -1}}, "coef"),
+    ({"adversary": {"kind": "pgd", "eps": 0.3, "eps_ramp_epochs": -1}, "adv_weight": 1},
+     "eps_ramp_epochs must be a finite number >= 0"),
+    ({"adversary": {"kind": "pgd", "eps": 0.3, "eps_ramp_epochs": -0.5}, "adv_weight": 1},
+     "eps_ramp_epochs"),
+    ({"adversary": {"kind": "pgd", "eps": 0.3, "eps_ramp_epochs": math.inf}, "adv_weight": 1},
+     "eps_ramp_epochs"),
+    ({"adversary": {"kind": "pgd", "eps": 0.3, "eps_ramp_epochs": True}, "adv_weight": 1},
+     "eps_ramp_epochs"),
+    ({"adversary": {"kind": "pgd", "eps": 0.3, "eps_ramp_epochs": "1"}, "adv_weight": 1},
+     "eps_ramp_epochs"),
 ])
 def test_invalid_regimes_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -321,3 +332,115 @@ def test_haat_regime_uses_the_run_seed_and_eval_mode():
     assert (x_adv - x).abs().max() <= 0.1 + 1e-6
     loss, parts = obj(model, x, y)
     assert math.isnan(parts["ce"]) and parts["adv_ce"] == pytest.approx(loss.item())
+
+
+# ---- the adversary's eps warm-up (eps_ramp_epochs) ----
+
+_PGD = {"kind": "pgd", "eps": 0.3, "steps": 3, "step_size": 0.05, "random_start": True}
+
+
+def test_eps_ramp_fraction_known_values():
+    assert eps_ramp_fraction(0.0, 1.0) == 0.0                  # 0 at the start
+    assert eps_ramp_fraction(0.25, 1.0) == 0.25                # linear in between
+    assert eps_ramp_fraction(0.75, 1.5) == 0.5
+    assert eps_ramp_fraction(0.1, 0.5) == pytest.approx(0.2)  # fractional ramps
+    assert eps_ramp_fraction(1.0, 1.0) == 1.0                  # full eps at the end ...
+    assert eps_ramp_fraction(2.7, 1.0) == 1.0                  # ... and after it
+    assert eps_ramp_fraction(0.0, 0.0) == 1.0                  # no ramp: always full
+    assert eps_ramp_fraction(-1.0, 2.0) == 0.0
+
+
+def test_eps_ramp_scales_eps_and_step_size_at_known_progress():
+    obj = Objective.from_spec({"adversary": {**_PGD, "eps_ramp_epochs": 2}, "adv_weight": 1.0})
+    assert obj.eps_ramp_epochs == 2.0 and "eps_ramp_epochs" not in obj.adversary
+    for progress, frac in [(0.0, 0.0), (0.5, 0.25), (1.0, 0.5), (1.5, 0.75), (2.0, 1.0),
+                           (3.0, 1.0)]:
+        obj.set_progress(progress)
+        got = obj.attack_params()
+        assert got["eps"] == pytest.approx(0.3 * frac, abs=1e-15)
+        assert got["step_size"] == pytest.approx(0.05 * frac, abs=1e-15)  # step/eps fixed
+        assert {k: v for k, v in got.items() if k not in ("eps", "step_size")} == \
+            {"steps": 3, "random_start": True}
+    # an attack whose spec gives no step size: its default (BIM's 0.1) is scaled
+    bim = Objective.from_spec({"adversary": {"kind": "bim", "eps": 0.2, "eps_ramp_epochs": 1},
+                               "adv_weight": 1.0})
+    bim.set_progress(0.5)
+    assert bim.attack_params() == {"eps": 0.1, "step_size": 0.05}
+    # FGSM has no step size: only eps is scaled
+    fgsm = Objective.from_spec({"adversary": {"kind": "fgsm", "eps": 0.2, "eps_ramp_epochs": 1},
+                                "adv_weight": 1.0})
+    fgsm.set_progress(0.25)
+    assert fgsm.attack_params() == {"eps": 0.05}
+
+
+def test_eps_ramp_attacks_with_the_scaled_eps():
+    """Mid-ramp the adversarial examples are exactly PGD's at eps·f and step·f, with the
+    run-seed generator; they stay inside the smaller ball."""
+    from curvrobust.seeds import derive_seed
+
+    model, (x, y) = _tiny(), _data()
+    obj = Objective.from_spec({"adversary": {**_PGD, "eps_ramp_epochs": 1}, "adv_weight": 1.0},
+                              seed=4)
+    obj.set_progress(0.5)
+    x_adv = obj.adversarial(model, x, y)
+    g = torch.Generator().manual_seed(derive_seed(4, "adversary"))
+    with eval_mode(model):
+        expected = attacks.pgd(model, x, y, 0.15, steps=3, step_size=0.025, random_start=True,
+                               generator=g)
+    assert torch.equal(x_adv, expected)
+    assert (x_adv - x).abs().max() <= 0.15 + 1e-6
+
+
+def test_eps_ramp_needs_the_training_progress():
+    model, (x, y) = _tiny(), _data()
+    obj = Objective.from_spec({"adversary": {**_PGD, "eps_ramp_epochs": 1}, "adv_weight": 1.0})
+    with pytest.raises(ValueError, match="set_progress"):
+        obj(model, x, y)
+
+
+def test_eps_ramp_zero_is_the_old_objective_bit_for_bit():
+    """eps_ramp_epochs: 0 (or absent) runs the attack with its spec unchanged, whatever the
+    progress: the same loss as the spec without the key and as CE at PGD's own examples."""
+    from curvrobust.seeds import derive_seed
+
+    model, (x, y) = _tiny(), _data()
+    spec = {"adversary": dict(_PGD), "adv_weight": 1.0}
+    plain = Objective.from_spec(spec, seed=2)
+    zero = Objective.from_spec({**spec, "adversary": {**_PGD, "eps_ramp_epochs": 0}}, seed=2)
+    assert zero == plain and zero.eps_ramp_epochs == 0.0
+    zero.set_progress(0.0)  # progress is ignored without a ramp
+    assert zero.attack_params() == {k: v for k, v in _PGD.items() if k != "kind"}
+    g = torch.Generator().manual_seed(derive_seed(2, "adversary"))
+    for _ in range(2):  # two batches: the generators advance alike
+        with eval_mode(model):
+            x_adv = attacks.pgd(model, x, y, 0.3, steps=3, step_size=0.05, random_start=True,
+                                generator=g)
+        expected = F.cross_entropy(model(x_adv), y)
+        lp, lz = plain(model, x, y)[0], zero(model, x, y)[0]
+        assert torch.equal(lp, expected) and torch.equal(lz, expected)
+
+
+def test_schema_takes_the_ramp_on_training_adversaries_only():
+    """config.yaml's schema: the regime adversary takes eps_ramp_epochs >= 0; a negative one
+    and one on an evaluation attack are errors."""
+    import copy as _copy
+    from pathlib import Path
+
+    import yaml
+
+    from curvrobust.plans.config import ConfigError, validate_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    name = next(n for n, r in cfg["recipes"].items() if (r.get("regime") or {}).get("adversary"))
+    ok = _copy.deepcopy(cfg)
+    ok["recipes"][name]["regime"]["adversary"]["eps_ramp_epochs"] = 0.5
+    validate_config(ok)
+    bad = _copy.deepcopy(cfg)
+    bad["recipes"][name]["regime"]["adversary"]["eps_ramp_epochs"] = -1
+    with pytest.raises(ConfigError, match="eps_ramp_epochs"):
+        validate_config(bad)
+    ev = _copy.deepcopy(cfg)
+    next(iter(ev["attacks"].values()))["eps_ramp_epochs"] = 1
+    with pytest.raises(ConfigError, match="eps_ramp_epochs"):
+        validate_config(ev)

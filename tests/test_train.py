@@ -278,3 +278,53 @@ def test_train_writes_the_epoch_checkpoints_asked_for(tmp_path):
     assert len(list((tmp_path / "checkpoints").iterdir())) == 4
     ep = pd.read_csv(tmp_path / "epochs.csv")
     assert list(ep["lr"]) == [0.01] * 7
+
+
+def _ramp_recipe(adversary):
+    return {"arch": "mnist002", "arch_kwargs": {"widths": [2, 4], "hidden": 8,
+                                                "activation": "softplus"},
+            "optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 2, "batch_size": 64,
+            "regime": {"adversary": adversary, "adv_weight": 1.0}}
+
+
+def test_train_ramps_the_adversarys_eps_per_step(tmp_path, monkeypatch):
+    """eps_ramp_epochs 1.5 over 2 epochs of 4 steps: the k-th step attacks at
+    eps·min(1, k / 6) with the step size scaled alike, the full eps from step 6 on."""
+    from curvrobust.regimes import Objective
+
+    used = []
+    attack_params = Objective.attack_params
+
+    def record(self):
+        params = attack_params(self)
+        used.append((params["eps"], params["step_size"]))
+        return params
+
+    monkeypatch.setattr(Objective, "attack_params", record)
+    x, y = _data(256)
+    adv = {"kind": "pgd", "eps": 0.3, "steps": 2, "step_size": 0.1, "random_start": True,
+           "eps_ramp_epochs": 1.5}
+    logs = []
+    train(TrainSpec.from_recipe(_ramp_recipe(adv)), 3, x, y, x[:64], y[:64], tmp_path,
+          log=logs.append)
+    fracs = [min(1.0, k / 6) for k in range(1, 9)]
+    assert [e for e, _ in used] == pytest.approx([0.3 * f for f in fracs], rel=1e-12)
+    assert [s for _, s in used] == pytest.approx([0.1 * f for f in fracs], rel=1e-12)
+    assert any("warm-up" in m and "(6 steps)" in m for m in logs)
+
+
+def test_train_without_a_ramp_is_unchanged_bit_for_bit(tmp_path):
+    """eps_ramp_epochs: 0 trains exactly the model of the spec without the key."""
+    x, y = _data(256)
+    adv = {"kind": "pgd", "eps": 0.3, "steps": 2, "step_size": 0.1, "random_start": True}
+    quiet = lambda m: None  # noqa: E731
+    train(TrainSpec.from_recipe(_ramp_recipe(adv)), 3, x, y, x[:64], y[:64], tmp_path / "a",
+          log=quiet)
+    train(TrainSpec.from_recipe(_ramp_recipe({**adv, "eps_ramp_epochs": 0})), 3, x, y, x[:64],
+          y[:64], tmp_path / "b", log=quiet)
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    cols = ["batch_loss_mean", "train_loss", "test_loss", "adv_ce"]
+    assert pd.read_csv(tmp_path / "a" / "epochs.csv")[cols].equals(
+        pd.read_csv(tmp_path / "b" / "epochs.csv")[cols])

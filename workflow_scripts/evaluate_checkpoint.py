@@ -1,7 +1,9 @@
-"""Snakemake adapter: evaluate one epoch-end checkpoint of a study-001 model on a fixed, seeded
-test subset — clean accuracy, PGD accuracy and the AutoAttack-style cascade
-(rule evaluate_checkpoint; curvrobust.checkpoint_eval)."""
+"""Snakemake adapter: evaluate one epoch-end checkpoint of a study-001 model on the shared,
+seeded test subset — clean accuracy, PGD accuracy and the AutoAttack-style cascade (output csv,
+one row) and their per-image outcomes (output images) (rule evaluate_checkpoint;
+curvrobust.checkpoint_eval)."""
 
+from curvrobust.attacks import OUTCOME_COLUMNS
 from curvrobust.checkpoint_eval import evaluate_checkpoint
 from curvrobust.jobs import start_job
 from curvrobust.utils import select_device, write_csv
@@ -10,8 +12,10 @@ log = start_job(snakemake)
 device = select_device(snakemake.params.device)
 log(f"device: {device}")
 w, p = snakemake.wildcards, snakemake.params
-row = evaluate_checkpoint(
+row, outcomes = evaluate_checkpoint(
     snakemake.input.checkpoints, snakemake.input.checkpoint_dir, snakemake.input.test,
     dataset=w.dataset, recipe=w.recipe, seed=int(w.seed), epoch=int(w.epoch), eps=p.eps,
-    pgd=p.pgd, autoattack=p.autoattack, device=device, log=log)
-write_csv(snakemake.output[0], [row], list(row))
+    pgd=p.pgd, autoattack=p.autoattack, subset_seed=int(p.subset_seed),
+    pgd_name=getattr(p, "pgd_name", "pgd"), device=device, log=log)
+write_csv(snakemake.output.csv, [row], list(row))
+write_csv(snakemake.output.images, outcomes, list(OUTCOME_COLUMNS))

@@ -9,7 +9,7 @@ from curvrobust.reports.study000 import make_table
 log = start_job(snakemake)
 p = snakemake.params
 numeric, readable, caption = make_table(snakemake.wildcards.table, p.records, p.presentation,
-                                        study=p.study, recipes=p.recipes)
+                                        study=p.study, recipes=p.recipes, robust=p.robust)
 stem = str(Path(snakemake.output.csv).with_suffix(""))
 tables.write_table(numeric, readable, stem, caption)
 log(f"wrote {stem}.{{csv,md,tex}}\n{readable.to_string(index=False)}")

@@ -11,6 +11,7 @@ log = start_job(snakemake)
 p = snakemake.params
 numeric, readable, caption = make_table(
     snakemake.wildcards.table, p.records, p.presentation, dataset=snakemake.wildcards.dataset,
-    data=list(snakemake.input.data), recipes=p.recipes, seeds=p.seeds)
+    data=list(snakemake.input.data), recipes=p.recipes, seeds=p.seeds,
+    robust=p.robust)
 write_table(numeric, readable, snakemake.output.csv[: -len(".csv")], caption)
 log(readable.to_string(index=False))

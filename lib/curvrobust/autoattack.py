@@ -11,8 +11,15 @@ are still robust after the ones before it:
 The attacks are torchattacks 3.5.1's. Its own ``torchattacks.AutoAttack`` leaves APGD, APGD-T
 and FAB at their 10-step defaults, so :func:`autoattack_eval` builds the cascade itself with
 the official counts. torchattacks reseeds the global RNG inside every attack call; the whole
-evaluation therefore runs in a forked RNG seeded from ``seed``: the same seed gives the same
-result on the CPU, and the caller's RNG state is left as it was.
+evaluation therefore runs in a forked RNG seeded from ``seed`` (:func:`forked_rng`): the same
+seed gives the same result on the CPU, and the caller's RNG state is left as it was. The Square
+stage is built by :func:`square_linf`, as is the registered ``square`` attack
+(:func:`curvrobust.attacks.square`). With ``per_image=True`` the evaluation also says which
+stage broke each image; :func:`cascade_outcomes` turns that into per-image outcome rows
+(:data:`curvrobust.attacks.OUTCOME_COLUMNS`), one per stage.
+
+:func:`subset_indices` draws the shared evaluation subsets
+(:func:`curvrobust.robust.eval_subset`).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import torch
 from torch import nn
 
 from .attackbase import check_int
-from .inference import eval_mode, model_device
+from .inference import decision_margin, eval_mode, model_device
+from .square import forked_rng, square_linf
 
 AA_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
@@ -35,6 +43,10 @@ _LINF_TOLERANCE = 1e-5
 def subset_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     """A fixed random subset of ``n`` of ``range(n_total)``, sorted: the first ``n`` of a
     seeded permutation, so that every model is evaluated on the same points.
+
+    The implementation of :func:`curvrobust.robust.eval_subset` (the shared subsets of every
+    robust evaluation); it lives here because :mod:`curvrobust.robust` imports the attacks,
+    which import this module.
 
     Args:
         n_total: size of the set, >= 1.
@@ -85,21 +97,22 @@ def _build(name: str, model: nn.Module, eps: float, *, apgd_steps: int, fab_step
         atk.n_target_classes = n_target_classes
         return atk
     if name == "square":
-        return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=square_queries,
-                                   n_restarts=1, p_init=0.8, seed=seed)
+        return square_linf(model, eps, queries=square_queries, p_init=0.8, seed=seed)
     raise AssertionError(name)  # names are checked before
 
 
 @torch.no_grad()
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
-             ) -> tuple[torch.Tensor, int]:
-    """Per-example correctness, and the number of logits the model outputs."""
-    out, width = [], 0
+             ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-example correctness and decision margin, and the number of logits the model
+    outputs."""
+    out, margins, width = [], [], 0
     for i in range(0, len(x), batch_size):
         logits = model(x[i:i + batch_size])
         width = logits.shape[1]
         out.append(logits.argmax(1) == y[i:i + batch_size])
-    return torch.cat(out), width
+        margins.append(decision_margin(logits, y[i:i + batch_size]))
+    return torch.cat(out), torch.cat(margins), width
 
 
 def _check_adversarial(name: str, adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
@@ -120,7 +133,8 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
                     fab_steps: int = 100, square_queries: int = 5000,
                     n_target_classes: int = 9, n_restarts: int = 1, n_classes: int = 10,
                     seed: int = 0, batch_size: int = 500,
-                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    log: Callable[[str], None] | None = None,
+                    per_image: bool = False) -> dict[str, Any]:
     """Robust accuracy of ``model`` on (x, y) in [0, 1] under the L∞ AutoAttack cascade.
 
     Only clean-correct points are attacked, and each attack only those still robust after
@@ -129,7 +143,12 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 
     Returns ``n``, ``eps``, ``clean_acc``, ``<attack>_acc`` for each attack in order (the
     robust accuracy after the cascade up to it, hence non-increasing), ``aa_acc`` (the final
-    one), ``attacks`` (what ran, with its counts) and ``time_s``.
+    one), ``attacks`` (what ran, with its counts) and ``time_s``. With ``per_image``, also
+    ``stages`` (the tuple ``attacks``) and three CPU tensors: ``clean_correct`` ((N,) bool),
+    ``broken_by`` ((N,) int64: the position in ``stages`` of the attack that broke the image,
+    −1 if none did or it was misclassified to begin with) and ``margins`` ((len(stages), N)
+    float64: the decision margin of each stage's adversarial input for the images it attacked,
+    the clean margin for the others); :func:`cascade_outcomes` makes outcome rows of them.
 
     Args:
         model: classifier mapping (N, C, H, W) inputs to (N, n_classes) logits.
@@ -144,6 +163,10 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
         seed: seed of the forked RNG (and of every torchattacks attack).
         batch_size: examples per attack call, >= 1.
         log: called with one progress line at a time.
+        per_image: also return the per-image results (see above).
+
+    Returns:
+        The dict described above.
     """
     eps_f = float(eps)
     if not (math.isfinite(eps_f) and eps_f > 0.0):
@@ -179,18 +202,18 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     device = model_device(model)
     x, y = x.detach().to(device), y.detach().to(device)
     n = len(x)
-    # torchattacks draws on the CPU generator and reseeds the current CUDA device's too
-    cuda = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     result: dict[str, Any] = dict(n=n, eps=eps_f)
-    with eval_mode(model), torch.random.fork_rng(devices=cuda):
-        torch.default_generator.manual_seed(int(seed))
-        robust, width = _correct(model, x, y, batch_size)
+    with eval_mode(model), forked_rng(seed):
+        robust, clean_margin, width = _correct(model, x, y, batch_size)
         if width != n_classes:
             raise ValueError(f"the model outputs {width} logits but n_classes={n_classes}")
+        clean_correct = robust.clone()
+        broken_by = torch.full((n,), -1, dtype=torch.long, device=device)
+        margins = clean_margin.double().expand(len(attacks), n).clone()
         result["clean_acc"] = int(robust.sum()) / n
         if log is not None:
             log(f"autoattack eps={eps_f:.6g}: clean {int(robust.sum())}/{n}")
-        for name in attacks:
+        for stage, name in enumerate(attacks):
             t0 = time.perf_counter()
             atk = _build(name, model, eps_f, n_classes=n_classes, seed=int(seed), **counts)
             todo = robust.nonzero().flatten()
@@ -198,8 +221,10 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
                 xb, yb = x[idx], y[idx]
                 adv = atk(xb, yb).detach()
                 _check_adversarial(name, adv, xb, eps_f)
-                still, _ = _correct(model, adv, yb, batch_size)
+                still, margin, _ = _correct(model, adv, yb, batch_size)
                 robust[idx[~still]] = False
+                broken_by[idx[~still]] = stage
+                margins[stage, idx] = margin.double()
             result[f"{name}_acc"] = int(robust.sum()) / n
             if log is not None:
                 log(f"autoattack eps={eps_f:.6g}: after {name} robust {int(robust.sum())}/{n} "
@@ -207,4 +232,45 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     result["aa_acc"] = int(robust.sum()) / n
     result["attacks"] = _describe(attacks, **counts)
     result["time_s"] = time.perf_counter() - start
+    if per_image:
+        result.update(stages=attacks, clean_correct=clean_correct.cpu(),
+                      broken_by=broken_by.cpu(), margins=margins.cpu())
     return result
+
+
+def cascade_outcomes(result: dict[str, Any], index: torch.Tensor | Sequence[int],
+                     y: torch.Tensor | Sequence[int]) -> list[dict[str, Any]]:
+    """Per-image outcome rows (:data:`curvrobust.attacks.OUTCOME_COLUMNS`) of an AutoAttack
+    cascade, one row per stage and image.
+
+    A stage's ``attack`` is its name (e.g. ``"apgd-t"``); it attacked the clean-correct images
+    not broken by an earlier stage; ``success`` = it broke the image; ``margin`` is that of its
+    adversarial input where it attacked, else the clean margin.
+
+    Args:
+        result: :func:`autoattack_eval`'s dict, computed with ``per_image=True``.
+        index: (N,) test-set indices of the evaluated images.
+        y: (N,) their labels.
+
+    Returns:
+        A list of dicts, stage by stage (cascade order), image by image.
+    """
+    if "broken_by" not in result:
+        raise ValueError("result has no per-image results: run autoattack_eval with "
+                         "per_image=True")
+    index = torch.as_tensor(index).flatten().tolist()
+    labels = torch.as_tensor(y).flatten().tolist()
+    correct = result["clean_correct"].int().tolist()
+    broken_by = result["broken_by"].tolist()
+    if not len(index) == len(labels) == len(correct):
+        raise ValueError(f"index and y must have one entry per evaluated image "
+                         f"({len(correct)}), got {len(index)} and {len(labels)}")
+    rows = []
+    for stage, name in enumerate(result["stages"]):
+        for idx, label, ok, by, m in zip(index, labels, correct, broken_by,
+                                         result["margins"][stage].tolist()):
+            attacked = int(ok == 1 and (by == -1 or by >= stage))
+            rows.append({"attack": name, "eps": result["eps"], "index": idx, "label": label,
+                         "correct": ok, "attacked": attacked, "success": int(by == stage),
+                         "margin": m})
+    return rows

@@ -1,5 +1,6 @@
 """Study 001's per-checkpoint evaluation: clean accuracy, PGD accuracy and the AutoAttack-style
-cascade of one epoch-end checkpoint on a fixed, seeded test subset."""
+cascade of one epoch-end checkpoint on the shared, seeded test subset
+(:func:`curvrobust.robust.eval_subset`), with per-image outcome rows of every attack."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any, Callable
 
 import torch
 
-from .attacks import attack_success_table
-from .autoattack import autoattack_eval, subset_indices
+from .attacks import attack_outcomes, summarise_outcomes
+from .autoattack import autoattack_eval, cascade_outcomes
 from .models import load_model
+from .robust import eval_subset
 from .variants import load_variant
 
 
@@ -25,28 +27,36 @@ def epoch_checkpoint(checkpoints_csv: str, epoch: int) -> dict[str, str]:
     return rows[-1]
 
 
-def fixed_test_subset(test_file: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n` seeded test images and labels of the variant holding `test_file`."""
+def fixed_test_subset(test_file: str, n: int, seed: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first `n` images of the shared test subset with permutation seed `seed`, of the
+    variant holding `test_file`: (images, labels, test-set indices)."""
     x, y = load_variant(Path(test_file).parent, "test")
     if n > len(x):
         raise ValueError(f"studies.study001.autoattack.n_examples = {n} exceeds the {len(x)} test "
                          f"images of {test_file}")
-    idx = subset_indices(len(x), n, seed)
-    return x[idx], y[idx]
+    idx = eval_subset(len(x), n, seed)
+    return x[idx], y[idx], idx
 
 
 def evaluate_checkpoint(checkpoints_csv: str, checkpoint_dir: str, test_file: str, *,
                         dataset: str, recipe: str, seed: int, epoch: int, eps: float,
-                        pgd: dict[str, Any], autoattack: dict[str, Any], device: torch.device,
-                        log: Callable[[str], None]) -> dict[str, Any]:
-    """One result row for the checkpoint saved at the end of `epoch`: clean accuracy, accuracy
-    under the `pgd` attack spec and under the AutoAttack-style cascade (`autoattack`: its
-    settings plus `n_examples` and the subset `seed`), all at radius `eps`."""
+                        pgd: dict[str, Any], autoattack: dict[str, Any], subset_seed: int,
+                        device: torch.device, log: Callable[[str], None],
+                        pgd_name: str = "pgd") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Evaluate the checkpoint saved at the end of `epoch` at radius `eps`: clean accuracy,
+    accuracy under the `pgd` attack spec and under the AutoAttack-style cascade (`autoattack`:
+    its settings plus `n_examples`; its `seed` seeds the cascade's forked RNG), on the first
+    `n_examples` images of the shared test subset with permutation seed `subset_seed`.
+
+    Returns the result row and the per-image outcome rows (curvrobust.attacks.OUTCOME_COLUMNS):
+    the PGD attack's (attack `pgd_name`), then one row per image for each cascade stage
+    (attack "apgd-ce", "apgd-t", "fab-t", "square"; see autoattack.cascade_outcomes)."""
     ckpt = epoch_checkpoint(checkpoints_csv, epoch)
     model = load_model(Path(checkpoint_dir).parent / ckpt["file"], map_location=device)
     aa = dict(autoattack)
-    n, subset_seed = aa.pop("n_examples"), aa.pop("seed", 0)
-    x, y = fixed_test_subset(test_file, n, subset_seed)
+    n = aa.pop("n_examples")
+    x, y, index = fixed_test_subset(test_file, n, subset_seed)
     eps = float(eps)
     pgd = dict(pgd)
     kind = pgd.pop("kind")
@@ -54,9 +64,12 @@ def evaluate_checkpoint(checkpoints_csv: str, checkpoint_dir: str, test_file: st
         pgd.pop(key, None)
     log(f"epoch {epoch} ({ckpt['file']}): {kind} {pgd} at eps {eps:g} on {n} test images "
         f"(subset seed {subset_seed})")
-    (pgd_row,) = attack_success_table(model, x, y, kind, [eps], params=pgd, device=device)
+    outcomes = attack_outcomes(model, x, y, index, kind, [eps], params=pgd, device=device,
+                               name=pgd_name)
+    (pgd_row,) = summarise_outcomes(outcomes)
     log(f"clean {pgd_row['correct'] / n:.4f}, {kind} {pgd_row['adv_accuracy']:.4f}")
-    res = autoattack_eval(model, x.to(device), y.to(device), eps, seed=subset_seed, log=log, **aa)
+    res = autoattack_eval(model, x.to(device), y.to(device), eps, log=log, per_image=True, **aa)
+    outcomes += cascade_outcomes(res, index, y)
     row = dict(dataset=dataset, recipe=recipe, seed=seed, epoch=epoch,
                step=int(ckpt["step"]), n_examples=n, subset_seed=subset_seed, eps=eps,
                clean_acc=res["clean_acc"], pgd_acc=pgd_row["adv_accuracy"],
@@ -64,4 +77,4 @@ def evaluate_checkpoint(checkpoints_csv: str, checkpoint_dir: str, test_file: st
                **{k: v for k, v in res.items() if k.endswith("_acc") and k != "clean_acc"},
                aa_attacks=res["attacks"], aa_time_s=round(res["time_s"], 2))
     log(f"AutoAttack {res['attacks']}: robust accuracy {res['aa_acc']:.4f}")
-    return row
+    return row, outcomes

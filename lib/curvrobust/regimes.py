@@ -9,6 +9,13 @@ A regime mixes three terms, all optional (``{}`` or no block: natural training):
 
     loss = (1 − w)·CE(x, y) + w·CE(x_adv, y) + coef · mean_i penalty_i(x_i, y_i)
 
+The adversary may carry ``eps_ramp_epochs: R`` (training adversaries only; 0, the default, is
+no ramp): an ε warm-up over the first R epochs (R may be fractional). The training loop tells
+the objective its progress (:meth:`Objective.set_progress`); the k-th optimiser step then
+attacks with ε·f and step size step_size·f, f = :func:`eps_ramp_fraction` (k / steps per
+epoch, R) = min(1, k / (R · steps per epoch)) — linear in the step from 0 to 1, step_size / ε
+kept fixed (the attack's default step size when the spec gives none).
+
 ``w = 0.5`` is Kurakin et al.'s clean/adversarial mix, ``w = 1`` Madry et al.'s min-max
 training. The penalty is taken at the CLEAN inputs x (study 002, Eq. 12):
 
@@ -39,6 +46,7 @@ from .inference import decision_margin, eval_mode
 from .seeds import derive_seed
 
 REGIME_KEYS = ("adversary", "adv_weight", "penalty")
+RAMP_KEY = "eps_ramp_epochs"  # of the regime's adversary: ε warm-up in epochs (0: none)
 PENALTY_KINDS = ("margin_grad", "ce_grad")
 NORMS = ("l1", "l2", "linf")
 _NORM_ORD = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
@@ -93,11 +101,28 @@ def _number(value: Any, name: str, lo: float = 0.0, hi: float = math.inf) -> flo
     return float(value)
 
 
-def _check_adversary(adversary: Any) -> dict[str, Any]:
+def eps_ramp_fraction(progress: float, ramp_epochs: float) -> float:
+    """The share of the training adversary's ε (and step size) after `progress` epochs of
+    training under an ε warm-up of `ramp_epochs` epochs: progress / ramp_epochs clamped to
+    [0, 1] — 0 at the start, 1 from the end of the ramp on; always 1 for ``ramp_epochs = 0``
+    (no ramp)."""
+    if ramp_epochs <= 0.0:
+        return 1.0
+    return min(max(float(progress) / float(ramp_epochs), 0.0), 1.0)
+
+
+def _check_adversary(adversary: Any) -> tuple[dict[str, Any], float]:
+    """The adversary's attack spec (kind and attack parameters), checked against the attack's
+    signature, and its ε warm-up in epochs (``eps_ramp_epochs``, 0 when absent)."""
     if not isinstance(adversary, dict) or "kind" not in adversary:
         raise ValueError(f"regime adversary must be a mapping with a 'kind', got {adversary!r}")
     params = dict(adversary)
     kind = params.pop("kind")
+    ramp = params.pop(RAMP_KEY, 0.0)
+    ok = isinstance(ramp, (int, float)) and not isinstance(ramp, bool)
+    if not ok or not 0.0 <= float(ramp) < math.inf:
+        raise ValueError(f"regime adversary {RAMP_KEY} must be a finite number >= 0 (epochs; "
+                         f"0: no warm-up), got {ramp!r}")
     if kind not in attacks.ATTACKS:
         raise ValueError(f"unknown regime adversary kind {kind!r}; "
                          f"known: {', '.join(sorted(attacks.ATTACKS))}")
@@ -110,7 +135,7 @@ def _check_adversary(adversary: Any) -> dict[str, Any]:
         sig.bind(None, None, None, **params)
     except TypeError as e:
         raise ValueError(f"regime adversary {kind!r} parameters {params}: {e}") from None
-    return {"kind": kind, **params}
+    return {"kind": kind, **params}, float(ramp)
 
 
 def _accepts_generator(fn: Any) -> bool:
@@ -127,7 +152,12 @@ class Objective:
     model's own mode (train, in the training loop).
     Attacks that take a ``generator`` (random starts: PGD, C&W) get one seeded with
     ``derive_seed(seed, "adversary")`` on the inputs' device, created on first use and drawn
-    from on every call: each batch gets fresh noise, the same for the same seed."""
+    from on every call: each batch gets fresh noise, the same for the same seed.
+
+    With an ε warm-up (``eps_ramp_epochs`` > 0, see the module doc) the caller sets the
+    training progress before each step (:meth:`set_progress`); the attack then runs at
+    ε·f, step size·f for f = :func:`eps_ramp_fraction`. Without one, progress is ignored and
+    the attack runs with its spec unchanged."""
 
     adversary: dict[str, Any] | None = None
     adv_weight: float = 0.0
@@ -135,6 +165,8 @@ class Objective:
     penalty_coef: float = 0.0
     penalty_norm: str = "l2"
     seed: int = 0
+    eps_ramp_epochs: float = 0.0
+    progress: float | None = field(default=None, compare=False, repr=False)  # see set_progress
     _generators: dict[torch.device, torch.Generator] = field(default_factory=dict, repr=False,
                                                              compare=False)
 
@@ -145,9 +177,9 @@ class Objective:
         unknown = sorted(set(regime) - set(REGIME_KEYS))
         if unknown:
             raise ValueError(f"unknown regime keys {unknown}; known: {list(REGIME_KEYS)}")
-        adversary = regime.get("adversary")
+        adversary, ramp = regime.get("adversary"), 0.0
         if adversary is not None:
-            adversary = _check_adversary(adversary)
+            adversary, ramp = _check_adversary(adversary)
             if "adv_weight" not in regime:
                 raise ValueError("regime with an adversary needs adv_weight "
                                  "(0.5: Kurakin et al.'s mix, 1.0: Madry et al.'s min-max)")
@@ -174,13 +206,49 @@ class Objective:
             norm = penalty.get("norm", "l2")
             _check_norm(norm)
         return cls(adversary=adversary, adv_weight=adv_weight, penalty=kind, penalty_coef=coef,
-                   penalty_norm=norm, seed=int(seed))
+                   penalty_norm=norm, seed=int(seed), eps_ramp_epochs=ramp)
 
     @property
     def is_natural(self) -> bool:
         """True when the loss is plain CE on clean inputs."""
         return (self.adversary is None or self.adv_weight == 0.0) and \
             (self.penalty is None or self.penalty_coef == 0.0)
+
+    def set_progress(self, epochs: float) -> None:
+        """Training progress in epochs, counting the step about to be taken: the trainer calls
+        this with k / steps_per_epoch before its k-th optimiser step (k = 1, 2, ...), so the
+        warm-up's first step already attacks at a small ε and the step that ends the ramp at
+        the full ε."""
+        self.progress = float(epochs)
+
+    def eps_fraction(self) -> float:
+        """The share of the adversary's ε (and step size) the next attack uses: 1 without a
+        warm-up; with one, :func:`eps_ramp_fraction` of the progress set by
+        :meth:`set_progress` (ValueError when none was set)."""
+        if self.eps_ramp_epochs <= 0.0:
+            return 1.0
+        if self.progress is None:
+            raise ValueError(f"this regime's adversary has {RAMP_KEY}={self.eps_ramp_epochs}: "
+                             "set the training progress (set_progress) before each step")
+        return eps_ramp_fraction(self.progress, self.eps_ramp_epochs)
+
+    def attack_params(self) -> dict[str, Any]:
+        """The adversary's attack parameters (no ``kind``) for the next attack: the spec's,
+        with ε and the step size (given, or the attack's default) scaled by
+        :meth:`eps_fraction` under a warm-up; the spec's unchanged without one."""
+        if self.adversary is None:
+            raise ValueError("this regime has no adversary")
+        params = dict(self.adversary)
+        kind = params.pop("kind")
+        if self.eps_ramp_epochs <= 0.0:
+            return params
+        frac = self.eps_fraction()
+        params["eps"] = float(params["eps"]) * frac
+        sig = inspect.signature(attacks.get_attack(kind)).parameters
+        if "step_size" in sig:
+            step = params.get("step_size", sig["step_size"].default)
+            params["step_size"] = float(step) * frac
+        return params
 
     def _generator(self, device: torch.device) -> torch.Generator:
         if device not in self._generators:
@@ -190,11 +258,8 @@ class Objective:
 
     def adversarial(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Adversarial inputs for (x, y) from the configured attack, model in eval mode."""
-        if self.adversary is None:
-            raise ValueError("this regime has no adversary")
-        params = dict(self.adversary)
-        kind = params.pop("kind")
-        fn = attacks.get_attack(kind)
+        params = self.attack_params()
+        fn = attacks.get_attack(self.adversary["kind"])
         if _accepts_generator(fn):
             params["generator"] = self._generator(x.device)
         with eval_mode(model):

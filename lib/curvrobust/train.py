@@ -282,6 +282,10 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     regime = f" regime {spec.regime}" if spec.regime else ""
     log(f"training {spec.arch} with {spec.optimizer}{regime} for {spec.epochs} epochs of "
         f"{steps_per_epoch} steps (batch {spec.batch_size}, {n} examples) on {device}")
+    if objective.eps_ramp_epochs > 0.0:
+        log(f"adversary eps warm-up: eps and step size rise linearly over the first "
+            f"{objective.eps_ramp_epochs:g} epochs "
+            f"({math.ceil(objective.eps_ramp_epochs * steps_per_epoch)} steps)")
 
     ckpt_rows: list[dict[str, Any]] = []
 
@@ -317,6 +321,7 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
         for b in range(steps_per_epoch):
             idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb, yb = train_x[idx].to(device), train_y[idx].to(device)
+            objective.set_progress((step + 1) / steps_per_epoch)  # the adversary's eps warm-up
             losses.append(stepper.step(xb, yb))
             # steppers without loss parts (Gauss-Newton) minimise plain CE
             last = getattr(stepper, "last_parts", None) or {"ce": losses[-1]}

@@ -1,7 +1,10 @@
 """Records of every job a configuration plans: rule, outputs, inputs and params.
 
-    python tests/plans/dag_records.py config.yaml configs/smoke.yaml configs/paper.yaml
+    python tests/plans/dag_records.py config.yaml configs/smoke.yaml configs/paper.yaml \
+        config.yaml+configs/extended.yaml
     python tests/plans/dag_records.py --out DIR config.yaml      # write DIR/<name>.json
+
+`A+B` is the preset `--configfile A B` gives (B merged into A), named after B.
 
 Builds Snakemake's DAG with --forceall (nothing runs, no file is needed) and writes one JSON
 record per job, keyed by its first output: rule, script (workflow_scripts/ name), outputs, data
@@ -44,7 +47,8 @@ def _plain(value: Any) -> Any:
 
 
 def build_records(configfile: str | Path) -> dict[str, dict[str, Any]]:
-    """Every job of `snakemake --forceall -n --configfile configfile`, keyed by first output."""
+    """Every job of `snakemake --forceall -n --configfile configfile`, keyed by first output;
+    `A+B` for `--configfile A B`."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -55,7 +59,7 @@ def build_records(configfile: str | Path) -> dict[str, dict[str, Any]]:
         WorkflowSettings,
     )
 
-    configfile = Path(configfile).resolve()
+    configfiles = [(REPO / f).resolve() for f in str(configfile).split("+")]
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
@@ -64,7 +68,7 @@ def build_records(configfile: str | Path) -> dict[str, dict[str, Any]]:
         ) as api:
             wf_api = api.workflow(
                 resource_settings=ResourceSettings(cores=1),
-                config_settings=ConfigSettings(configfiles=[configfile]),
+                config_settings=ConfigSettings(configfiles=configfiles),
                 storage_settings=StorageSettings(),
                 workflow_settings=WorkflowSettings(),
                 snakefile=REPO / "Snakefile",
@@ -138,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for cf in args.configfiles:
         recs = build_records(cf)
-        name = "default" if Path(cf).name == "config.yaml" else Path(cf).stem
+        last = cf.split("+")[-1]
+        name = "default" if Path(last).name == "config.yaml" else Path(last).stem
         dest = args.out / f"{name}.json"
         tmp = dest.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(recs, indent=1, sort_keys=True) + "\n")

@@ -10,13 +10,14 @@ import pytest
 
 from dag_records import GOLDEN, REPO, build_records, compare
 
-PRESETS = {"default": "config.yaml", "smoke": "configs/smoke.yaml", "paper": "configs/paper.yaml"}
+PRESETS = {"default": "config.yaml", "smoke": "configs/smoke.yaml", "paper": "configs/paper.yaml",
+           "extended": "config.yaml+configs/extended.yaml"}
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_dag_equals_golden_records(name):
     golden = json.loads((GOLDEN / f"{name}.json").read_text())
-    fresh = json.loads(json.dumps(build_records(REPO / PRESETS[name])))
+    fresh = json.loads(json.dumps(build_records(PRESETS[name])))
     diff = compare(golden, fresh, fields=("rule", "script", "output", "input", "code", "params"))
     assert not diff, (
         f"{name}: the DAG differs from tests/plans/golden/{name}.json per rule: "

@@ -43,7 +43,10 @@ def test_study_targets_partition_the_default_target(preset):
     """Each study's target rule (`snakemake study000`) asks for exactly its own outputs."""
     cfg, records, plan = preset
     targets = [p.targets() for p in plan.values()]
-    assert [t for ts in targets for t in ts] == records["<all>"]["input"]
+    robust = plans.robust_plan(cfg, plan).targets()
+    assert [t for ts in targets for t in ts] + robust == records["<all>"]["input"]
+    assert robust == [] or robust == ["results/masking.csv", "results/masking.md",
+                                      "results/masking.tex"]
     for p, ts in zip(plan.values(), targets):
         assert (ts != []) == p.enabled
         assert all(t.startswith(f"results/{p.name}/") for t in ts)
@@ -58,15 +61,19 @@ def _stem(job) -> tuple[str, str]:
 
 @pytest.mark.parametrize("study", ["study000", "study001", "study002", "study003"])
 def test_inputs_and_params_of_every_table_and_figure(preset, study):
-    _, records, plan = preset
+    cfg, records, plan = preset
     p = plan[study]
+    R = plans.robust_plan(cfg, plan)
     jobs = _jobs(records, f"make_table_{study}") + _jobs(records, f"plot_figure_{study}")
     assert len(jobs) == len(p.outputs())
     for job in jobs:
         ds, name = _stem(job)
         args = (ds, name) if ds else (name,)
-        assert p.inputs(*args) == job["input"], job["output"][0]
+        robust = R.summary_map(p.params(*args)) if job["rule"].startswith("make_table") else {}
+        assert p.inputs(*args) + list(robust.values()) == job["input"], job["output"][0]
         assert p.params(*args) == job["params"]["records"], job["output"][0]
+        if robust:  # every table of studies 000-002 shows the robust evaluation of its models
+            assert job["params"]["robust"] == robust
 
 
 def test_model_paths_match_the_recorded_training_jobs(preset):

@@ -3,13 +3,14 @@
 Needs only the standard library (and jsonschema, lazily, to validate a configuration), so the
 Snakefile, a cluster job and a unit test import it without torch or pandas. One module per
 study (`study000` … `study003`: config checks, targets, the inputs and params of each table and
-figure, display names and captions), `paths` (every result path), `config` (validation and
+figure, display names and captions), `robustness` (the robust evaluation across studies 000–002), `paths` (every result path), `config` (validation and
 cross-references) and `code` (each rule's library-code inputs from its script's imports).
 """
 
 from . import study000, study001, study002, study003
 from .config import ConfigError, check_config, validate_config
-from .studies import STUDIES, all_targets, plan
+from .robustness import RobustPlan
+from .studies import STUDIES, all_targets, plan, robust_plan
 from .study000 import Study000
 from .study001 import Study001
 from .study002 import Study002
@@ -17,6 +18,7 @@ from .study003 import Study003
 
 __all__ = [
     "ConfigError",
+    "RobustPlan",
     "STUDIES",
     "Study000",
     "Study001",
@@ -25,5 +27,6 @@ __all__ = [
     "all_targets",
     "check_config",
     "plan",
+    "robust_plan",
     "validate_config",
 ]

@@ -73,6 +73,20 @@ class StudyPlan:
             out.append(f"{where}.{ds}.variant: {block['variant']!r} is not in `variants`")
         return out
 
+    # ---- what the robust evaluation (plans.robustness) needs from a study ----
+    def robust_models(self) -> list[dict]:
+        """Model records (with study, label and the headline `eps`) the robust evaluation
+        covers; none by default."""
+        return []
+
+    def attack_inputs(self) -> list[str]:
+        """Every attack_model result file the study's outputs read."""
+        return []
+
+    def extra_outcome_files(self) -> list[tuple[dict, str]]:
+        """(model record, per-image outcome file) pairs of attacks run outside attack_model."""
+        return []
+
     def seeds_for(self, recipe: str) -> list[int]:
         """The study's seeds for `recipe` (seeds_per_recipe overrides `seeds`)."""
         return self.block.get("seeds_per_recipe", {}).get(recipe, self.block["seeds"])

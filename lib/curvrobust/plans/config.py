@@ -7,6 +7,7 @@ schema's defaults in place, as Snakemake's `validate` does.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -87,7 +88,7 @@ def _validator(schema: dict):
         if isinstance(instance, dict):
             for key, sub in properties.items():
                 if isinstance(sub, dict) and "default" in sub and key not in instance:
-                    instance[key] = sub["default"]
+                    instance[key] = copy.deepcopy(sub["default"])  # filled in further
         yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
 
     return jsonschema.validators.extend(base, {"properties": set_defaults}, type_checker=types)(schema)
@@ -125,7 +126,8 @@ def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
             problems.append(f"variants.{name}.fraction: kind label_poison needs `fraction`")
         if v["kind"] == "input_scale" and "scale" not in v:
             problems.append(f"variants.{name}.scale: kind input_scale needs `scale`")
-    for study in plan(cfg).values():
+    studies = plan(cfg)
+    for study in studies.values():
         if study.enabled:
             problems += study.check()
     if problems:

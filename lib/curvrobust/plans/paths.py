@@ -17,6 +17,7 @@ RUN_DIR = f"{RESULTS}/{{kind}}/{{dataset}}/{{variant}}/{{recipe}}/seed{{seed}}/{
 ATTACKS_DIR = RUN_DIR.replace("{kind}", "attacks")
 STATS_DIR = RUN_DIR.replace("{kind}", "stats")
 SURFACES_DIR = RUN_DIR.replace("{kind}", "surfaces")
+ROBUST_DIR = RUN_DIR.replace("{kind}", "robust")
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
@@ -45,7 +46,7 @@ def checkpoint_file(rec: Mapping) -> str:
 
 
 def run_dir(kind: str, rec: Mapping) -> str:
-    """results/{attacks|stats|surfaces}/… folder of one model checkpoint."""
+    """results/{attacks|stats|surfaces|robust}/… folder of one model checkpoint."""
     return RUN_DIR.format(kind=kind, **{k: rec[k] for k in ("dataset", "variant", "recipe", "seed", "ckpt")})
 
 

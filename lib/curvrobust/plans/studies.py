@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import StudyPlan
+from .robustness import RobustPlan
 from .study000 import Study000
 from .study001 import Study001
 from .study002 import Study002
@@ -16,6 +17,14 @@ def plan(cfg: dict) -> dict[str, StudyPlan]:
     return {cls.name: cls(cfg) for cls in STUDIES}
 
 
+def robust_plan(cfg: dict, studies: dict[str, StudyPlan] | None = None) -> RobustPlan:
+    """The robust evaluation (strong attacks, masking checks, validity) of `cfg`'s studies."""
+    return RobustPlan(cfg, studies if studies is not None else plan(cfg))
+
+
 def all_targets(cfg: dict) -> list[str]:
-    """Every table and figure of every enabled study: the default target."""
-    return [t for p in plan(cfg).values() if p.enabled for t in p.targets()]
+    """Every table and figure of every enabled study, and the masking report: the default
+    target."""
+    studies = plan(cfg)
+    out = [t for p in studies.values() if p.enabled for t in p.targets()]
+    return out + robust_plan(cfg, studies).targets()

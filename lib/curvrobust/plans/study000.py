@@ -144,6 +144,21 @@ class Study000(StudyPlan):
         recs = self.params(name)
         return [r["file"] for r in recs] + [r["match_info"] for r in recs if "match_info" in r]
 
+    def headline_eps(self) -> float:
+        """The radius of the robust evaluation: the largest of the study's FGSM radii."""
+        return max(self.attack(self.block["attack"])["eps"])
+
+    def robust_models(self) -> list[dict]:
+        eps = self.headline_eps()
+        recs = self.models([self.block["clean_variant"], self.block["poisoned_variant"]])
+        if self.block.get("match"):
+            recs += [r for r in self.matched_models() if r["ckpt"] != "final"]
+        return [dict(r, study=self.name, eps=eps) for r in recs]
+
+    def attack_inputs(self) -> list[str]:
+        return sorted({self.file(r, n) for n, spec in self.outputs().items()
+                       if spec["reads"] == "attack" for r in self._models_for(n)})
+
     def used_recipes(self) -> dict[str, dict]:
         return {r: self.recipe(r) for r in self.block.get("recipes", {}).values()}
 

@@ -137,6 +137,20 @@ class Study001(StudyPlan):
                                     ckpt="final"))
         return out
 
+    def robust_models(self) -> list[dict]:
+        return [dict(r, eps=self.block["datasets"][r["dataset"]]["eps"]) for r in self.models()]
+
+    def extra_outcome_files(self) -> list[tuple[dict, str]]:
+        """The per-image PGD and AutoAttack outcomes of each model's final-epoch checkpoint
+        (the final model's weights)."""
+        out = []
+        for r in self.models():
+            epochs = recipe_checkpoint_epochs(self.recipe(r["recipe"]))
+            if epochs and epochs[-1] == self.recipe(r["recipe"])["epochs"]:
+                f = self.eval_file(r["dataset"], r["recipe"], r["seed"], epochs[-1])
+                out.append((r, f[: -len(".csv")] + "_images.csv"))
+        return out
+
     def variant(self, ds: str) -> str:
         return self.block["datasets"][ds]["variant"]
 

@@ -129,6 +129,13 @@ class Study002(StudyPlan):
         eps = self.attack(attacks.get("fgsm", next(iter(attacks.values()))))["eps"]
         return sorted(eps)[len(eps) // 2]
 
+    def robust_models(self) -> list[dict]:
+        """Every regime's model, at the accuracy table's middle ε (the indicator's)."""
+        return [dict(r, eps=self.middle_eps(r["dataset"])) for r in self.models()]
+
+    def attack_inputs(self) -> list[str]:
+        return sorted({f for n in self.outputs() for f in self.inputs(n) if "/attacks/" in f})
+
     def sweep_labels(self, ds: str) -> list[str]:
         block = self.block["datasets"][ds]
         return block.get("step_sweep_regimes", list(block["regimes"]))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .. import tables
 from ..reference import load_reference
+from . import robustness
 
 Records = Sequence[dict[str, Any]]
 Presentation = dict[str, Any]
@@ -125,6 +126,10 @@ def _training_summary(records: Records, p: Presentation, ref: dict, study: dict)
     return n, readable, {}
 
 
+# the FGSM tables show the worst case beside the study's rate; every table gets the validity gate
+TABLE_READS_ATTACK = {"table1_fgsm_clean": True, "table2_fgsm_poisoned": True,
+                      "table1b_fgsm_matched_loss": True}
+
 TABLES: dict[str, Callable[..., TableParts]] = {
     "table1_fgsm_clean": partial(_fgsm_table, paper_variant="clean"),
     "table2_fgsm_poisoned": partial(_fgsm_table, paper_variant="poison10"),
@@ -145,14 +150,34 @@ def footer(presentation: Presentation, records: Records, study: dict, recipes: d
 
 
 def make_table(name: str, records: Records, presentation: Presentation, *, study: dict,
-               recipes: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+               recipes: dict, robust: dict[str, str] | None = None,
+               ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Table `name`: its numeric frame, readable frame and caption. `study` is the config's
-    studies.study000 block, `recipes` the recipes it uses (name -> recipe)."""
+    studies.study000 block, `recipes` the recipes it uses (name -> recipe), `robust` model key
+    -> robust-evaluation summary file (worst case beside FGSM, the validity gate)."""
     if name not in TABLES:
         raise ValueError(f"unknown study000 table {name!r}")
     ref = load_reference("study000")
     numeric, readable, fields = TABLES[name](records, presentation, ref, study)
     caption = presentation["caption"].format(
         citation=ref["citation"], footer=footer(presentation, records, study, recipes), **fields)
+    summaries = robustness.load_summaries(robust)
+    if summaries and name == "table3_sam_median":  # one column per optimizer
+        bad, note = robustness.degenerate_labels(records, summaries, presentation["labels"])
+        shown = {presentation["labels"][k]: k for k in bad}
+        readable.columns = [next((f"{c} {robustness.DAGGER}" for d in shown
+                                  if c.startswith(d + " ")), c) for c in readable.columns]
+        caption += note
+    elif summaries:
+        row_of, col = None, "optimizer"
+        if name == "training_summary":
+            row_of = {robustness.model_key(r): f"{r['variant']}/{r['label']}" for r in records}
+            numeric = numeric.assign(row=numeric["variant"] + "/" + numeric["optimizer"])
+            col = "row"
+        numeric, readable, note = robustness.annotate(
+            numeric, readable, records, summaries, row_of=row_of, numeric_col=col,
+            readable_col="Optimizer", names=presentation["labels"],
+            worst=TABLE_READS_ATTACK.get(name, False))
+        caption += note
     return numeric, readable, caption
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ..tables import render_summary, summarise
+from . import robustness
 
 Record = dict[str, Any]
 Tables = tuple[pd.DataFrame, pd.DataFrame, str]  # numeric, readable, caption
@@ -127,10 +128,24 @@ TABLES = {
 
 def make_table(name: str, records: list[Record], presentation: dict[str, Any], *,
                dataset: str, data: Sequence[str] = (), recipes: dict[str, dict] | None = None,
-               seeds: Sequence[int] = ()) -> Tables:
+               seeds: Sequence[int] = (), robust: dict[str, str] | None = None) -> Tables:
     """Table `name` on `dataset`: (numeric, readable, caption). `records` are the plan's
     per-model records (with their `evals` files), `data` the per-seed convergence CSVs,
-    `recipes` the records' recipes."""
+    `recipes` the records' recipes, `robust` model key -> robust-evaluation summary file (the
+    worst case and validity gate of each final model)."""
     fields = dict(dataset=dataset, seeds=list(seeds))
-    return TABLES[name](records, presentation, fields, data, recipes or {})
+    numeric, readable, caption = TABLES[name](records, presentation, fields, data, recipes or {})
+    summaries = robustness.load_summaries(robust)
+    if summaries and name == "table_robust_accuracy":
+        # rows per (label, epoch): the worst case and the gate describe the final model, so
+        # they go on its final epoch's rows only
+        final = {r["label"]: max(int(e) for e in numeric[numeric["label"] == r["label"]]["epoch"])
+                 for r in records}
+        numeric = numeric.assign(row=[lab if int(e) == final.get(lab) else f"{lab}@{e}"
+                                      for lab, e in zip(numeric["label"], numeric["epoch"])])
+        numeric, readable, note = robustness.annotate(
+            numeric, readable, records, summaries, numeric_col="row", readable_col="label",
+            worst=True)
+        caption += note
+    return numeric, readable, caption
 

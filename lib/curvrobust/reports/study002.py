@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import tables
 from ..reference import load_reference
+from . import robustness
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
 Records = Sequence[dict[str, Any]]
@@ -179,8 +180,24 @@ TABLES: dict[str, Callable[..., Table]] = {
 def make_table(name: str, records: Records, presentation: dict[str, Any], *,
                kind: dict[str, Any], **params: Any) -> Table:
     """Table `name` of study 002 (its kind from `kind`, the plan's spec): (numeric, readable,
-    caption). `params`: the rule's `study`, `attacks` and `recipes`."""
+    caption). `params`: the rule's `study`, `attacks` and `recipes`, and `robust` (model key ->
+    robust-evaluation summary file: the worst case in the accuracy tables, the validity gate in
+    all)."""
     if kind["kind"] not in TABLES:
         raise ValueError(f"{name}: unknown table kind {kind}")
-    return TABLES[kind["kind"]](records, presentation, kind=kind, **params)
+    summaries = robustness.load_summaries(params.pop("robust", None))
+    numeric, readable, caption = TABLES[kind["kind"]](records, presentation, kind=kind, **params)
+    if summaries:
+        if kind["kind"] == "accuracy":
+            numeric, readable, note = robustness.annotate(
+                numeric, readable, records, summaries, numeric_col="regime",
+                readable_col="Regime", names=presentation["labels"], worst=True)
+        else:  # rows per dataset and regime (and attack or ε)
+            row_of = {robustness.model_key(r): f"{r['dataset']}/{r['label']}" for r in records}
+            numeric = numeric.assign(row=numeric["dataset"] + "/" + numeric["regime"])
+            numeric, readable, note = robustness.annotate(
+                numeric, readable, records, summaries, row_of=row_of, numeric_col="row",
+                readable_col="regime", worst=False)
+        caption += note
+    return numeric, readable, caption
 

@@ -1,0 +1,221 @@
+"""What the robust evaluation adds to the studies' tables, and the masking report.
+
+Each model in scope has a ``summary.json`` (:func:`curvrobust.evaluation.evaluate_model`):
+its validity gate, gradient-masking checks and worst case per ε. :func:`annotate` adds to a
+study table, per row (a label aggregated over seeds), the worst-case robust accuracy at the
+headline ε beside the study's own numbers, and marks rows with a degenerate final model (†,
+explained in the caption). :func:`masking_table` is ``results/masking.{csv,md}``: a row per
+model, a column per check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from .. import tables
+from ..plans.robustness import KEY, model_key
+CHECK_NAMES = {
+    "fgsm_only": "FGSM-only breaks",
+    "margin_only": "margin-PGD-only breaks",
+    "steps_restarts": "2× steps / restarts Δacc",
+    "square_only": "Square-only breaks",
+    "transfer_only": "transfer-only breaks",
+    "large_eps": "accuracy at large ε",
+    "zero_grad": "zero/non-finite ∇ₓ",
+    "probabilities": "outputs sum to 1",
+}
+DAGGER = "†"
+
+
+def load_summaries(robust: Mapping[str, str] | None) -> dict[str, dict]:
+    """model key -> its summary.json, for the `robust` mapping a table rule passes."""
+    return {k: json.loads(Path(p).read_text()) for k, p in (robust or {}).items()}
+
+
+def headline_worst(summary: dict) -> dict | None:
+    """The worst-case row at the model's headline ε, if the strong attacks all ran there."""
+    for w in summary.get("worst_case", []):
+        if math.isclose(w["eps"], summary["eps"], rel_tol=1e-9) and w["complete"]:
+            return w
+    return None
+
+
+def _degenerate_text(rec: Mapping[str, Any], s: dict, name: str) -> str:
+    v = s["validity"]
+    return (f"{name} seed {rec['seed']} ({v['reason']}; natural accuracy "
+            f"{100 * v['natural_accuracy']:.1f} %)")
+
+
+def degenerate_labels(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, dict],
+                      names: Mapping[str, str] | None = None) -> tuple[set[str], str]:
+    """Labels with a degenerate final model, and the caption note explaining the †, for tables
+    whose labels are columns rather than rows.
+
+    Args:
+        records: the table's model records.
+        summaries: model key -> robust-evaluation summary.
+        names: label -> display name.
+
+    Returns:
+        The set of such labels and the note ('' if none).
+    """
+    names = dict(names or {})
+    bad, texts = set(), []
+    for r in records:
+        s = summaries.get(model_key(r))
+        if s is not None and r["ckpt"] == "final" and s["validity"]["degenerate"]:
+            bad.add(r["label"])
+            texts.append(_degenerate_text(r, s, names.get(r["label"], r["label"])))
+    note = (f" {DAGGER} degenerate final model (validity gate, results/masking.md): "
+            + "; ".join(texts) + ".") if texts else ""
+    return bad, note
+
+
+def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Mapping[str, Any]],
+             summaries: Mapping[str, dict], *, row_of: Mapping[str, str] | None = None,
+             numeric_col: str = "optimizer", readable_col: str = "Optimizer",
+             names: Mapping[str, str] | None = None, worst: bool = True,
+             ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Add the robust evaluation to a table whose rows are labels aggregated over seeds.
+
+    Rows are matched by ``numeric[numeric_col]`` (a record's ``label``, or ``row_of[key]``);
+    the readable frame has the same rows in the same order. With ``worst``: columns
+    ``worst_case_*`` (mean ± 95 % interval over seeds of the worst-case robust accuracy at the
+    headline ε, and of the worst-case success rate among correctly classified images, the
+    study's kind of rate) and the failed masking checks. Rows with a degenerate *final* model
+    get a † after their name; loss-matched checkpoints are not gated (their natural accuracy is
+    shown instead). Returns the frames and a caption note ('' if nothing to say).
+    """
+    names = dict(names or {})
+    per_row: dict[str, list[tuple[Mapping[str, Any], dict]]] = {}
+    for r in records:
+        s = summaries.get(model_key(r))
+        if s is None:
+            continue
+        row = (row_of or {}).get(model_key(r), r["label"])
+        per_row.setdefault(row, []).append((r, s))
+    numeric, readable = numeric.copy(), readable.copy()
+    degenerate: list[str] = []
+    marks = []
+    for label in numeric[numeric_col]:
+        items = per_row.get(label, [])
+        bad = [(r, s) for r, s in items if r["ckpt"] == "final" and s["validity"]["degenerate"]]
+        degenerate += [_degenerate_text(r, s, names.get(label, label)) for r, s in bad]
+        marks.append(bool(bad))
+    readable[readable_col] = [f"{v} {DAGGER}" if m else v
+                              for v, m in zip(readable[readable_col], marks)]
+    numeric["degenerate_models"] = [
+        sum(1 for r, s in per_row.get(label, []) if r["ckpt"] == "final"
+            and s["validity"]["degenerate"]) for label in numeric[numeric_col]]
+    nat = [[s["validity"]["natural_accuracy"] for _, s in per_row.get(label, [])]
+           for label in numeric[numeric_col]]
+    numeric["natural_accuracy_mean"] = [tables.mean_ci(v)[0] if v else math.nan for v in nat]
+    if any(r["ckpt"] != "final" for r in records):
+        readable["Natural acc. (whole test set)"] = [
+            tables.fmt_ci(*tables.mean_ci([100 * a for a in v]), 1, "%") if v else "–"
+            for v in nat]
+    if worst:
+        eps_col, n_col, acc, rate, failed = [], [], [], [], []
+        for label in numeric[numeric_col]:
+            items = per_row.get(label, [])
+            ws = [(headline_worst(s), s) for _, s in items]
+            ws = [(w, s) for w, s in ws if w is not None]
+            if not ws or len(ws) < len(items):
+                eps_col.append(math.nan)
+                n_col.append(math.nan)
+                acc.append((math.nan, math.nan))
+                rate.append((math.nan, math.nan))
+            else:
+                eps_col.append(ws[0][0]["eps"])
+                n_col.append(min(w["n"] for w, _ in ws))
+                acc.append(tables.mean_ci([100 * w["robust_accuracy"] for w, _ in ws]))
+                rate.append(tables.mean_ci([
+                    100 * (1 - w["robust_accuracy"] / w["natural_accuracy"])
+                    if w["natural_accuracy"] > 0 else math.nan for w, _ in ws]))
+            failed.append(sorted({c for _, s in items for c in s.get("failed_checks", [])}))
+        numeric["worst_case_eps"] = eps_col
+        numeric["worst_case_n"] = n_col
+        numeric["worst_case_acc_mean"] = [a[0] for a in acc]
+        numeric["worst_case_acc_ci95"] = [a[1] for a in acc]
+        numeric["worst_case_rate_mean"] = [a[0] for a in rate]
+        numeric["worst_case_rate_ci95"] = [a[1] for a in rate]
+        numeric["masking_checks_failed"] = [";".join(f) for f in failed]
+        eps_shown = sorted({e for e in eps_col if e == e})
+        head = f"ε={'/'.join(f'{e:g}' for e in eps_shown)}" if eps_shown else "headline ε"
+        readable[f"Worst-case robust acc. ({head})"] = [
+            "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in acc]
+        readable[f"Worst-case success rate ({head})"] = [
+            "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in rate]
+        readable["Masking checks"] = ["passed" if not f else "FAILED: " + ", ".join(f)
+                                      for f in failed]
+    note = ""
+    if worst and any(e == e for e in numeric.get("worst_case_eps", [])):
+        ns = sorted({int(n) for n in numeric["worst_case_n"] if n == n})
+        note += (f" Worst case: share of the shared subset's first {'/'.join(map(str, ns))} test "
+                 "images classified correctly that survive every attack run at that ε on the "
+                 "model (cross-entropy PGD, margin-loss PGD, Square, the masking checks' "
+                 "attacks and the study's own); its success rate is among the correctly "
+                 "classified ones, the study's kind of rate (results/masking.md).")
+    if degenerate:
+        note += (f" {DAGGER} degenerate final model (validity gate, results/masking.md): "
+                 + "; ".join(degenerate) + ".")
+    return numeric, readable, note
+
+
+def masking_table(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, dict],
+                  thresholds: Mapping[str, float]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """results/masking.{csv,md}: one row per model in scope, a column per check (its value and
+    whether it passed), the validity gate and the worst case at the headline ε."""
+    rows, shown = [], []
+    for r in records:
+        s = summaries[model_key(r)]
+        v, w = s["validity"], headline_worst(s)
+        row: dict[str, Any] = {k: r[k] for k in ("study", "label") + KEY}
+        row.update(eps=s["eps"], n_examples=s["n_examples"],
+                   natural_accuracy=v["natural_accuracy"], max_class_share=v["max_class_share"],
+                   degenerate=v["degenerate"],
+                   worst_case_accuracy=w["robust_accuracy"] if w else math.nan,
+                   worst_case_n=w["n"] if w else math.nan,
+                   worst_case_attacks=w["attacks"] if w else "")
+        cells = {}
+        for c in s["checks"]:
+            row[c["check"]] = c["value"]
+            row[f"{c['check']}_passed"] = c["passed"]
+            cells[CHECK_NAMES.get(c["check"], c["check"])] = _check_cell(c)
+        row["failed_checks"] = ";".join(s["failed_checks"])
+        rows.append(row)
+        shown.append({
+            "Model": f"{r['study']} {r['label']} ({r['dataset']}/{r['variant']}, seed "
+                     f"{r['seed']}, {r['ckpt']})",
+            "ε": f"{s['eps']:g}",
+            "Natural acc.": f"{100 * v['natural_accuracy']:.1f} %" + (
+                f" {DAGGER}" if v["degenerate"] and r["ckpt"] == "final" else ""),
+            "Worst case": "–" if not w else f"{100 * w['robust_accuracy']:.1f} % (n={w['n']})",
+            **cells,
+            "Verdict": "passed" if not s["failed_checks"]
+            else "FLAGGED: " + ", ".join(s["failed_checks"]),
+        })
+    numeric, readable = pd.DataFrame(rows), pd.DataFrame(shown)
+    th = ", ".join(f"{CHECK_NAMES.get(k, k)} {v:g}" for k, v in thresholds.items())
+    caption = ("Gradient-masking checks and validity of every model whose robustness a table "
+               "reports (curvrobust.masking; docs/robustness.md). A check fails (✗) when its "
+               "share of the shared test subset exceeds its threshold (" + th + "; large ε: "
+               "also when accuracy there is not below that at the headline ε; outputs summing "
+               "to 1: probabilities instead of logits). Worst case: robust accuracy over every "
+               f"attack run at the headline ε. {DAGGER}: degenerate final model (natural "
+               "accuracy below its dataset's threshold, or one class for most predictions).")
+    return numeric, readable, caption
+
+
+def _check_cell(c: Mapping[str, Any]) -> str:
+    if c.get("detail") == "not run" or c["value"] != c["value"]:
+        return "not run"
+    mark = "✓" if c["passed"] else "✗"
+    if c["check"] == "probabilities":
+        return mark
+    return f"{100 * c['value']:.1f} % {mark}"
