@@ -517,3 +517,18 @@ def test_model_validity(linear):
         low["reason"]
     with pytest.raises(ValueError, match="min_accuracy"):
         model_validity(model, x, y, min_accuracy=1.5)
+
+
+def test_steps_restarts_change_of_exactly_the_threshold_passes():
+    """0.07 − 0.06 is 0.010000000000000009 in floats: one image in 100 must not fail a
+    1-point threshold."""
+    import pandas as pd
+
+    from curvrobust.masking import masking_checks
+
+    def rows(attack, broken):
+        return [dict(attack=attack, eps=0.1, index=i, label=0, correct=1, attacked=1,
+                     success=int(i >= 100 - broken), margin=0.0) for i in range(100)]
+    df = pd.DataFrame(rows("pgd_ce", 94) + rows("pgd_ce_restarts", 93) + rows("pgd_ce_2x", 94))
+    (check,) = [c for c in masking_checks(df, None, 0.1) if c["check"] == "steps_restarts"]
+    assert check["value"] == 0.01 and check["passed"]

@@ -121,7 +121,7 @@ def test_smoke_produces_study002_outputs(smoke_run):
         nat = None
         for col, name in s2["datasets"]["mnist"]["attacks"].items():
             df = pd.read_csv(adir / f"{name}.csv")
-            assert (df["n_test"] == cfg["attacks"][name]["n_examples"]).all()
+            assert (df["n_test"] == cfg["robustness"]["n_examples"]).all()  # the shared subset
             acc = df["correct"] / df["n_test"]
             assert (df["adv_accuracy"] <= acc + 1e-12).all()
             nat = acc.iloc[0] if nat is None else nat
@@ -142,6 +142,42 @@ def test_smoke_produces_study002_outputs(smoke_run):
     assert ep["penalty"].notna().all() and ep["epoch_time_s"].gt(0).all()
 
 
+def test_smoke_robust_evaluation(smoke_run):
+    """Per-image outcomes on the shared subset, one summary and masking-report row per model in
+    scope, the worst case beside the study's numbers in the tables."""
+    from curvrobust import plans
+    from curvrobust.robust import eval_subset
+
+    work, cfg = smoke_run
+    checked = plans.check_config(yaml.safe_load(yaml.safe_dump(cfg)))
+    R = plans.robust_plan(checked)
+    n = cfg["robustness"]["n_examples"]
+    subset = set(eval_subset(cfg["variants"]["clean"]["subset"]["test"], n,
+                             cfg["robustness"]["subset_seed"]).tolist())
+    img = pd.read_csv(work / "results/attacks/mnist/clean/m2_ours/seed42/final/fgsm_s2_images.csv")
+    assert len(img) == n * len(cfg["attacks"]["fgsm_s2"]["eps"])
+    assert set(img["index"]) == subset
+    assert ((img["attacked"] <= img["correct"]) & (img["success"] <= img["attacked"])).all()
+    summ = pd.read_csv(work / "results/attacks/mnist/clean/m2_ours/seed42/final/fgsm_s2.csv")
+    for e, g in img.groupby("eps"):
+        row = summ[summ["eps"] == e].iloc[0]
+        assert row["successes"] == g["success"].sum() and row["correct"] == g["correct"].sum()
+    masking = pd.read_csv(work / "results/masking.csv")
+    assert len(masking) == len(R.models())
+    for check in ("fgsm_only", "margin_only", "steps_restarts", "square_only", "transfer_only",
+                  "large_eps", "zero_grad", "probabilities"):
+        assert check in masking.columns and f"{check}_passed" in masking.columns
+    import json
+    for r in R.models():
+        s = json.loads((work / R.summary_file(r)).read_text())
+        heads = [w for w in s["worst_case"] if w["eps"] == r["eps"]]
+        assert heads and heads[0]["complete"] and heads[0]["n"] == n
+        assert 0 <= heads[0]["robust_accuracy"] <= heads[0]["natural_accuracy"]
+    t1 = pd.read_csv(work / "results/study000/table1_fgsm_clean.csv")
+    assert t1["worst_case_acc_mean"].notna().all()
+    assert (work / "results/masking.md").read_text().count("\n| ") >= len(R.models())
+
+
 def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
     work, cfg = smoke_run
     changed = yaml.safe_load(yaml.safe_dump(cfg))
@@ -151,13 +187,16 @@ def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
     jobs = _scheduled_jobs(proc.stdout)
     attacked = [w for r, w in jobs if r == "attack_model"]
     assert len(attacked) == 6 and all("attack=bim_s2" in w for w in attacked), attacked
+    # BIM enters the worst case of every study-002 model, whose summary every study-002 table
+    # reads (the validity gate): those reruns, and nothing of the other studies
     tables = sorted(w for r, w in jobs if r == "make_table_study002")
-    assert tables == sorted(f"wildcards: table={t}" for t in
-                            ("table1_mnist", "table_pgd_restarts", "table_step_sweep")), tables
+    assert len(tables) == 5, tables
+    robust = [w for r, w in jobs if r == "evaluate_robustness"]
+    assert len(robust) == 6 and all("recipe=m2_" in w for w in robust), robust
     figures = [w for r, w in jobs if r == "plot_figure_study002"]
     assert figures == ["wildcards: figure=fig_step_sweep"], figures
-    assert {r for r, _ in jobs} == {"attack_model", "make_table_study002",
-                                    "plot_figure_study002", "all"}
+    assert {r for r, _ in jobs} == {"attack_model", "make_table_study002", "evaluate_robustness",
+                                    "make_masking_report", "plot_figure_study002", "all"}
 
 
 STUDY001_TABLES = ["table_robust_accuracy", "table_hvp_error", "table_eigvec_alignment"]
@@ -231,8 +270,12 @@ def test_changed_autoattack_reruns_only_evaluations(smoke_run):
     figures = sorted(w.split("figure=")[1] for r, w in jobs if r == "plot_figure_study001")
     assert figures == ["fig1_haat_robust_accuracy", "fig2a_xi_sweep", "fig2b_k_sweep",
                        "fig3_haat_vs_pgd"], figures
+    # the final epoch's outcomes enter the worst case of each study-001 model
+    robust = [w for r, w in jobs if r == "evaluate_robustness"]
+    assert len(robust) == 4 and all("recipe=s1_" in w for w in robust), robust
     assert {r for r, _ in jobs} == {"evaluate_checkpoint", "make_table_study001",
-                                    "plot_figure_study001", "all"}, jobs
+                                    "plot_figure_study001", "evaluate_robustness",
+                                    "make_masking_report", "all"}, jobs
 
 
 def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
@@ -247,8 +290,11 @@ def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
     assert sum(r == "evaluate_checkpoint" for r, _ in jobs) == 2, jobs
     figures = [w.split("figure=")[1] for r, w in jobs if r == "plot_figure_study001"]
     assert figures == ["fig2a_xi_sweep"], figures
+    robust = [w for r, w in jobs if r == "evaluate_robustness"]
+    assert len(robust) == 1 and "recipe=s1_haat_xi1em3" in robust[0], robust
     assert {r for r, _ in jobs} == {"train_model", "evaluate_checkpoint", "make_table_study001",
-                                    "plot_figure_study001", "all"}, jobs
+                                    "plot_figure_study001", "evaluate_robustness",
+                                    "make_masking_report", "all"}, jobs
 
 
 
@@ -382,7 +428,9 @@ def test_changed_eps_reruns_attacks_and_tables_only(smoke_run):
     proc = run_snakemake(work, "--configfile", "changed.yaml", "-n", "--cores", "1")
     counts = job_counts(proc.stdout)
     assert counts.get("attack_model", 0) > 0 and counts.get("make_table_study000", 0) > 0, counts
-    assert set(counts) <= {"attack_model", "make_table_study000", "all"}, counts
+    # FGSM enters the worst case of study 000's models (not of the others)
+    assert set(counts) <= {"attack_model", "make_table_study000", "evaluate_robustness",
+                           "make_masking_report", "all"}, counts
 
 
 @pytest.mark.parametrize("path,value,key", [
@@ -425,7 +473,7 @@ def test_report_builds_with_every_table_and_figure(smoke_run):
                  "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png",
                  "table_robust_accuracy.csv", "table_hvp_error.csv", "fig4_fd_convergence.png",
                  "fig2a_xi_sweep.png", "table_pga_by_scale.csv", "fig_local_maxima.png",
-                 "fig_adversarial_training.png"):
+                 "fig_adversarial_training.png", "masking.csv", "masking.md"):
         assert name in html, name
 
 
@@ -453,12 +501,15 @@ def test_changed_optimizer_hyperparameter_retrains_only_that_optimizer(smoke_run
     assert len(trained) == 4 and all("recipe=cnn_adam" in w for w in trained), trained
     assert not any("cnn_sgd" in w or "cnn_gn," in w for r, w in jobs
                    if r in ("train_model", "compute_input_stats", "compute_sharpness")), jobs
-    # study 002's indicator scatter holds every model, study 000's included
+    # study 002's indicator scatter holds every model, study 000's included; the clean Adam
+    # model is MNIST's transfer source, so every MNIST model's robust evaluation reruns, and
+    # with it every table that shows one (the validity gate)
     assert {r for r, _ in jobs} <= {"train_model", "match_checkpoint", "attack_model",
                                     "compute_input_stats", "compute_sharpness", "make_table_study000",
                                     "plot_figure_study000", "compute_indicator", "plot_figure_study002",
-                                    "all"}
-    assert not any("m2_" in w for _, w in jobs), jobs
+                                    "craft_transfer", "evaluate_robustness", "make_masking_report",
+                                    "make_table_study001", "make_table_study002", "all"}
+    assert not any("m2_" in w for r, w in jobs if r != "evaluate_robustness"), jobs
 
 
 def test_edited_plotting_code_reruns_only_figures(smoke_run):

@@ -52,6 +52,8 @@ def test_worst_case_mean_and_interval_over_seeds_and_rate_among_correct():
     # gn: 80 % correct, 20 % survive: 75 % of the correctly classified images are broken
     assert numeric.loc[1, "worst_case_rate_mean"] == pytest.approx(75.0)
     assert numeric.loc[1, "worst_case_n"] == 500
+    _, other, _ = annotate(*_frames(["adam", "sgd"]), recs, summaries)
+    assert other.loc[1, "Masking checks"] == "–"  # no model of this row was evaluated
     assert "Worst-case robust acc. (ε=0.1)" in readable.columns
     assert readable.loc[1, "Worst-case robust acc. (ε=0.1)"].startswith("20.0")
     assert "first 500 test images" in note and DAGGER not in note
@@ -74,7 +76,7 @@ def test_degenerate_final_model_is_marked_and_explained_but_a_checkpoint_is_not(
     assert readable.loc[0, "Optimizer"] == f"ADAM {DAGGER}"
     assert readable.loc[1, "Optimizer"] == "SGD"
     assert list(numeric["degenerate_models"]) == [1, 0]
-    assert "Adam seed 1 (predicts class 1 for 95.0 % of images; natural accuracy 13.4 %)" in note
+    assert "Adam seed 1: predicts class 1 for 95.0 % of images" in note
     # a loss-matched checkpoint shows its accuracy instead
     assert readable.loc[1, "Natural acc. (whole test set)"].startswith("13.4")
 

@@ -47,8 +47,7 @@ def headline_worst(summary: dict) -> dict | None:
 
 def _degenerate_text(rec: Mapping[str, Any], s: dict, name: str) -> str:
     v = s["validity"]
-    return (f"{name} seed {rec['seed']} ({v['reason']}; natural accuracy "
-            f"{100 * v['natural_accuracy']:.1f} %)")
+    return f"{name} seed {rec['seed']}: {v['reason']}"
 
 
 def degenerate_labels(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, dict],
@@ -137,22 +136,23 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
                 rate.append(tables.mean_ci([
                     100 * (1 - w["robust_accuracy"] / w["natural_accuracy"])
                     if w["natural_accuracy"] > 0 else math.nan for w, _ in ws]))
-            failed.append(sorted({c for _, s in items for c in s.get("failed_checks", [])}))
+            failed.append(sorted({c for _, s in items for c in s.get("failed_checks", [])})
+                          if items else None)
         numeric["worst_case_eps"] = eps_col
         numeric["worst_case_n"] = n_col
         numeric["worst_case_acc_mean"] = [a[0] for a in acc]
         numeric["worst_case_acc_ci95"] = [a[1] for a in acc]
         numeric["worst_case_rate_mean"] = [a[0] for a in rate]
         numeric["worst_case_rate_ci95"] = [a[1] for a in rate]
-        numeric["masking_checks_failed"] = [";".join(f) for f in failed]
+        numeric["masking_checks_failed"] = [";".join(f) if f is not None else "" for f in failed]
         eps_shown = sorted({e for e in eps_col if e == e})
         head = f"ε={'/'.join(f'{e:g}' for e in eps_shown)}" if eps_shown else "headline ε"
         readable[f"Worst-case robust acc. ({head})"] = [
             "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in acc]
         readable[f"Worst-case success rate ({head})"] = [
             "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in rate]
-        readable["Masking checks"] = ["passed" if not f else "FAILED: " + ", ".join(f)
-                                      for f in failed]
+        readable["Masking checks"] = ["–" if f is None else "passed" if not f
+                                      else "FAILED: " + ", ".join(f) for f in failed]
     note = ""
     if worst and any(e == e for e in numeric.get("worst_case_eps", [])):
         ns = sorted({int(n) for n in numeric["worst_case_n"] if n == n})
