@@ -86,7 +86,13 @@ def test_slurm_run_matches_local_run(slurm, tmp_path, real_mnist_dir):
 
     logs = {f.relative_to(remote / "results/logs"): f.read_text()
             for f in (remote / "results/logs").rglob("*.log")}
-    assert len(logs) == 5, sorted(map(str, logs))  # fetch (local rule) + 4 cluster jobs
+    # fetch (a local rule) + 6 cluster jobs: make_variant, train_model, attack_model twice
+    # (the study's FGSM, and study 002's PGD curve, which enters the model's worst case),
+    # evaluate_robustness and the table
+    assert len(logs) == 7, sorted(map(str, logs))
+    assert sorted(n.parts[0] for n in logs) == [
+        "attack_model", "attack_model", "evaluate_robustness", "fetch_dataset",
+        "make_table_study000", "make_variant", "train_model"], sorted(map(str, logs))
     for name, text in logs.items():
         if name.parts[0] == "fetch_dataset":
             assert "SLURM_JOB_ID=none" in text  # a localrule: cluster nodes may lack internet

@@ -171,7 +171,10 @@ def test_smoke_robust_evaluation(smoke_run):
     for r in R.models():
         s = json.loads((work / R.summary_file(r)).read_text())
         heads = [w for w in s["worst_case"] if w["eps"] == r["eps"]]
-        assert heads and heads[0]["complete"] and heads[0]["n"] == n
+        assert heads and heads[0]["complete"]
+        # the images every attack covers: study 001's AutoAttack takes fewer
+        aa = cfg["studies"]["study001"]["autoattack"]["n_examples"]
+        assert heads[0]["n"] == (min(n, aa) if r["study"] == "study001" else n)
         assert 0 <= heads[0]["robust_accuracy"] <= heads[0]["natural_accuracy"]
     t1 = pd.read_csv(work / "results/study000/table1_fgsm_clean.csv")
     assert t1["worst_case_acc_mean"].notna().all()
