@@ -50,7 +50,7 @@ from .square import square  # registers "square"
 __all__ = ["ATTACKS", "Attack", "OUTCOME_COLUMNS", "SWEEPS", "attack_outcomes",
            "attack_success_table", "bim", "ce_loss", "cw", "cw_margin_loss", "fgsm",
            "fgsm_success_table", "fgsm_sweep", "get_attack", "haat", "haat_trace",
-           "input_grad_sign", "iterative_linf", "pgd", "register_attack", "run_attack", "square",
+           "input_grad_sign", "iterative_linf", "linf_ascent_steps", "pgd", "register_attack", "run_attack", "square",
            "summarise_outcomes"]
 
 OUTCOME_COLUMNS = ("attack", "eps", "index", "label", "correct", "attacked", "success", "margin")
@@ -172,6 +172,31 @@ def _linf_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
     if start_noise is not None:
         adv = adv + torch.empty_like(adv).uniform_(-eps, eps, generator=start_noise)
         adv = clip_to_range(adv, data_range)
+    return linf_ascent_steps(model, x, adv, y, eps, loss_fn, steps, step_size, data_range)
+
+
+def linf_ascent_steps(model: nn.Module, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor,
+                      eps: float, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      steps: int, step_size: float,
+                      data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """``steps`` projected signed-gradient ascent steps of ``loss_fn`` from the iterate ``adv``
+    of clean ``x`` (so S steps continued for S more equal 2S steps from the same start).
+
+    Args:
+        model: classifier mapping (N, ...) inputs to (N, C) logits.
+        x: (N, ...) clean inputs (detached).
+        adv: (N, ...) the iterate to continue from.
+        y: (N,) long labels (detached).
+        eps: L∞ radius ε.
+        loss_fn: ``loss_fn(logits, y)`` -> 0-d tensor to ascend.
+        steps: number of steps.
+        step_size: size of each signed step.
+        data_range: (lo, hi) to clip every iterate to, or None.
+
+    Returns:
+        The detached final iterate.
+    """
+    adv = adv.detach().clone()
     for _ in range(steps):
         adv.requires_grad_(True)
         loss = loss_fn(model(adv), y)
@@ -180,7 +205,7 @@ def _linf_ascent(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
         adv = adv.detach() + step_size * grad.sign()
         delta = torch.clamp(adv - x, min=-eps, max=eps)
         adv = clip_to_range(x + delta, data_range)
-    return adv
+    return adv.detach()
 
 
 def iterative_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,

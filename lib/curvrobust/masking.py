@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attackbase import check_int, clip_to_range
-from .attacks import ce_loss, cw, fgsm, get_attack, pgd
+from .attackbase import check_int
+from .attacks import ce_loss, cw, fgsm, get_attack, linf_ascent_steps, pgd
 from .inference import decision_margin, eval_mode, model_device
 
 if TYPE_CHECKING:
@@ -119,22 +119,13 @@ def _positive_eps(name: str, value: Any) -> float:
 
 # --------------------------------------------------------------------------- the suite
 
-def _pgd_continue(model: nn.Module, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor,
-                  eps: float, steps: int, step_size: float) -> torch.Tensor:
-    """``steps`` more cross-entropy PGD steps from the iterate ``adv`` of clean ``x``, with the
-    arithmetic of :func:`curvrobust.attacks.iterative_linf` operation for operation (so PGD
-    for S steps continued for S more equals PGD for 2S steps from the same start)."""
-    x = x.detach()
-    y = y.detach()
-    adv = adv.detach().clone()
-    for _ in range(steps):
-        adv.requires_grad_(True)
-        loss = ce_loss(model(adv), y)
-        (grad,) = torch.autograd.grad(loss, adv)
-        adv = adv.detach() + step_size * grad.sign()
-        delta = torch.clamp(adv - x, min=-eps, max=eps)
-        adv = clip_to_range(x + delta, (0.0, 1.0))
-    return adv
+def _check_batch(x: torch.Tensor, y: torch.Tensor) -> int:
+    """N of a non-empty batch x with N labels y; a ValueError otherwise."""
+    n = len(x)
+    if n == 0 or y.shape != (n,):
+        raise ValueError(f"x must be a non-empty batch with N labels y, got x "
+                         f"{tuple(x.shape)}, y {tuple(y.shape)}")
+    return n
 
 
 class _Outcome:
@@ -285,8 +276,8 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             model, xb, yb, eps, steps=steps, step_size=step, kappa=0.0, random_start=True,
             generator=gen_margin)))
         iterates = iter(pgd_iterates)
-        white.append(run("pgd_ce_2x", eps, lambda xb, yb, idx: _pgd_continue(
-            model, xb, next(iterates), yb, eps, steps, step)))
+        white.append(run("pgd_ce_2x", eps, lambda xb, yb, idx: linf_ascent_steps(
+            model, xb, next(iterates), yb, eps, ce_loss, steps, step)))
         pgd_iterates.clear()  # free the device memory
 
         # further random starts on what pgd_ce left unbroken; the first start is pgd_ce's
@@ -425,10 +416,7 @@ def gradient_probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         not logits); the mean over images of the output row sums.
     """
     batch_size = check_int("batch_size", batch_size, 1)
-    n = len(x)
-    if n == 0 or y.shape != (n,):
-        raise ValueError(f"x must be a non-empty batch with N labels y, got x "
-                         f"{tuple(x.shape)}, y {tuple(y.shape)}")
+    n = _check_batch(x, y)
     dev = model_device(model)
     zero = 0
     sums_to_one = True
@@ -481,10 +469,7 @@ def model_validity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, min_ac
         raise ValueError(f"max_class_share must be in (0, 1], got "
                          f"max_class_share={max_class_share!r}")
     batch_size = check_int("batch_size", batch_size, 1)
-    n = len(x)
-    if n == 0 or y.shape != (n,):
-        raise ValueError(f"x must be a non-empty batch with N labels y, got x "
-                         f"{tuple(x.shape)}, y {tuple(y.shape)}")
+    n = _check_batch(x, y)
     dev = model_device(model)
     preds = []
     with eval_mode(model):
