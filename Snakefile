@@ -21,13 +21,17 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 
 
+# The HTML report (snakemake --report) opens with this page; it points to the claims first.
+report: "report/workflow.rst"
+
+
 wildcard_constraints:
     dataset=alternatives(config["datasets"]),
     variant=alternatives(config["variants"]),
     recipe=alternatives(config["recipes"]),
     attack=alternatives(config["attacks"]),
     seed=r"\d+",
-    ckpt=f"final|match-(?:{alternatives(config['recipes'])})",
+    ckpt=f"final|match(?:acc)?-(?:{alternatives(config['recipes'])})",
 
 
 include: "rules/data.smk"
@@ -39,6 +43,7 @@ include: "rules/study001.smk"
 include: "rules/study002.smk"
 include: "rules/study003.smk"
 include: "rules/robust.smk"
+include: "rules/claims.smk"
 
 
 localrules:

@@ -1,7 +1,7 @@
 # What every rules/*.smk file shares. The studies' plans (config checks, targets, the inputs and
 # params of each table and figure) live in the curvrobust.plans package; this file makes one
-# plan object per study (and R, the robust evaluation across studies 000-002) and adapts them
-# to Snakemake's wildcards.
+# plan object per study (R, the robust evaluation across studies 000-002, and C, the claims)
+# and adapts them to Snakemake's wildcards.
 
 import sys
 from pathlib import Path
@@ -26,6 +26,7 @@ except plans.ConfigError as e:
 STUDIES = plans.plan(config)
 S0, S1, S2, S3 = STUDIES.values()
 R = plans.robust_plan(config, STUDIES)
+C = plans.claims_plan(config, STUDIES, R)
 
 
 def code(script):
@@ -48,7 +49,7 @@ def gpu_resource(wildcards):
 
 
 def model_file(w):
-    """The checkpoint a `ckpt` wildcard names: the final model or a loss-matched one."""
+    """The checkpoint a `ckpt` wildcard names: the final model or a matched one (loss or accuracy)."""
     return paths.checkpoint_file(dict(w.items()))
 
 

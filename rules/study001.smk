@@ -1,8 +1,9 @@
 # Study 001 (Mei, Yang, Wu, HAAT): PGD adversarial training against HAAT (PGD plus a
-# second-order direction from power iteration with Hessian-vector products). Both train through
-# train_model (their regimes name the adversary); every epoch-end checkpoint is evaluated by its
-# own job (clean, PGD, AutoAttack-style); the power iteration's convergence is traced on the
-# trained HAAT model. Plan: curvrobust.plans.study001.
+# second-order direction from power iteration with Hessian-vector products), HAAT's sweeps and
+# twins (w2 = 0, random direction). All train through train_model (their regimes name the
+# adversary); every epoch-end checkpoint is evaluated by its own job (clean, PGD,
+# AutoAttack-style); the power iteration's convergence is traced for each k on the model trained
+# with that k (else on the HAAT model). Plan: curvrobust.plans.study001.
 
 
 rule study001:
@@ -43,7 +44,10 @@ rule evaluate_checkpoint:
 
 rule trace_power_iteration:
     input:
+        # the convergence model (HVP error, alignment, and the ks no model was trained with)
+        # first, then each k's own model (Fig. 5's traces come from each k's own model)
         model=lambda w: S1.convergence_model(w.dataset, w.seed),
+        models=lambda w: S1.convergence_models(w.dataset, w.seed),
         train=lambda w: paths.data_file(w.dataset, S1.variant(w.dataset), "train"),
         code=code("trace_power_iteration"),
     output:
@@ -62,6 +66,7 @@ rule trace_power_iteration:
     params:
         spec=S1.block.get("convergence", {}),
         adversary=lambda w: S1.convergence_adversary(w.dataset),
+        per_k=lambda w: S1.convergence_per_k(w.dataset, w.seed),
         device=config["device"],
     script:
         "../workflow_scripts/trace_power_iteration.py"

@@ -28,6 +28,7 @@ rule compute_indicator:
         gpu=gpu_resource,
     params:
         spec=S2.block.get("indicator", {}),
+        subset=R.subset(),
         device=config["device"],
     script:
         "../workflow_scripts/compute_indicator.py"

@@ -1,8 +1,9 @@
 # Study 003 (Deng, He, Huang, Su, dynamics of first-order adversaries): a two-layer scalar
 # network on a ±1 digit pair, inputs scaled by s (one input_scale variant per s, the threat
 # radius and data range scaled alike); projected gradient ascent on the adversary from several
-# random starts, at initialisation and after PGA adversarial training; tables and figures of
-# convergence and landscape regularity against s. Plan: curvrobust.plans.study003.
+# random starts, at initialisation and after PGA adversarial training (one run per learning-rate
+# scaling, in lr_{scaling}/ of each scale and seed); tables and figures of convergence and
+# landscape regularity against s; its claims in rules/claims.smk. Plan: curvrobust.plans.study003.
 
 
 rule study003:
@@ -32,13 +33,15 @@ rule train_pga_model:
         test=f"{paths.DATA}/test.pt",
         code=code("train_pga_model"),
     output:
-        model=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/model.pt",
-        epochs=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/epochs.csv",
-        steps=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/steps.csv",
+        model=f"{S3.training_pattern()}/model.pt",
+        epochs=f"{S3.training_pattern()}/epochs.csv",
+        steps=f"{S3.training_pattern()}/steps.csv",
     log:
-        f"{paths.LOGS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.log",
+        f"{paths.LOGS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}.tsv"
+        f"{paths.BENCHMARKS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.tsv"
+    wildcard_constraints:
+        lr_scaling=alternatives(plans.study003.LR_SCALINGS),
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -49,7 +52,7 @@ rule train_pga_model:
         n_train=S3.block.get("n_train"),
         n_test=S3.block.get("n_test"),
         threat=lambda w: S3.threat(w.variant),
-        spec=S3.block.get("adversarial_training", {}),
+        spec=S3.training_spec(),
         device=config["device"],
         deterministic=config.get("deterministic", True),
     script:
@@ -58,7 +61,7 @@ rule train_pga_model:
 
 rule attack_pga:
     input:
-        model=lambda w: S3.attacked_model(w.dataset, w.variant, w.seed, w.stage),
+        model=S3.init_pattern(),
         test=f"{paths.DATA}/test.pt",
         code=code("attack_pga"),
     output:
@@ -69,7 +72,7 @@ rule attack_pga:
     benchmark:
         f"{paths.BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
     wildcard_constraints:
-        stage="|".join(plans.study003.STAGES),
+        stage="init",
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -78,7 +81,36 @@ rule attack_pga:
     params:
         pair=S3.block.get("pair"),
         threat=lambda w: S3.threat(w.variant),
-        spec=S3.block.get("pga", {}),
+        spec=S3.pga_settings(),
+        device=config["device"],
+    script:
+        "../workflow_scripts/attack_pga.py"
+
+
+rule attack_pga_trained:
+    input:
+        model=f"{S3.training_pattern()}/model.pt",
+        test=f"{paths.DATA}/test.pt",
+        code=code("attack_pga"),
+    output:
+        trace=f"{S3.training_pattern()}/pga_{{stage}}_trace.csv",
+        examples=f"{S3.training_pattern()}/pga_{{stage}}_examples.csv",
+    log:
+        f"{paths.LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.log",
+    benchmark:
+        f"{paths.BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.tsv"
+    wildcard_constraints:
+        stage="trained",
+        lr_scaling=alternatives(plans.study003.LR_SCALINGS),
+    conda:
+        "../envs/curvrobust.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_resource,
+    params:
+        pair=S3.block.get("pair"),
+        threat=lambda w: S3.threat(w.variant),
+        spec=S3.pga_settings(),
         device=config["device"],
     script:
         "../workflow_scripts/attack_pga.py"
@@ -106,6 +138,7 @@ rule make_table_study003:
     params:
         records=lambda w: S3.params(w.dataset, w.table),
         presentation=lambda w: S3.presentation(w.table),
+        settings=lambda w: S3.settings(w.table),
     script:
         "../workflow_scripts/make_table_study003.py"
 
@@ -131,6 +164,6 @@ rule plot_figure_study003:
     params:
         records=lambda w: S3.params(w.dataset, w.figure),
         presentation=lambda w: S3.presentation(w.figure),
-        initial_steps=S3.block.get("adversarial_training", {}).get("initial_steps"),
+        settings=lambda w: S3.settings(w.figure),
     script:
         "../workflow_scripts/plot_figure_study003.py"

@@ -26,6 +26,8 @@ rule train_model:
         "../workflow_scripts/train_model.py"
 
 
+# match-{ref}: the first checkpoint whose whole-training-set loss falls to {ref}'s final one
+# (Table 1b); matchacc-{ref}: the first whose whole-training-set accuracy rises to it (Table 1c)
 rule match_checkpoint:
     input:
         checkpoints=f"{paths.MODEL_DIR}/checkpoints.csv",
@@ -35,11 +37,12 @@ rule match_checkpoint:
         manifest=f"{paths.DATA}/manifest.json",
         code=code("match_checkpoint"),
     output:
-        model=f"{paths.MODEL_DIR}/match-{{ref}}.pt",
-        info=f"{paths.MODEL_DIR}/match-{{ref}}.json",
+        model=f"{paths.MODEL_DIR}/{{match}}-{{ref}}.pt",
+        info=f"{paths.MODEL_DIR}/{{match}}-{{ref}}.json",
     log:
-        f"{paths.LOGS}/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{ref}}.log",
+        f"{paths.LOGS}/match_checkpoint/{{dataset}}_{{variant}}_{{recipe}}_seed{{seed}}_{{match}}-{{ref}}.log",
     wildcard_constraints:
+        match="match|matchacc",
         ref=alternatives(config["recipes"]),
     conda:
         "../envs/curvrobust.yaml"

@@ -8,7 +8,8 @@ import inspect
 import pytest
 
 MODULES = ["models", "variants", "attacks", "attackbase", "inference", "curvature", "haat",
-           "pga", "surfaces", "autoattack", "robust", "square", "evaluation", "masking"]
+           "pga", "surfaces", "autoattack", "robust", "square", "evaluation", "masking", "claims",
+           "subsets"]
 # helpers that are not entry points; each has a one-paragraph docstring
 EXEMPT = {"models.save_checkpoint", "models.lecun_normal_", "models.make_activation",
           "models.resnet18_cifar", "models.available", "models.count_parameters",

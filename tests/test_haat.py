@@ -4,6 +4,7 @@ known spectrum, the attack's invariants, and its reduction to PGD / torchattacks
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -310,13 +311,146 @@ def test_haat_deterministic_and_leaves_model_alone(cnn):
 @pytest.mark.parametrize("name, value", [
     ("eps", -0.1), ("steps", 0), ("steps", 2.0), ("k", 0), ("step_size", 0.0),
     ("step_size", math.inf), ("xi", 0.0), ("w1", -1.0), ("w2", math.nan), ("hvp", "exact2"),
-    ("r2_scale", "l1"), ("update", "middle"),
+    ("r2_scale", "l1"), ("update", "middle"), ("direction", "eigen"), ("fd_start", "unit"),
 ])
 def test_haat_bad_params(cnn, name, value):
     model, x, y = cnn
     kw = {"eps": 0.1, name: value}
     with pytest.raises(ValueError, match=name):
         haat(model, x, y, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The twins (w₂ = 0 and random direction) and the first finite-difference product
+# ---------------------------------------------------------------------------------------------
+
+def _count_hvps(monkeypatch) -> list[torch.Tensor]:
+    """Spy on the module's Hessian-vector products: returns the list of directions they were
+    called with (in order), the products themselves unchanged."""
+    calls: list[torch.Tensor] = []
+    real = curvrobust.haat.input_hvp_batch
+
+    def spy(model, x, y, u, *args, **kwargs):
+        calls.append(u.detach().clone())
+        return real(model, x, y, u, *args, **kwargs)
+
+    monkeypatch.setattr(curvrobust.haat, "input_hvp_batch", spy)
+    return calls
+
+
+def _count_forwards(model: nn.Module) -> tuple[list[int], Any]:
+    """A forward hook counting the model's calls; returns (counter, handle)."""
+    n = [0]
+    handle = model.register_forward_hook(lambda *_: n.__setitem__(0, n[0] + 1))
+    return n, handle
+
+
+@pytest.mark.parametrize("update", ["outer", "inner"])
+def test_twins_with_w2_zero_are_pgd_and_skip_the_hessian(cnn, monkeypatch, update):
+    """w₂ = 0: HAAT and its random-direction twin are PGD from the same random start, bit for
+    bit, and neither multiplies by the Hessian."""
+    model, x, y = cnn
+    calls = _count_hvps(monkeypatch)
+    kw = dict(steps=3, step_size=0.03, k=2, w1=1.0, w2=0.0, update=update, random_start=True)
+    steps = 3 if update == "outer" else 6
+    ref = attacks.pgd(model, x, y, 0.1, steps=steps, step_size=0.03, random_start=True,
+                      generator=torch.Generator().manual_seed(5))
+    for direction in ("hessian", "random"):
+        got = haat(model, x, y, 0.1, direction=direction,
+                   generator=torch.Generator().manual_seed(5), **kw)
+        assert torch.equal(got, ref), direction
+    assert calls == []
+
+
+@pytest.mark.parametrize("r2_scale", ["linf", "l2_ball"])
+def test_random_twin_step_is_the_aligned_normalised_draw(smooth, r2_scale):
+    """One step, w₁ = 0, no projection: the random twin moves by step·r² with r² the draw
+    u ~ N(0, I) of the same generator state, normalised and sign-aligned with ∇ₓL, scaled as
+    HAAT scales its eigenvector; HAAT itself (same draw, power iteration) moves elsewhere."""
+    model, x, y = smooth
+    step, seed = 0.01, 11
+    kw = dict(steps=1, step_size=step, k=3, hvp="exact", w1=0.0, w2=1.0, r2_scale=r2_scale,
+              data_range=None)
+    twin = haat(model, x, y, 10.0, direction="random", seed=seed, **kw)
+    u = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    u = u / u.norm(dim=1, keepdim=True)
+    g = input_loss_grad(model, x, y)
+    u = u * torch.where((u * g).sum(1, keepdim=True) < 0, -1.0, 1.0).to(x.dtype)
+    r2 = math.sqrt(6) * u if r2_scale == "l2_ball" else u / u.abs().amax(1, keepdim=True)
+    torch.testing.assert_close(twin - x, step * r2, rtol=1e-12, atol=1e-14)
+    assert ((twin - x) * g).sum(1).min() > 0  # aligned: it also climbs the first-order term
+    hessian = haat(model, x, y, 10.0, direction="hessian", seed=seed, **kw)
+    assert not torch.allclose(hessian, twin, atol=1e-6)
+
+
+@pytest.mark.parametrize("update", ["outer", "inner"])
+def test_random_twin_makes_no_hessian_products(cnn, monkeypatch, update):
+    """The random twin costs what PGD costs: one forward/backward per update, no
+    Hessian-vector product; HAAT makes k products per attack step (fd: one extra gradient
+    each), from the same noise stream."""
+    model, x, y = cnn
+    calls = _count_hvps(monkeypatch)
+    n, handle = _count_forwards(model)
+    kw = dict(steps=2, step_size=0.03, k=3, hvp="fd", xi=1e-3, update=update, random_start=True,
+              seed=1)
+    updates = 2 if update == "outer" else 6
+    try:
+        twin = haat(model, x, y, 0.1, direction="random", **kw)
+        assert calls == [] and n[0] == updates
+        n[0] = 0
+        full = haat(model, x, y, 0.1, direction="hessian", **kw)
+        assert len(calls) == 2 * 3 and n[0] == updates + 2 * 3
+    finally:
+        handle.remove()
+    assert (twin - x).abs().max() <= 0.1 + 1e-6 and not torch.equal(twin, full)
+
+
+@pytest.mark.parametrize("update", ["outer", "inner"])
+def test_first_fd_product_uses_the_raw_draw(cnn, monkeypatch, update):
+    """Algorithm 1: the first finite-difference product of every attack step is along the raw
+    N(0, I) draw (norm ≈ √d, not 1), the next ones along unit vectors; fd_start="normalised"
+    and exact products take the first one along the unit vector."""
+    model, x, y = cnn
+    calls = _count_hvps(monkeypatch)
+    seed, k = 4, 3
+    draw = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+
+    def norms(u):
+        return u.flatten(1).norm(dim=1)
+
+    haat(model, x, y, 0.1, steps=1, step_size=0.03, k=k, hvp="fd", xi=1e-3, update=update,
+         seed=seed)
+    assert len(calls) == k
+    assert torch.equal(calls[0], draw)  # the draw itself
+    assert (norms(calls[0]) > 4).all()  # d = 64: ‖u⁽⁰⁾‖ ≈ 8
+    for later in calls[1:]:
+        torch.testing.assert_close(norms(later), torch.ones(x.shape[0]))
+    for kw in (dict(hvp="fd", fd_start="normalised"), dict(hvp="exact")):
+        calls.clear()
+        haat(model, x, y, 0.1, steps=1, step_size=0.03, k=k, xi=1e-3, update=update, seed=seed,
+             **kw)
+        torch.testing.assert_close(calls[0], draw / norms(draw).view(-1, 1, 1, 1))
+
+
+def test_raw_start_is_the_same_direction_and_less_rounding_noise(cnn, smooth):
+    """For an exact (linear) product the raw start changes nothing but rounding; in float32 the
+    forward difference along the raw draw (‖u‖ ≈ √d) is closer to the exact product than along
+    the unit vector, at the study's ξ."""
+    model, x, y = smooth
+    u0 = torch.randn(x.shape, generator=torch.Generator().manual_seed(8), dtype=x.dtype)
+    g = input_loss_grad(model, x, y)
+    hvp = curvrobust.haat._hvp_at(model, x, y, g, "exact", 1e-6)
+    for k in (1, 4):
+        a, da = power_iteration(hvp, u0, k)
+        b, db = power_iteration(hvp, u0, k, raw_start=True)
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(da, db, rtol=1e-12, atol=1e-14)
+    model, x, y = cnn
+    u = torch.randn(x.shape, generator=torch.Generator().manual_seed(9))
+    unit = u / u.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    (raw,) = hvp_relative_error(model, x, y, u, [1e-6], methods=("fd",))
+    (normalised,) = hvp_relative_error(model, x, y, unit, [1e-6], methods=("fd",))
+    assert raw["median"] < normalised["median"]
 
 
 def test_haat_zero_weights_rejected(cnn):
@@ -326,10 +460,11 @@ def test_haat_zero_weights_rejected(cnn):
 
 
 def _reference_haat(model, x, y, eps, *, steps, step_size, k, w2, update, random_start, seed,
-                    hvp="exact", xi=1e-6):
+                    hvp="exact", xi=1e-6, fd_start="raw"):
     """HAAT with r2_scale="linf", w1 = 1, written out per example from the docstring, with
     per-example autograd gradients and either dense Hessians (torch.autograd.functional) or
-    a hand-written forward difference; returns (x_adv, last step's ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖, (k, N))."""
+    a hand-written forward difference (the first one along the raw draw with fd_start="raw");
+    returns (x_adv, last step's ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖, (k, N))."""
     gen = torch.Generator().manual_seed(seed)
 
     def grad_at(a, i):
@@ -367,7 +502,8 @@ def _reference_haat(model, x, y, eps, *, steps, step_size, k, w2, update, random
             a = adv.clone()
             g = grad_at(a, i)
             for it in range(k):
-                hu = hv(a, i, u)
+                raw = hvp != "exact" and fd_start == "raw" and it == 0
+                hu = hv(a, i, u0[i] if raw else u)
                 u_new = hu / hu.norm()
                 diffs[it, i] = (u_new - u).norm()
                 u = u_new

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from curvrobust.models import TwoLayerNet
-from curvrobust.pga import (binary_pair, iters_to_loss_tol, local_maxima_stats, pga,
+from curvrobust.pga import (PGAResult, binary_pair, converged_maxima, converged_starts,
+                            iters_to_climb_fraction, iters_to_loss_tol, local_maxima_stats, pga,
                             pga_example_rows, pga_trace_rows, project, quadratic_loss)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -430,6 +431,82 @@ def test_iters_to_loss_tol_hand_made():
         iters_to_loss_tol(losses, -1.0)
 
 
+def _losses(*traces) -> torch.Tensor:
+    """(S, T+1, N) losses from one trace per example, a single start."""
+    return torch.tensor(traces, dtype=F64).T[None]
+
+
+def test_iters_to_climb_fraction_hand_made():
+    # start 1, best 4 (climb 3); start 1, best 5 (climb 4) with a dip; never rises (climb 0);
+    # the first trace plus 10 (the same climb, from higher up): the same share, the same count
+    losses = _losses([1.0, 2.0, 3.0, 3.9995, 4.0], [1.0, 5.0, 4.0, 5.0, 5.0],
+                     [2.0, 1.0, 1.0, 1.0, 1.0], [11.0, 12.0, 13.0, 13.9995, 14.0])
+    # f = 0.9: targets 1 + 2.7 = 3.7, 1 + 3.6 = 4.6, 2, 11 + 2.7 = 13.7
+    assert iters_to_climb_fraction(losses, 0.9).tolist() == [[3, 1, 0, 3]]
+    # f = 0.5: targets 2.5, 3, 2, 12.5
+    assert iters_to_climb_fraction(losses, 0.5).tolist() == [[2, 1, 0, 2]]
+    # f = 1: the first iteration at the best loss
+    assert iters_to_climb_fraction(losses, 1.0).tolist() == [[4, 1, 0, 4]]
+    # the tolerance relative to the best loss is a different share of the two climbs: at
+    # rtol 0.1 the targets are 3.6 (t = 3) and 12.6 (t = 2)
+    assert iters_to_loss_tol(losses, 0.1)[0, [0, 3]].tolist() == [3, 2]
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="fraction"):
+            iters_to_climb_fraction(losses, bad)
+
+
+def test_converged_starts_hand_made():
+    # plateau (range 0.01 over the last 3 iterates ≤ 0.01·4), still climbing (range 1),
+    # oscillating (the end-to-end change over 2 iterations is 0 but the range 0.2 > 0.042)
+    losses = _losses([1.0, 3.0, 3.99, 4.0, 4.0], [1.0, 2.0, 3.0, 3.5, 4.0],
+                     [1.0, 4.0, 4.2, 4.0, 4.2])
+    assert converged_starts(losses, window=2, rtol=0.01).tolist() == [[True, False, False]]
+    # a wider tolerance takes the oscillation (0.2 ≤ 0.05·4.2) but not the climb
+    assert converged_starts(losses, window=2, rtol=0.05).tolist() == [[True, False, True]]
+    # window 1: the last step only (3.5 -> 4 is 12.5 %)
+    assert converged_starts(losses, window=1, rtol=0.01).tolist() == [[True, False, False]]
+    # a window longer than T uses every iterate: the first trace's range 3 > 0.04
+    assert converged_starts(losses, window=10, rtol=0.01).tolist() == [[False, False, False]]
+    with pytest.raises(ValueError, match="window"):
+        converged_starts(losses, window=0)
+
+
+def test_converged_maxima_hand_made():
+    # example 0: converged finals 2, 4, 4.001, 4.1 (9 still climbing): 4 and 4.001 are one
+    #   maximum (gap 0.001 ≤ 1e-3·4.001), 2 and 4.1 two more -> 3
+    # example 1: nothing converged -> NaN
+    # example 2: small losses 0.2, 0.2005, 0.25: relative gaps 0.0025 and 0.2 -> 3 maxima, where
+    #   local_maxima_stats' threshold (absolute below a loss of 1: 0.001) merges the first two
+    final = torch.tensor([[4.0, 1.0, 0.2], [4.001, 2.0, 0.2005], [4.1, 3.0, 0.25],
+                          [2.0, 4.0, 0.25], [9.0, 5.0, 0.2]], dtype=F64)
+    conv = torch.tensor([[True, False, True], [True, False, True], [True, False, True],
+                         [True, False, True], [False, False, True]])
+    got = converged_maxima(final, conv, rtol=1e-3)
+    assert got[0] == 3 and torch.isnan(got[1]) and got[2] == 3
+    assert local_maxima_stats(final, rtol=1e-3)["count"][2] == 2
+    # every start converged: the same count as sorting all of them
+    assert converged_maxima(final[:4, :1], torch.ones(4, 1, dtype=torch.bool), 1e-3).tolist() == [3]
+    with pytest.raises(ValueError, match="shape"):
+        converged_maxima(final, conv[:, :2])
+
+
+def test_example_rows_carry_the_scale_comparable_measures():
+    """pga_example_rows on a hand-made result of 2 starts, 1 example, T = 4."""
+    losses = torch.tensor([[[1.0], [3.0], [3.99], [4.0], [4.0]],       # converged, iters 2
+                           [[2.0], [2.5], [3.0], [3.5], [4.0]]], dtype=F64)  # climbing, iters 4
+    res = PGAResult(losses=losses, mapping_norm=torch.ones(2, 4, 1, dtype=F64),
+                    iters_to_tol=torch.full((2, 1), 4), final_delta=torch.zeros(2, 1, 3),
+                    final_loss=losses[:, -1])
+    (row,) = pga_example_rows(res, loss_rtol=0.01, maxima_rtol=1e-3, climb_fraction=0.9,
+                              plateau_window=2)
+    # climb-fraction targets 1 + 0.9·3 = 3.7 (t = 2) and 2 + 0.9·2 = 3.8 (t = 4)
+    assert row["iters_to_climb"] == pytest.approx(3.0)
+    assert row["climb"] == pytest.approx(2.5)
+    assert row["converged_share"] == pytest.approx(0.5)
+    assert row["maxima_converged"] == 1.0       # the converged start alone
+    assert row["maxima_count"] == 1             # both end at 4.0
+
+
 def test_trace_and_example_rows_agree_with_the_result():
     torch.manual_seed(3)
     net = TwoLayerNet(in_features=12, width=8).double()
@@ -454,6 +531,9 @@ def test_trace_and_example_rows_agree_with_the_result():
         assert r["iters_to_loss_tol"] == pytest.approx(float(it[:, i].double().mean()))
         assert 0 <= r["iters_to_loss_tol"] <= 15 and 0.0 <= r["reached_tol"] <= 1.0
         assert r["loss_final_max"] >= r["loss_final"]
+        assert 0 <= r["iters_to_climb"] <= 15 and 0.0 <= r["converged_share"] <= 1.0
+        assert r["iters_to_climb"] == pytest.approx(float(
+            iters_to_climb_fraction(res.losses, 0.9)[:, i].double().mean()))
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])

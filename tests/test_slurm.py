@@ -53,6 +53,7 @@ def _workdir(tmp_path: Path, real_mnist_dir: Path, **study_overrides) -> Path:
     s.update(recipes={"gn": "cnn_gn"}, seeds=[42])
     s.pop("seeds_per_recipe", None)
     s.pop("match", None)
+    s.pop("headline", None)
     for k, v in study_overrides.items():
         cfg["variants"]["clean"][k] = v
     (tmp_path / "slurm_test.yaml").write_text(yaml.safe_dump(cfg))

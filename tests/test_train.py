@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from curvrobust.train import (TrainSpec, batch_orders, checkpoint_epochs, closest_checkpoint,
-                              cyclic_lr, init_model, make_stepper, match_train_loss, train)
+                              cyclic_lr, first_crossing, init_model, make_stepper,
+                              match_train_accuracy, match_train_loss, train)
 
 
 def _data(n=300, seed=0):
@@ -88,6 +89,64 @@ def test_match_train_loss_evaluates_only_the_bracket():
 
     assert match_train_loss(rows, 0.1, loss)["step"] == 70  # never reached: the lowest
     assert match_train_loss(rows, 5.0, loss)["step"] == 0
+
+
+def _acc_rows():
+    """Hand-built checkpoints: accuracy recorded at epoch ends (steps 0, 30, 60, 90), NaN
+    between; the true curve rises, dips after step 60 and rises again."""
+    nan = float("nan")
+    true = {0: 0.10, 10: 0.50, 20: 0.70, 30: 0.80, 40: 0.86, 50: 0.91, 60: 0.95, 70: 0.89,
+            80: 0.93, 90: 0.97}
+    rows = [dict(step=s, train_acc=true[s] if s % 30 == 0 else nan, train_loss=nan)
+            for s in true]
+    return rows, true
+
+
+def test_match_train_accuracy_is_the_first_checkpoint_reaching_the_target():
+    rows, true = _acc_rows()
+    asked = []
+
+    def acc(r):
+        asked.append(r["step"])
+        return true[r["step"]]
+
+    best = match_train_accuracy(rows, 0.9, acc)
+    # the bracket (30, 60] is evaluated in order until 50 reaches 0.9; 40 (0.86) is not taken
+    # although nearer than 50 (0.91) would be with `nearest`: the first to reach it is
+    assert best["step"] == 50 and best["train_acc"] == 0.91 and best["reached"]
+    assert asked == [40, 50]
+    assert rows[4]["train_acc"] != rows[4]["train_acc"]  # the caller's rows are not modified
+
+
+def test_first_crossing_ignores_later_dips_and_closer_values():
+    rows, true = _acc_rows()
+    # 0.95 is first reached at the epoch end 60; the dip (70) and 0.93 (80) come after it
+    assert match_train_accuracy(rows, 0.93, lambda r: true[r["step"]])["step"] == 60
+    # reached at step 0 already: no evaluation at all
+    assert match_train_accuracy(rows, 0.05, lambda r: pytest.fail("evaluated"))["step"] == 0
+
+
+def test_first_crossing_never_reached_gives_the_best_known_checkpoint():
+    rows, true = _acc_rows()
+    best = match_train_accuracy(rows, 0.99, lambda r: pytest.fail("evaluated"))
+    assert best["step"] == 90 and not best["reached"]
+    loss_rows = [dict(step=s, train_loss=v) for s, v in ((0, 2.0), (5, 0.5), (10, 0.5))]
+    worst = first_crossing(loss_rows, 0.1, lambda r: 0.0)  # falling: the lowest, earliest tie
+    assert worst["step"] == 5 and not worst["reached"]
+
+
+def test_first_crossing_directions_and_nearest():
+    rows = [dict(step=0, v=0.0), dict(step=1, v=float("nan")), dict(step=2, v=1.0)]
+    values = {1: 0.55}
+    rising = first_crossing(rows, 0.6, lambda r: values[r["step"]], key="v", rising=True)
+    assert rising["step"] == 2  # 0.55 falls short of 0.6
+    near = first_crossing(rows, 0.5, lambda r: values[r["step"]], key="v", rising=True,
+                          nearest=True)
+    assert near["step"] == 1  # crossing at 1 (0.55); its predecessor (0.0) is farther
+    falling = first_crossing(rows, 0.5, lambda r: values[r["step"]], key="v")
+    assert falling["step"] == 0 and falling["reached"]  # 0.0 <= 0.5 at once
+    with pytest.raises(ValueError, match="no checkpoints with a recorded v"):
+        first_crossing([dict(step=0, v=float("nan"))], 0.5, lambda r: 0.0, key="v")
 
 
 def test_unknown_optimizer(tmp_path):

@@ -76,7 +76,7 @@ def test_smoke_produces_every_table_and_figure(smoke_run):
     out = work / "results" / "study000"
     assert_tables_and_figures(
         out, ["table1_fgsm_clean", "table2_fgsm_poisoned", "table1b_fgsm_matched_loss",
-              "table3_sam_median", "training_summary"],
+              "table1c_fgsm_matched_accuracy", "table3_sam_median", "training_summary"],
         ["fig2_input_grad_norm", "fig3_logit_margin", "fig_sam_per_example",
          "fig_training_curves"])
     manifest = yaml.safe_load((work / "results/data/mnist/raw/manifest.json").read_text())
@@ -199,7 +199,8 @@ def test_changed_study002_attack_reruns_only_its_jobs(smoke_run):
     figures = [w for r, w in jobs if r == "plot_figure_study002"]
     assert figures == ["wildcards: figure=fig_step_sweep"], figures
     assert {r for r, _ in jobs} == {"attack_model", "make_table_study002", "evaluate_robustness",
-                                    "make_masking_report", "plot_figure_study002", "all"}
+                                    "make_masking_report", "judge_claims", "make_claims_report",
+                                    "plot_figure_study002", "all"}
 
 
 STUDY001_TABLES = ["table_robust_accuracy", "table_hvp_error", "table_eigvec_alignment"]
@@ -278,7 +279,8 @@ def test_changed_autoattack_reruns_only_evaluations(smoke_run):
     assert len(robust) == 4 and all("recipe=s1_" in w for w in robust), robust
     assert {r for r, _ in jobs} == {"evaluate_checkpoint", "make_table_study001",
                                     "plot_figure_study001", "evaluate_robustness",
-                                    "make_masking_report", "all"}, jobs
+                                    "make_masking_report", "judge_claims",
+                                    "make_claims_report", "all"}, jobs
 
 
 def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
@@ -297,7 +299,8 @@ def test_changed_haat_xi_retrains_only_that_sweep_model(smoke_run):
     assert len(robust) == 1 and "recipe=s1_haat_xi1em3" in robust[0], robust
     assert {r for r, _ in jobs} == {"train_model", "evaluate_checkpoint", "make_table_study001",
                                     "plot_figure_study001", "evaluate_robustness",
-                                    "make_masking_report", "all"}, jobs
+                                    "make_masking_report", "judge_claims",
+                                    "make_claims_report", "all"}, jobs
 
 
 
@@ -312,6 +315,7 @@ def test_smoke_produces_study003_outputs(smoke_run):
     out = work / "results" / "study003" / "mnist"
     assert_tables_and_figures(out, STUDY003_TABLES, STUDY003_FIGURES)
     pga, at = s3["pga"], s3["adversarial_training"]
+    scalings = at["lr_scalings"]
     scales = []
     for v in s3["variants"]:
         spec = cfg["variants"][v]
@@ -319,60 +323,68 @@ def test_smoke_produces_study003_outputs(smoke_run):
         scales.append(s)
         for seed in s3["seeds"]:
             run = out / v / f"seed{seed}"
-            for stage in ("init", "trained"):
-                ex = pd.read_csv(run / f"pga_{stage}_examples.csv")
+            # PGA on the shared initialisation, then on each lr scaling's trained network
+            stages = [(run, "init")] + [(run / f"lr_{sc}", "trained") for sc in scalings]
+            for folder, stage in stages:
+                ex = pd.read_csv(folder / f"pga_{stage}_examples.csv")
                 assert len(ex) == pga["n_examples"]
                 # the threat scales with the variant: radius and data range times s
                 assert (ex["eps"] == s3["threat"]["eps"] * s).all() and (ex["data_hi"] == s).all()
                 assert ex["iters_to_loss_tol"].between(0, pga["steps"]).all()
-                assert ex["maxima_count"].between(1, pga["starts"]).all()
-                tr = pd.read_csv(run / f"pga_{stage}_trace.csv")
+                assert ex["iters_to_climb"].between(0, pga["steps"]).all()
+                assert ex["converged_share"].between(0, 1).all()
+                m = ex["maxima_converged"].dropna()
+                assert m.between(1, pga["starts"]).all()
+                tr = pd.read_csv(folder / f"pga_{stage}_trace.csv")
                 assert tr["iteration"].tolist() == list(range(pga["steps"] + 1))
                 assert (tr["loss_mean"] >= 0).all()
-            ep = pd.read_csv(run / "epochs.csv")
-            assert ep["epoch"].tolist() == list(range(1, at["epochs"] + 1))
-            assert ep["robust_test_acc"].between(0, 1).all()
-            steps = pd.read_csv(run / "steps.csv")
-            assert steps["step"].tolist() == list(range(1, len(steps) + 1))
+            for sc in scalings:
+                ep = pd.read_csv(run / f"lr_{sc}" / "epochs.csv")
+                assert ep["epoch"].tolist() == list(range(1, at["epochs"] + 1))
+                assert ep["robust_test_acc"].between(0, 1).all()
+                steps = pd.read_csv(run / f"lr_{sc}" / "steps.csv")
+                assert steps["step"].tolist() == list(range(1, len(steps) + 1))
     # the initialisation is shared: one per seed, whatever the scale
     inits = sorted(p.parent.name for p in (out / "init").glob("seed*/model.pt"))
     assert inits == [f"seed{s}" for s in s3["seeds"]]
     table = pd.read_csv(out / "table_pga_by_scale.csv")
-    assert sorted(set(table["scale"])) == sorted(scales) and set(table["stage"]) == {
-        "init", "trained"}
+    assert sorted(set(table["scale"])) == sorted(scales)
+    assert set(table["stage"]) == {"init"} | {f"trained_{sc}" for sc in scalings}
     assert (table["n_seeds"] == len(s3["seeds"])).all()
     train = pd.read_csv(out / "table_adversarial_training.csv")
-    assert len(train) == len(scales)
+    assert len(train) == len(scalings) * len(scales)
 
 
 def _study003_change(smoke_run, section: str, key: str, value):
-    """Dry-run jobs after setting studies.study003.<section>.<key>, and the number of
-    (scale, seed) runs."""
+    """Dry-run jobs after setting studies.study003.<section>.<key>, the number of (scale, seed)
+    runs and the number of learning-rate scalings (one training per run and scaling)."""
     work, cfg = smoke_run
 
     def edit(c):
         c["studies"]["study003"][section][key] = value
 
     s3 = cfg["studies"]["study003"]
-    return _changed_config(work, cfg, edit), len(s3["variants"]) * len(s3["seeds"])
+    n_sc = len(s3["adversarial_training"]["lr_scalings"])
+    return _changed_config(work, cfg, edit), len(s3["variants"]) * len(s3["seeds"]), n_sc
 
 
 def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
-    jobs, n_runs = _study003_change(smoke_run, "pga", "starts", 2)
-    assert sum(r == "attack_pga" for r, _ in jobs) == 2 * n_runs, jobs
+    jobs, n_runs, n_sc = _study003_change(smoke_run, "pga", "starts", 2)
+    assert sum(r == "attack_pga" for r, _ in jobs) == n_runs, jobs
+    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_sc * n_runs, jobs
     outputs = sorted(w.split("=")[-1] for r, w in jobs if r.endswith("_study003"))
     assert outputs == sorted(["table_pga_by_scale", "fig_pga_loss_curves",
                               "fig_iters_to_tolerance", "fig_local_maxima"]), outputs
-    assert {r for r, _ in jobs} == {"attack_pga", "make_table_study003",
-                                    "plot_figure_study003", "all"}, jobs
+    assert {r for r, _ in jobs} == {"attack_pga", "attack_pga_trained", "make_table_study003",
+                                    "plot_figure_study003", "judge_claims",
+                                    "make_claims_report", "all"}, jobs
 
 
 def test_changed_training_setting_keeps_init_and_its_attacks(smoke_run):
-    jobs, n_runs = _study003_change(smoke_run, "adversarial_training", "lr", 0.01)
-    assert sum(r == "train_pga_model" for r, _ in jobs) == n_runs, jobs
-    attacked = [w for r, w in jobs if r == "attack_pga"]
-    assert len(attacked) == n_runs and all("stage=trained" in w for w in attacked), attacked
-    assert "init_pga_model" not in {r for r, _ in jobs}
+    jobs, n_runs, n_sc = _study003_change(smoke_run, "adversarial_training", "lr", 0.01)
+    assert sum(r == "train_pga_model" for r, _ in jobs) == n_sc * n_runs, jobs
+    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_sc * n_runs, jobs
+    assert not {"init_pga_model", "attack_pga"} & {r for r, _ in jobs}, jobs
 
 
 def test_study003_cross_reference_error_names_the_key(smoke_run):
@@ -433,7 +445,7 @@ def test_changed_eps_reruns_attacks_and_tables_only(smoke_run):
     assert counts.get("attack_model", 0) > 0 and counts.get("make_table_study000", 0) > 0, counts
     # FGSM enters the worst case of study 000's models (not of the others)
     assert set(counts) <= {"attack_model", "make_table_study000", "evaluate_robustness",
-                           "make_masking_report", "all"}, counts
+                           "make_masking_report", "judge_claims", "make_claims_report", "all"}, counts
 
 
 @pytest.mark.parametrize("path,value,key", [
@@ -471,7 +483,8 @@ def test_report_builds_with_every_table_and_figure(smoke_run):
     run_snakemake(work, "--configfile", "smoke.yaml", "--report", "report.html")
     html = (work / "report.html").read_text()
     for name in ("table1_fgsm_clean.csv", "table2_fgsm_poisoned.csv", "table3_sam_median.csv",
-                 "table1b_fgsm_matched_loss.csv", "training_summary.csv",
+                 "table1b_fgsm_matched_loss.csv", "table1c_fgsm_matched_accuracy.csv",
+                 "training_summary.csv", "claims.csv", "claims.md",
                  "fig2_input_grad_norm.png", "fig3_logit_margin.png", "table1_mnist.csv",
                  "fig6_decision_surface_mnist.png", "fig_indicator_scatter.png",
                  "table_robust_accuracy.csv", "table_hvp_error.csv", "fig4_fd_convergence.png",
@@ -511,6 +524,7 @@ def test_changed_optimizer_hyperparameter_retrains_only_that_optimizer(smoke_run
                                     "compute_input_stats", "compute_sharpness", "make_table_study000",
                                     "plot_figure_study000", "compute_indicator", "plot_figure_study002",
                                     "craft_transfer", "evaluate_robustness", "make_masking_report",
+                                    "judge_claims", "make_claims_report",
                                     "make_table_study001", "make_table_study002", "all"}
     assert not any("m2_" in w for r, w in jobs if r != "evaluate_robustness"), jobs
 

@@ -1,7 +1,8 @@
 """Snakemake adapter: study 001's Figs 4/5 — the power iteration's ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖ in the last
 HAAT attack step for each k and Hessian-vector-product method, on seeded training batches of the
-trained HAAT model — and the finite-difference products' error against double backprop and
-alignment with the dominant eigenvector (rule trace_power_iteration; curvrobust.power_trace)."""
+model trained with that k (else the HAAT model; params.per_k) — and the finite-difference
+products' error against double backprop and alignment with the dominant eigenvector on the HAAT
+model (rule trace_power_iteration; curvrobust.power_trace)."""
 
 from curvrobust.jobs import start_job
 from curvrobust.power_trace import trace_power_iteration
@@ -12,6 +13,7 @@ device = select_device(snakemake.params.device)
 log(f"device: {device}")
 outputs = trace_power_iteration(
     snakemake.input.model, snakemake.input.train, spec=dict(snakemake.params.spec),
-    adversary=snakemake.params.adversary, device=device, log=log)
+    adversary=snakemake.params.adversary, device=device, log=log,
+    per_k=[dict(item) for item in snakemake.params.per_k])
 for key, rows in outputs.items():
     write_csv(snakemake.output[key], rows, list(rows[0]))

@@ -1,5 +1,6 @@
 """Snakemake adapter: study 003's adversarial training of the two-layer network on one input
-scale, quadratic loss with PGA as the inner maximisation (rule train_pga_model)."""
+scale with one learning-rate scaling (`inverse_square`: lr/s²; `none`: lr), quadratic loss with
+PGA as the inner maximisation (rule train_pga_model)."""
 
 from pathlib import Path
 
@@ -22,10 +23,11 @@ x, y = binary_pair(*load_variant(variant_dir, "train"), p.pair, p.n_train)
 xt, yt = binary_pair(*load_variant(variant_dir, "test"), p.pair, p.n_test)
 model = load_model(snakemake.input.init, map_location=device, eval_mode=False)
 eps, step = threat["eps"], spec["pga_step_size"] * threat["eps"]
-lr = spec["lr"] / threat["scale"] ** 2 if spec["lr_scaling"] == "inverse_square" else spec["lr"]
+lr_scaling = snakemake.wildcards.lr_scaling
+lr = spec["lr"] / threat["scale"] ** 2 if lr_scaling == "inverse_square" else spec["lr"]
 log(f"device {device}; scale {threat['scale']:g}: {len(x)} training / {len(xt)} test examples "
     f"of pair {p.pair}; {threat['norm']} eps {eps:g}, data range {threat['data_range']}, "
-    f"PGA {spec['pga_steps']} x {step:g}; SGD lr {lr:g} ({spec['lr_scaling']}), "
+    f"PGA {spec['pga_steps']} x {step:g}; SGD lr {lr:g} ({lr_scaling}), "
     f"batch {spec['batch_size']}, {spec['epochs']} epochs")
 epochs, steps = adversarial_train(
     model, x.to(device), y.to(device), eps, epochs=spec["epochs"], lr=lr,
@@ -33,7 +35,8 @@ epochs, steps = adversarial_train(
     norm=threat["norm"], data_range=tuple(threat["data_range"]),
     seed=derive_seed(int(snakemake.wildcards.seed), "data_order"),
     x_test=xt.to(device), y_test=yt.to(device), log=log)
-meta = dict(scale=threat["scale"], eps=eps, lr=lr, seed=int(snakemake.wildcards.seed))
+meta = dict(scale=threat["scale"], eps=eps, lr_scaling=lr_scaling, lr=lr,
+            seed=int(snakemake.wildcards.seed))
 epochs = [dict(meta, **r) for r in epochs]
 steps = [dict(meta, **r) for r in steps]
 write_csv(snakemake.output.epochs, epochs, list(epochs[0]))

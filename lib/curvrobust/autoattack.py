@@ -34,33 +34,12 @@ from torch import nn
 from .attackbase import check_int
 from .inference import decision_margin, eval_mode, model_device
 from .square import forked_rng, square_linf
+from .subsets import subset_indices
 
 AA_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
 _LINF_TOLERANCE = 1e-5
 
-
-def subset_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
-    """A fixed random subset of ``n`` of ``range(n_total)``, sorted: the first ``n`` of a
-    seeded permutation, so that every model is evaluated on the same points.
-
-    The implementation of :func:`curvrobust.robust.eval_subset` (the shared subsets of every
-    robust evaluation); it lives here because :mod:`curvrobust.robust` imports the attacks,
-    which import this module.
-
-    Args:
-        n_total: size of the set, >= 1.
-        n: subset size, 1 <= n <= n_total.
-        seed: seed of the permutation.
-
-    Returns:
-        (n,) int64 tensor of sorted indices.
-    """
-    n_total = check_int("n_total", n_total, 1)
-    if check_int("n", n, 1) > n_total:
-        raise ValueError(f"n must be <= n_total={n_total}, got n={n!r}")
-    g = torch.Generator().manual_seed(int(seed))
-    return torch.randperm(n_total, generator=g)[:n].sort().values
 
 
 def _describe(attacks: Sequence[str], apgd_steps: int, fab_steps: int, square_queries: int,

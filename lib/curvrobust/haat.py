@@ -5,7 +5,8 @@ L(x + r) ≈ L(x) + rᵀ∇ₓL + ½ rᵀ∇²ₓL r, is ascended along two dire
 optimiser r¹ = sign(∇ₓL) and the dominant eigenvector u₁ of the input Hessian ∇²ₓL (the
 optimiser of the quadratic term over an L2 ball, §3). u₁ is found by k steps of power
 iteration; each step needs one Hessian-vector product, which the study approximates by a
-forward difference of input gradients, (∇ₓL(x + ξu) − ∇ₓL(x))/ξ with ξ = 1e-6.
+forward difference of input gradients, (∇ₓL(x + ξu) − ∇ₓL(x))/ξ with ξ = 1e-6; Algorithm 1
+takes the first one along the raw N(0, I) draw u⁽⁰⁾ and normalises afterwards.
 
 This module provides
 
@@ -15,7 +16,8 @@ This module provides
 * :func:`power_iteration`: batched power iteration returning the study's convergence
   measure ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖₂ (its Fig. 4/5);
 * :func:`haat` (registered as attack ``"haat"``) and :func:`haat_trace` (same attack, plus the
-  power-iteration differences of its last step);
+  power-iteration differences of its last step); ``direction="random"`` is its random-direction
+  twin (r² from the random draw itself: the same step without the Hessian's information);
 * :func:`hvp_relative_error`: how far the finite differences are from the exact product.
 
 Losses are the SUM over the batch of per-example cross entropies, so each example's
@@ -40,6 +42,13 @@ from .inference import eval_mode
 HVP_METHODS = ("fd", "fd_central", "exact")
 R2_SCALES = ("linf", "l2_ball", "sqrt_d_linf")
 UPDATES = ("outer", "inner")
+DIRECTIONS = ("hessian", "random")
+"""Where r² comes from: the power iteration on the input Hessian (HAAT), or the random draw
+u⁽⁰⁾ itself (the random-direction twin: the same step without the Hessian's information)."""
+FD_STARTS = ("raw", "normalised")
+"""The vector the first finite-difference product is taken along: the raw N(0, I) draw
+(Algorithm 1: normalise after the product) or the draw normalised to unit L2 norm first."""
+FD_METHODS = ("fd", "fd_central")
 
 
 def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
@@ -193,21 +202,28 @@ def hvp_relative_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, u: to
 # Power iteration
 # ---------------------------------------------------------------------------------------------
 
-def _power_step(hvp: Callable[[torch.Tensor], torch.Tensor],
-                u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """u ← Hu/‖Hu‖₂ per example (unchanged where Hu = 0); returns (u_new, ‖u_new − u‖₂)."""
-    hu = hvp(u)
+def _power_step(hvp: Callable[[torch.Tensor], torch.Tensor], u: torch.Tensor,
+                along: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """u ← Hu/‖Hu‖₂ per example (unchanged where Hu = 0); returns (u_new, ‖u_new − u‖₂).
+    ``along``: take the product along this vector (a multiple of u, e.g. the raw draw)."""
+    hu = hvp(u if along is None else along)
     new = _safe_divide(hu, _per_example_norm(hu), u)
     diff = torch.linalg.vector_norm((new - u).reshape(u.shape[0], -1), dim=1)
     return new, diff
 
 
 def power_iteration(hvp: Callable[[torch.Tensor], torch.Tensor], u0: torch.Tensor,
-                    k: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    k: int, raw_start: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched power iteration: each example's u0 (shape (N, ...)) is normalised to unit L2
     norm, then k times u ← hvp(u)/‖hvp(u)‖₂ per example (an example whose Hu is 0 keeps u;
     one whose u0 is 0 stays 0). Returns (u_k, diffs) with ``diffs[i-1, n] = ‖u⁽ⁱ⁾ₙ − u⁽ⁱ⁻¹⁾ₙ‖₂``,
-    shape (k, N): the study's convergence measure (≈ √2 at i = 1 from a random start).
+    shape (k, N): the study's convergence measure (≈ √2 at i = 1 from a random start), u⁽⁰⁾
+    the normalised start.
+
+    With ``raw_start`` the FIRST product is taken along u0 as given and normalised afterwards
+    (Algorithm 1: Hu from the raw N(0, I) draw): the same direction for an exact product, but
+    a finite difference x + ξ·u0 then moves ‖u0‖ (≈ √d for a draw) times further than along
+    the unit vector, far above float32 rounding.
 
     It converges to the eigenvector of largest |λ| up to sign; if that eigenvalue is
     negative the iterates alternate in sign, so the diffs tend to 2, not 0.
@@ -217,17 +233,18 @@ def power_iteration(hvp: Callable[[torch.Tensor], torch.Tensor], u0: torch.Tenso
             :func:`input_hvp_batch`).
         u0: (N, ...) start vectors.
         k: number of power steps, >= 1.
+        raw_start: take the first product along u0 itself, not along u0/‖u0‖₂.
 
     Returns:
         ``(u_k, diffs)``: u_k shaped like ``u0`` (unit L2 norm per example, or 0), and diffs
         of shape (k, N).
     """
     k = check_int("k", k, 1)
-    u = u0.detach()
-    u = _safe_divide(u, _per_example_norm(u), u)
+    raw = u0.detach()
+    u = _safe_divide(raw, _per_example_norm(raw), raw)
     diffs = []
-    for _ in range(k):
-        u, diff = _power_step(hvp, u)
+    for i in range(k):
+        u, diff = _power_step(hvp, u, raw if raw_start and i == 0 else None)
         diffs.append(diff)
     return u, torch.stack(diffs)
 
@@ -260,9 +277,12 @@ def _second_order_direction(u: torch.Tensor, grad: torch.Tensor, r2_scale: str) 
 
 def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
           step_size: float, k: int, xi: float, hvp: str, w1: float, w2: float, r2_scale: str,
-          update: str, random_start: bool, seed: int, generator: torch.Generator | None,
-          data_range: tuple[float, float] | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The attack; returns (x_adv, power-iteration diffs of the last outer step)."""
+          update: str, direction: str, fd_start: str, random_start: bool, seed: int,
+          generator: torch.Generator | None, data_range: tuple[float, float] | None,
+          trace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attack; returns (x_adv, power-iteration diffs of the last outer step). Without
+    ``trace``, a run whose u is never used (w₂ = 0) skips the power iteration (its noise is
+    still drawn, so the stream and the result are those of the full run)."""
     eps = check_eps(eps)
     steps = check_int("steps", steps, 1)
     k = check_int("k", k, 1)
@@ -275,15 +295,20 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     hvp = _check_choice("hvp", hvp, HVP_METHODS)
     r2_scale = _check_choice("r2_scale", r2_scale, R2_SCALES)
     update = _check_choice("update", update, UPDATES)
+    direction = _check_choice("direction", direction, DIRECTIONS)
+    fd_start = _check_choice("fd_start", fd_start, FD_STARTS)
     x = x.detach()
     y = y.detach()
     n = x.shape[0]
+    nan_diffs = torch.full((k, n), math.nan, dtype=x.dtype, device=x.device)
     if eps == 0.0:
-        return (clip_to_range(x.clone(), data_range),
-                torch.full((k, n), math.nan, dtype=x.dtype, device=x.device))
+        return clip_to_range(x.clone(), data_range), nan_diffs
 
     gen = generator if generator is not None else \
         torch.Generator(device=x.device).manual_seed(int(seed))
+    # the random twin (and w₂ = 0 without a trace) never multiplies by the Hessian
+    iterate = direction == "hessian" and (w2 != 0.0 or trace)
+    raw_start = fd_start == "raw" and hvp in FD_METHODS
 
     def ascend(adv: torch.Tensor, grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         # only weighted terms enter, so w2 = 0 is PGD operation for operation
@@ -300,22 +325,27 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     if random_start:
         adv = adv + torch.empty_like(adv).uniform_(-eps, eps, generator=gen)
         adv = clip_to_range(adv, data_range)
-    diffs = torch.empty(0)
+    diffs = nan_diffs
     for _ in range(steps):
         u = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+        draw = u
+        u = _safe_divide(u, _per_example_norm(u), u)  # the random twin's direction as drawn
         if update == "outer":
             grad = input_loss_grad(model, adv, y)
-            u, diffs = power_iteration(_hvp_at(model, adv, y, grad, hvp, xi), u, k)
+            if iterate:
+                u, diffs = power_iteration(_hvp_at(model, adv, y, grad, hvp, xi), draw, k,
+                                           raw_start=raw_start)
             adv = ascend(adv, grad, u)
         else:
-            u = _safe_divide(u, _per_example_norm(u), u)
             rows = []
-            for _ in range(k):
+            for i in range(k):
                 grad = input_loss_grad(model, adv, y)
-                u, diff = _power_step(_hvp_at(model, adv, y, grad, hvp, xi), u)
-                rows.append(diff)
+                if iterate:
+                    along = draw if raw_start and i == 0 else None
+                    u, diff = _power_step(_hvp_at(model, adv, y, grad, hvp, xi), u, along)
+                    rows.append(diff)
                 adv = ascend(adv, grad, u)
-            diffs = torch.stack(rows)
+            diffs = torch.stack(rows) if rows else nan_diffs
     return adv.detach(), diffs
 
 
@@ -323,7 +353,8 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
 def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 10,
          step_size: float = 0.1, k: int = 5, xi: float = 1e-6, hvp: str = "fd", w1: float = 1.0,
          w2: float = 2.0, r2_scale: str = "linf", update: str = "outer",
-         random_start: bool = False, seed: int = 0, generator: torch.Generator | None = None,
+         direction: str = "hessian", fd_start: str = "raw", random_start: bool = False,
+         seed: int = 0, generator: torch.Generator | None = None,
          data_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """HAAT (study 001, Algorithm 1): L∞ PGD whose step adds the input Hessian's dominant
     eigenvector, found by ``k`` power-iteration steps, to the signed gradient.
@@ -334,7 +365,11 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
     1. g = ∇ₓL(xₜ); u⁽⁰⁾ ~ N(0, I) per example;
     2. u = power iteration of u⁽⁰⁾ with v ↦ ∇²ₓL(xₜ)·v (``hvp``: ``"fd"`` the study's forward
        difference with step ``xi`` reusing g, ``"fd_central"``, or ``"exact"`` double
-       backpropagation), ``k`` steps (:func:`power_iteration`);
+       backpropagation), ``k`` steps (:func:`power_iteration`); the first finite-difference
+       product is taken along the raw draw u⁽⁰⁾ and normalised afterwards, as in Algorithm 1
+       (``fd_start="raw"``; ``"normalised"`` takes it along u⁽⁰⁾/‖u⁽⁰⁾‖₂, which in float32
+       is about √d times noisier). ``direction="random"`` (the random-direction twin) skips
+       the power iteration: u = u⁽⁰⁾/‖u⁽⁰⁾‖₂, the draw itself, no Hessian-vector product;
     3. u ← s·u with s = sign(⟨u, g⟩) per example (+1 if 0), so that the second-order direction
        also increases the first-order term (an eigenvector's sign is arbitrary);
     4. r¹ = sign(g); r² = u/‖u‖∞ (``r2_scale="linf"``, default: r² has the L∞ size of r¹,
@@ -346,8 +381,10 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
     ``update="inner"`` follows Algorithm 1's placement instead: after EACH power step the update
     5 is taken with the current (aligned) u and a fresh g at the current point, and the power
     iteration goes on at the moved point (steps·k updates in all, each with one fresh gradient
-    that the ``"fd"`` difference at that point reuses). With w₂ = 0 the attack is BIM/PGD without
-    random start (steps, resp. steps·k, iterations).
+    that the ``"fd"`` difference at that point reuses; the random twin keeps its draw for the
+    k updates). With w₂ = 0 the attack is BIM/PGD (steps, resp. steps·k, iterations; with
+    ``random_start``, PGD from the same uniform start) whatever ``direction``, and no power
+    iteration is run.
 
     Noise (the start and every u⁽⁰⁾) comes from ``generator`` if given, else from ONE generator
     seeded with ``seed`` per call. ε = 0 returns the clipped clean input. The model runs in its
@@ -366,6 +403,8 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
         w1, w2: weights >= 0 of r¹ and r² (not both 0).
         r2_scale: one of :data:`R2_SCALES`.
         update: one of :data:`UPDATES`.
+        direction: one of :data:`DIRECTIONS` (``"random"``: the random-direction twin).
+        fd_start: one of :data:`FD_STARTS` (finite-difference products only).
         random_start: start from clip(x + U[−ε, ε]).
         seed: seed of the noise when no ``generator`` is given.
         generator: generator on x's device for all noise (advances).
@@ -375,20 +414,23 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
         Detached adversarial inputs shaped like ``x``.
     """
     return _haat(model, x, y, eps, steps=steps, step_size=step_size, k=k, xi=xi, hvp=hvp,
-                 w1=w1, w2=w2, r2_scale=r2_scale, update=update, random_start=random_start,
-                 seed=seed, generator=generator, data_range=data_range)[0]
+                 w1=w1, w2=w2, r2_scale=r2_scale, update=update, direction=direction,
+                 fd_start=fd_start, random_start=random_start, seed=seed, generator=generator,
+                 data_range=data_range)[0]
 
 
 def haat_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
                steps: int = 10, step_size: float = 0.1, k: int = 5, xi: float = 1e-6,
                hvp: str = "fd", w1: float = 1.0, w2: float = 2.0, r2_scale: str = "linf",
-               update: str = "outer", random_start: bool = False, seed: int = 0,
+               update: str = "outer", direction: str = "hessian", fd_start: str = "raw",
+               random_start: bool = False, seed: int = 0,
                generator: torch.Generator | None = None,
                data_range: tuple[float, float] | None = (0.0, 1.0),
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`haat` plus the power-iteration differences ‖u⁽ⁱ⁾ − u⁽ⁱ⁻¹⁾‖₂ (shape (k, N)) of its
     LAST outer step (for ``update="inner"``: of the last outer step's power loop), the study's
-    Fig. 4/5 measure. ``haat_trace(...)[0]`` equals ``haat(...)``. ε = 0: diffs are NaN.
+    Fig. 4/5 measure. ``haat_trace(...)[0]`` equals ``haat(...)``. ε = 0 and
+    ``direction="random"`` (no power iteration): diffs are NaN.
 
     Args:
         model, x, y, eps, steps, ...: as :func:`haat`.
@@ -397,8 +439,9 @@ def haat_trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *
         ``(x_adv, diffs)``: x_adv shaped like ``x`` (= ``haat(...)``), diffs of shape (k, N).
     """
     return _haat(model, x, y, eps, steps=steps, step_size=step_size, k=k, xi=xi, hvp=hvp,
-                 w1=w1, w2=w2, r2_scale=r2_scale, update=update, random_start=random_start,
-                 seed=seed, generator=generator, data_range=data_range)
+                 w1=w1, w2=w2, r2_scale=r2_scale, update=update, direction=direction,
+                 fd_start=fd_start, random_start=random_start, seed=seed, generator=generator,
+                 data_range=data_range, trace=True)
 
 
 def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -415,8 +458,8 @@ def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, to
         model: classifier mapping (N, ...) inputs to (N, C) logits.
         batches: (x, y) pairs, x (B, ...) inputs and y (B,) long labels.
         eps: L∞ radius ε of the attack.
-        adversary: HAAT parameters (a regime's adversary block; ``kind``, ``eps``, ``k`` and
-            ``hvp`` are ignored).
+        adversary: HAAT parameters (a regime's adversary block; ``kind``, ``eps``, ``k``,
+            ``hvp`` and ``direction`` are ignored: the power iteration is traced).
         ks: numbers of power steps to compare.
         methods: Hessian-vector-product methods (:data:`HVP_METHODS`) to compare.
         seed: base seed (batch b uses ``seed + b``).
@@ -427,7 +470,8 @@ def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, to
         A list of dicts ``{batch, method, k, xi, iteration, diff_mean, diff_median, diff_q10,
         diff_q90, converged_frac}``, one per batch, method, k and power step.
     """
-    params = {key: v for key, v in adversary.items() if key not in ("kind", "eps", "k", "hvp")}
+    params = {key: v for key, v in adversary.items()
+              if key not in ("kind", "eps", "k", "hvp", "direction")}
     rows: list[dict[str, Any]] = []
     with eval_mode(model):
         for b, (xb, yb) in enumerate(batches):
@@ -452,7 +496,8 @@ def convergence_trace(model: nn.Module, batches: Sequence[tuple[torch.Tensor, to
 
 def eigenvector_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                           ks: Sequence[int], methods: Sequence[str], xi: float,
-                          ref_steps: int = 50, seed: int = 0) -> list[dict[str, Any]]:
+                          ref_steps: int = 50, seed: int = 0,
+                          fd_start: str = "raw") -> list[dict[str, Any]]:
     """Does the power iteration find the right direction? Per example, |cos| between the
     k-step iterate with each Hessian-vector-product method and the dominant eigenvector from
     ``ref_steps`` exact power steps, all from the same random start at (x, y); one row
@@ -469,11 +514,14 @@ def eigenvector_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         xi: finite-difference step ξ > 0.
         ref_steps: exact power steps of the reference eigenvector.
         seed: seed of the shared random start.
+        fd_start: one of :data:`FD_STARTS`: the first finite-difference product along the raw
+            draw (as :func:`haat` by default) or along the normalised one.
 
     Returns:
         A list of dicts, one per (method, k), methods outer.
     """
     methods = [_check_choice("method", m, HVP_METHODS) for m in methods]
+    fd_start = _check_choice("fd_start", fd_start, FD_STARTS)
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     u0 = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
     grad = input_loss_grad(model, x, y)
@@ -481,7 +529,8 @@ def eigenvector_alignment(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     rows = []
     for method in methods:
         for k in ks:
-            u, _ = power_iteration(_hvp_at(model, x, y, grad, method, xi), u0, k)
+            u, _ = power_iteration(_hvp_at(model, x, y, grad, method, xi), u0, k,
+                                   raw_start=fd_start == "raw" and method in FD_METHODS)
             cos = (u.flatten(1) * ref.flatten(1)).sum(dim=1).abs().double().cpu()
             rows.append(dict(method=method, k=int(k), xi=float(xi),
                              cos_median=float(cos.median()),

@@ -13,7 +13,10 @@ the study measures:
 * :func:`pga`: normalised-gradient (L2) or signed-gradient (L∞) projected ascent, recording the
   loss at every iterate, the projected-gradient mapping norm (a stationarity measure, 0 at a
   constrained local maximum) and the first iteration at which it falls below a tolerance;
-* :func:`local_maxima_stats`: how many distinct local maxima the starts found per example.
+* :func:`local_maxima_stats`: how many distinct local maxima the starts found per example;
+* :func:`iters_to_climb_fraction`, :func:`converged_starts`, :func:`converged_maxima`: the
+  scale-comparable progress measures — iterations to a fixed fraction of each start's climb,
+  and distinct maxima among the starts that reached the loss plateau.
 
 Like :mod:`curvrobust.attacks`, the model runs in whatever mode it is in and its parameters'
 ``.grad`` are left untouched (gradients are taken w.r.t. δ with ``torch.autograd.grad``).
@@ -464,6 +467,96 @@ def iters_to_loss_tol(losses: torch.Tensor, rtol: float = 1e-3) -> torch.Tensor:
     return ok.to(torch.int8).argmax(dim=1).long()
 
 
+def iters_to_climb_fraction(losses: torch.Tensor, fraction: float = 0.9) -> torch.Tensor:
+    """Per start and example, the first iteration t at which the loss has made ``fraction`` f
+    of that start's climb: L_t ≥ L_0 + f·(max_t' L_t' − L_0).
+
+    The climb runs from the loss at the start's random initial point to the highest loss the
+    start reached, so the count is a share of *each start's own* rise whatever its height: at
+    every input scale the same f measures the same progress (unlike a tolerance relative to the
+    best loss, which is a different share of the climb at each scale). A start that never rises
+    (max = L_0) counts 0. ``f = 1`` gives the iteration of the best loss.
+
+    Args:
+        losses: (S, T+1, N) losses (``PGAResult.losses``).
+        fraction: f in (0, 1].
+
+    Returns:
+        (S, N) long iteration indices in [0, T].
+    """
+    if losses.ndim != 3:
+        raise ValueError(f"losses must have shape (starts, T+1, N), got {tuple(losses.shape)}")
+    fraction = float(fraction)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got fraction={fraction!r}")
+    start = losses[:, :1]
+    best = losses.max(dim=1, keepdim=True).values
+    # min(·, best): start + 1·(best − start) may round above best
+    target = torch.minimum(start + fraction * (best - start), best)
+    return (losses >= target).to(torch.int8).argmax(dim=1).long()
+
+
+def converged_starts(losses: torch.Tensor, window: int = 10, rtol: float = 1e-2) -> torch.Tensor:
+    """Per start and example, whether the ascent reached the loss plateau: over its last
+    ``window`` iterations (the iterates δ_{T−w} … δ_T, w = min(window, T)) the loss varied by at
+    most ``rtol`` of its final value, max − min ≤ rtol·|L_T|. Relative, so the same criterion
+    at every input scale; the range (not the end-to-end change) so that an ascent oscillating
+    across a ReLU kink with a large amplitude does not count as converged.
+
+    Args:
+        losses: (S, T+1, N) losses (``PGAResult.losses``).
+        window: iterations w >= 1 the loss must stay flat over.
+        rtol: relative tolerance >= 0.
+
+    Returns:
+        (S, N) bool.
+    """
+    if losses.ndim != 3 or losses.shape[1] < 2:
+        raise ValueError(f"losses must have shape (starts, T+1, N) with T >= 1, "
+                         f"got {tuple(losses.shape)}")
+    window = min(check_int("window", window, 1), losses.shape[1] - 1)
+    rtol = float(rtol)
+    if not rtol >= 0.0:
+        raise ValueError(f"rtol must be >= 0, got rtol={rtol!r}")
+    tail = losses[:, -(window + 1):]
+    change = tail.max(dim=1).values - tail.min(dim=1).values
+    return change <= rtol * tail[:, -1].abs()
+
+
+def converged_maxima(final_loss: torch.Tensor, converged: torch.Tensor,
+                     rtol: float = 1e-3) -> torch.Tensor:
+    """Per example, how many distinct local maxima the *converged* starts reached.
+
+    The final losses of the converged starts are sorted and a new maximum opens wherever two
+    consecutive values differ by more than ``rtol`` of the larger one, v_(k+1) − v_(k) >
+    rtol·|v_(k+1)| (single linkage; purely relative, so the same tolerance at every input
+    scale — unlike :func:`local_maxima_stats`, whose threshold is absolute below a loss of 1).
+    Starts still climbing are left out: their final loss is no maximum. NaN for an example
+    none of whose starts converged.
+
+    Args:
+        final_loss: (S, N) final losses (``PGAResult.final_loss``).
+        converged: (S, N) bool, e.g. :func:`converged_starts`.
+        rtol: relative gap >= 0 that separates two maxima.
+
+    Returns:
+        (N,) float64: the count per example (NaN where no start converged).
+    """
+    if final_loss.ndim != 2 or converged.shape != final_loss.shape:
+        raise ValueError(f"final_loss and converged must both have shape (starts, N), got "
+                         f"{tuple(final_loss.shape)} and {tuple(converged.shape)}")
+    rtol = float(rtol)
+    if not rtol >= 0.0:
+        raise ValueError(f"rtol must be >= 0, got rtol={rtol!r}")
+    out = torch.full((final_loss.shape[1],), math.nan, dtype=torch.float64)
+    for i in range(final_loss.shape[1]):
+        v = final_loss[converged[:, i].bool(), i].double().sort().values
+        if v.numel():
+            gaps = v[1:] - v[:-1]
+            out[i] = 1 + int((gaps > rtol * v[1:].abs()).sum())
+    return out
+
+
 def pga_trace_rows(result: PGAResult, tol: float) -> list[dict[str, float]]:
     """Per PGA iteration, over all starts and examples: the mean and median loss, the mean
     projected-gradient mapping norm and the share of runs with mapping norm below ``tol``
@@ -492,26 +585,39 @@ def pga_trace_rows(result: PGAResult, tol: float) -> list[dict[str, float]]:
     return rows
 
 
-def pga_example_rows(result: PGAResult, *, loss_rtol: float,
-                     maxima_rtol: float) -> list[dict[str, float]]:
-    """Per example, over its starts: the loss at the start and the end, iterations to reach
-    the loss tolerance (:func:`iters_to_loss_tol`) and to the mapping tolerance (censored at T:
-    ``reached_tol`` is the share of starts that got there), the last mapping norm, and the
-    landscape-regularity measures of :func:`local_maxima_stats` (with the spread relative to
-    the mean final loss, comparable across input scales).
+def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
+                     climb_fraction: float = 0.9,
+                     plateau_window: int = 10) -> list[dict[str, float]]:
+    """Per example, over its starts: the loss at the start and the end; the progress measures
+    comparable across input scales — iterations to ``climb_fraction`` of each start's climb
+    (:func:`iters_to_climb_fraction`, mean over starts; ``climb`` is the mean rise itself), the
+    share of starts that reached the loss plateau (:func:`converged_starts` with
+    ``plateau_window`` and ``loss_rtol``) and the distinct maxima among them
+    (:func:`converged_maxima` at ``maxima_rtol``; NaN if none converged); and the earlier
+    measures: iterations to the loss tolerance (:func:`iters_to_loss_tol`), to the mapping
+    tolerance (censored at T: ``reached_tol`` is the share of starts that got there), the last
+    mapping norm and :func:`local_maxima_stats` over all starts (with the spread relative to
+    the mean final loss).
 
     Args:
         result: a :func:`pga` result.
-        loss_rtol: relative tolerance of :func:`iters_to_loss_tol`.
-        maxima_rtol: relative gap of :func:`local_maxima_stats`.
+        loss_rtol: relative tolerance of :func:`iters_to_loss_tol` and of the plateau.
+        maxima_rtol: relative gap of :func:`local_maxima_stats` and :func:`converged_maxima`.
+        climb_fraction: f of :func:`iters_to_climb_fraction`, in (0, 1].
+        plateau_window: iterations of :func:`converged_starts`.
 
     Returns:
-        N dicts ``{example, loss_start, loss_final, loss_final_max, iters_to_loss_tol,
-        iters_to_tol, reached_tol, mapping_norm_final, maxima_count, maxima_spread,
-        maxima_rel_spread, maxima_std}``, means over the starts.
+        N dicts ``{example, loss_start, loss_final, loss_final_max, climb, iters_to_climb,
+        converged_share, maxima_converged, iters_to_loss_tol, iters_to_tol, reached_tol,
+        mapping_norm_final, maxima_count, maxima_spread, maxima_rel_spread, maxima_std}``,
+        means over the starts.
     """
     steps = result.mapping_norm.shape[1]
     it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
+    it_climb = iters_to_climb_fraction(result.losses, climb_fraction).double()
+    climb = (result.losses.max(dim=1).values - result.losses[:, 0]).double()
+    conv = converged_starts(result.losses, plateau_window, loss_rtol)
+    conv_maxima = converged_maxima(result.final_loss, conv, maxima_rtol)
     it_map = result.iters_to_tol.double()
     stats = local_maxima_stats(result.final_loss, maxima_rtol)
     final = result.final_loss.double()
@@ -524,6 +630,10 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float,
             loss_start=float(result.losses[:, 0, i].double().mean()),
             loss_final=mean_final,
             loss_final_max=float(final[:, i].max()),
+            climb=float(climb[:, i].mean()),
+            iters_to_climb=float(it_climb[:, i].mean()),
+            converged_share=float(conv[:, i].double().mean()),
+            maxima_converged=float(conv_maxima[i]),
             iters_to_loss_tol=float(it_loss[:, i].mean()),
             iters_to_tol=float(it_map[:, i].mean()),
             reached_tol=float((result.iters_to_tol[:, i] < steps).double().mean()),

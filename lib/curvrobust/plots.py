@@ -477,7 +477,7 @@ def _scale_label(s: float) -> str:
     return f"s = {s:g}"
 
 
-def _scale_palette(scales: Sequence[float]) -> dict[float, tuple]:
+def scale_palette(scales: Sequence[float]) -> dict[float, tuple]:
     """One viridis colour per scale, ascending; the same scale gets the same colour in every
     panel of a figure."""
     scales = sorted(set(float(s) for s in scales))
@@ -494,7 +494,7 @@ def _seed_mean_ci(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[x, "mean", "half"])
 
 
-def _mean_band(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, *, color, label: str | None,
+def mean_band(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, *, color, label: str | None,
                ls: str = "-") -> None:
     """Mean over seeds against ``x`` with its 95 % band; rows where ``y`` is not finite are
     left out first (a seed that stopped early still counts where it has values)."""
@@ -508,7 +508,7 @@ def _mean_band(ax: plt.Axes, df: pd.DataFrame, x: str, y: str, *, color, label: 
         ax.fill_between(xs, mean - half, mean + half, color=color, alpha=0.2, lw=0)
 
 
-def _log_y_if_positive(ax: plt.Axes, values: np.ndarray) -> None:
+def log_y_if_positive(ax: plt.Axes, values: np.ndarray) -> None:
     """Log y when every value is positive. The lower edge then follows the smallest value,
     not the band: a symmetric t interval over few seeds can reach below 0, which would
     otherwise stretch the axis down by decades."""
@@ -519,14 +519,14 @@ def _log_y_if_positive(ax: plt.Axes, values: np.ndarray) -> None:
         ax.set_ylim(bottom=lo / (hi / lo) ** 0.05 if hi > lo else lo / 1.2)
 
 
-def _scale_handles(palette: dict[float, tuple]) -> list:
+def scale_handles(palette: dict[float, tuple]) -> list:
     """Legend entries for every scale, also those absent from the panel carrying the legend."""
     from matplotlib.lines import Line2D
 
     return [Line2D([], [], color=c, lw=1.4, label=_scale_label(s)) for s, c in palette.items()]
 
 
-def _legend_right(ax: plt.Axes, handles=None) -> None:
+def legend_right(ax: plt.Axes, handles=None) -> None:
     if handles is None:
         handles, _ = ax.get_legend_handles_labels()
     if handles:
@@ -545,19 +545,19 @@ def pga_loss_curve_figure(trace: pd.DataFrame, *, y: str = "loss_mean",
     trace = trace[np.isfinite(trace[y].to_numpy(dtype=float))]
     if trace.empty:
         raise ValueError(f"pga_loss_curve_figure has no finite values of {y!r} to plot")
-    palette = _scale_palette(trace["scale"])
+    palette = scale_palette(trace["scale"])
     panels = _panels(trace, "stage")
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False)
     axes = list(axes[0])
     for j, (ax, (stage, sub)) in enumerate(zip(axes, panels)):
         for s, color in palette.items():
-            _mean_band(ax, sub[sub["scale"].astype(float) == s], "iteration", y, color=color,
+            mean_band(ax, sub[sub["scale"].astype(float) == s], "iteration", y, color=color,
                        label=_scale_label(s))
-        _log_y_if_positive(ax, sub[y].to_numpy(dtype=float))
+        log_y_if_positive(ax, sub[y].to_numpy(dtype=float))
         ax.set_title(str(stage), fontsize=10)
         ax.set_xlabel("PGA iteration")
         ax.set_ylabel(ylabel if j == 0 else "")
-    _legend_right(axes[-1], _scale_handles(palette))
+    legend_right(axes[-1], scale_handles(palette))
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -599,7 +599,7 @@ def scale_metric_figure(summary: pd.DataFrame, metrics: dict[str, str], *,
         ax.set_xlabel("input scale s")
         ax.set_ylabel(label)
     if hue is not None:
-        _legend_right(axes[-1])
+        legend_right(axes[-1])
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -627,7 +627,7 @@ def adversarial_training_figure(epochs: pd.DataFrame, steps: pd.DataFrame, *,
     if epochs.empty or steps.empty:
         raise ValueError(f"adversarial_training_figure has nothing to plot: {len(epochs)} epoch "
                          f"rows, {len(steps)} step rows (initial_steps={initial_steps!r})")
-    palette = _scale_palette(pd.concat([epochs["scale"], steps["scale"]]))
+    palette = scale_palette(pd.concat([epochs["scale"], steps["scale"]]))
     fig, axes = plt.subplots(1, 3, figsize=(3.6 * 3, 3.0))
     panels = [(axes[0], steps, "step", "robust_batch_loss", "robust batch loss",
                "(a) initial phase" if initial_steps is not None else "(a) mini-batches"),
@@ -635,23 +635,23 @@ def adversarial_training_figure(epochs: pd.DataFrame, steps: pd.DataFrame, *,
                "(b) training loss")]
     for ax, df, x, y, ylabel, name in panels:
         for s, color in palette.items():
-            _mean_band(ax, df[df["scale"].astype(float) == s], x, y, color=color, label=None)
-        _log_y_if_positive(ax, df[y].to_numpy(dtype=float))
+            mean_band(ax, df[df["scale"].astype(float) == s], x, y, color=color, label=None)
+        log_y_if_positive(ax, df[y].to_numpy(dtype=float))
         ax.set_xlabel(x)
         ax.set_ylabel(ylabel)
         ax.set_title(name, fontsize=10)
     ax = axes[2]
     for s, color in palette.items():
         sub = epochs[epochs["scale"].astype(float) == s]
-        _mean_band(ax, sub, "epoch", "robust_test_acc", color=color, label=None)
-        _mean_band(ax, sub, "epoch", "test_acc", color=color, label=None, ls="--")
+        mean_band(ax, sub, "epoch", "robust_test_acc", color=color, label=None)
+        mean_band(ax, sub, "epoch", "test_acc", color=color, label=None, ls="--")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
     ax.set_title("(c) test accuracy", fontsize=10)
-    handles = _scale_handles(palette) + [
+    handles = scale_handles(palette) + [
         Line2D([], [], color="black", lw=1.4, ls=ls, label=lab)
         for ls, lab in (("-", "robust"), ("--", "clean"))]
-    _legend_right(ax, handles)
+    legend_right(ax, handles)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

@@ -366,22 +366,62 @@ def closest_checkpoint(checkpoints: list[dict[str, Any]], target_loss: float) ->
     return min(known, key=lambda r: (abs(float(r["train_loss"]) - target_loss), int(r["step"])))
 
 
+def first_crossing(checkpoints: list[dict[str, Any]], target: float,
+                   value: Callable[[dict[str, Any]], float], *, key: str = "train_loss",
+                   rising: bool = False, nearest: bool = False) -> dict[str, Any]:
+    """The first checkpoint (in step order) whose whole-training-set `key` reaches `target`:
+    falls to it (`rising=False`, a loss) or rises to it (`rising=True`, an accuracy).
+
+    Epoch-end checkpoints carry their value. In-between ones (value NaN) are evaluated
+    (`value(row)`) in step order only inside the bracket where the known values first reach
+    the target, and only until one reaches it: a match so costs a few passes over the training
+    set instead of one per checkpoint. With `nearest`, the crossing checkpoint or its
+    predecessor, whichever is closer to `target` (ties: the earlier). A run that never reaches
+    the target gives its best known checkpoint (lowest loss / highest accuracy; ties: earliest).
+    The first crossing, not the closest value anywhere: the curves are not monotone, and the
+    comparison asks for the model at the moment training first gets there.
+
+    Returns a copy of the chosen row, with `key` filled in and `reached` (bool) added."""
+    sign = 1.0 if rising else -1.0
+
+    def val(r: dict[str, Any]) -> float:
+        return float(r[key])
+
+    def reaches(r: dict[str, Any]) -> bool:
+        return sign * (val(r) - target) >= 0.0
+
+    rows = sorted((dict(r) for r in checkpoints), key=lambda r: int(r["step"]))
+    known = [i for i, r in enumerate(rows) if math.isfinite(val(r))]
+    if not known:
+        raise ValueError(f"no checkpoints with a recorded {key} to choose from")
+    hit = next((i for i in known if reaches(rows[i])), None)
+    if hit is None:
+        best = max(known, key=lambda i: (sign * val(rows[i]), -i))
+        return dict(rows[best], reached=False)
+    lo = max((i for i in known if i < hit), default=-1)
+    for i in range(lo + 1, hit):
+        rows[i][key] = float(value(rows[i]))
+        if reaches(rows[i]):
+            hit = i
+            break
+    prev = max((i for i in range(hit) if math.isfinite(val(rows[i]))), default=None)
+    if nearest and prev is not None and \
+            abs(val(rows[prev]) - target) <= abs(val(rows[hit]) - target):
+        hit = prev
+    return dict(rows[hit], reached=True)
+
+
 def match_train_loss(checkpoints: list[dict[str, Any]], target_loss: float,
                      train_loss: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
-    """The checkpoint whose whole-training-set loss is closest to `target_loss`.
+    """The loss-matched checkpoint (Table 1b): at the first fall of the whole-training-set loss
+    to `target_loss`, whichever of the crossing checkpoint and its predecessor is closer
+    (`first_crossing`)."""
+    return first_crossing(checkpoints, target_loss, train_loss, key="train_loss", nearest=True)
 
-    Epoch-end checkpoints carry their loss. In-between ones are evaluated (`train_loss(row)`)
-    in step order only inside the bracket where the known losses first fall to the target, and
-    only until one reaches it: the closest is then that one or its predecessor (training loss
-    is not monotone, but the first crossing is the match the comparison asks for). A match so
-    costs a few passes over the training set instead of one per checkpoint."""
-    rows = sorted((dict(r) for r in checkpoints), key=lambda r: int(r["step"]))
-    known = [i for i, r in enumerate(rows) if math.isfinite(float(r["train_loss"]))]
-    below = next((i for i in known if float(rows[i]["train_loss"]) <= target_loss), None)
-    if below is not None:
-        lo = max((i for i in known if i < below), default=-1)
-        for r in rows[lo + 1:below]:
-            r["train_loss"] = float(train_loss(r))
-            if r["train_loss"] <= target_loss:
-                break
-    return closest_checkpoint(rows, target_loss)
+
+def match_train_accuracy(checkpoints: list[dict[str, Any]], target_acc: float,
+                         train_acc: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+    """The accuracy-matched checkpoint (Table 1c): the first whose whole-training-set accuracy
+    reaches `target_acc` (`first_crossing`)."""
+    return first_crossing(checkpoints, target_acc, train_acc, key="train_acc", rising=True)
+

@@ -44,7 +44,8 @@ def test_study_targets_partition_the_default_target(preset):
     cfg, records, plan = preset
     targets = [p.targets() for p in plan.values()]
     robust = plans.robust_plan(cfg, plan).targets()
-    assert [t for ts in targets for t in ts] + robust == records["<all>"]["input"]
+    claims = plans.claims_plan(cfg, plan).targets()
+    assert [t for ts in targets for t in ts] + robust + claims == records["<all>"]["input"]
     assert robust == [] or robust == ["results/masking.csv", "results/masking.md",
                                       "results/masking.tex"]
     for p, ts in zip(plan.values(), targets):

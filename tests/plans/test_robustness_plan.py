@@ -44,10 +44,11 @@ def test_scope_is_every_reported_final_classifier_and_the_matched_checkpoints():
     studies = plans.plan(cfg)
     expected = set()
     s0 = studies["study000"]
-    for r in s0.models([s0.block["clean_variant"], s0.block["poisoned_variant"]]):
+    for r in s0.models(s0.variants()):
         expected.add(model_key(r))
-    for r in s0.matched_models():
-        expected.add(model_key(r))
+    for on in s0.match_on():
+        for r in s0.matched_models(on):
+            expected.add(model_key(r))
     for name in ("study001", "study002"):
         expected |= {model_key(r) for r in studies[name].models()}
     got = [model_key(r) for r in R.models()]

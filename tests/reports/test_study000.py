@@ -82,8 +82,27 @@ def test_matched_table_shows_checkpoints_and_drops_paper(tmp_path):
     assert list(readable["Train loss at checkpoint"]) == ["0.500", "–"]
     assert not [c for c in num.columns if c.startswith("paper_")]
     assert not [c for c in readable.columns if "(paper)" in c]
-    assert "for Adam the checkpoint whose whole-training-set loss is closest to " \
-           "Gauss-Newton's final one, Gauss-Newton at its final model." in cap
+    assert list(readable["Train accuracy at checkpoint"]) == ["–", "–"]  # not in the info
+    assert "for Adam the checkpoint where the whole-training-set loss first falls to " \
+           "Gauss-Newton's final one" in cap
+
+
+def test_accuracy_matched_table_shows_checkpoint_accuracy(tmp_path):
+    recs = attack_records(tmp_path, match_step=100)
+    for r in recs:
+        if "match_info" in r:
+            info = json.loads(open(r["match_info"]).read())
+            info.update(train_acc=0.9 + (r["seed"] - 42) / 100, matched_on="accuracy")
+            open(r["match_info"], "w").write(json.dumps(info))
+    num, readable, cap = rep.make_table("table1c_fgsm_matched_accuracy", recs,
+                                        presentation("table1c_fgsm_matched_accuracy"),
+                                        study=STUDY, recipes=RECIPES)
+    assert num["checkpoint_train_acc_mean"].iloc[0] == pytest.approx(0.905)
+    assert list(readable["Train accuracy at checkpoint"]) == ["90.50 %", "–"]
+    assert cap.startswith("Table 1c (not in the study): FGSM on clean-trained models compared "
+                          "at equal training accuracy")
+    assert "for Adam the first checkpoint whose whole-training-set accuracy reaches " \
+           "Gauss-Newton's final one" in cap
 
 
 def test_sam_table_medians_and_display_columns(tmp_path):
@@ -175,3 +194,238 @@ def test_training_curves_figure(tmp_path):
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert "Adam" in legend and "Gauss-Newton" in legend
     plt.close(fig)
+
+
+# ---- claims: the plan's claims and seeds, and claim_evidence on synthetic per-image files ----
+def _claims_cfg(**study):
+    block = dict(enabled=True, dataset="mnist", clean_variant="clean", poisoned_variant="poison10",
+                 recipes={"sgd": "r_sgd", "adam": "r_adam", "gn": "r_gn"}, seeds=[1],
+                 headline=dict(labels=["gn", "adam"], seeds=[1, 2, 3]), attack="fgsm",
+                 match=dict(reference="gn", labels=["sgd", "adam"]))
+    block.update(study)
+    opt = {"sgd": {"name": "sgd", "lr": 0.01}, "adam": {"name": "adam", "lr": 0.001},
+           "gn": {"name": "gauss_newton", "lr": 0.01, "damping": 0.01}}
+    return dict(
+        datasets={"mnist": {}},
+        variants={"clean": {"kind": "clean"},
+                  "poison10": {"kind": "label_poison", "fraction": 0.1, "seed": 0}},
+        recipes={f"r_{k}": dict(optimizer=o, epochs=15 if k != "gn" else 4, batch_size=128)
+                 for k, o in opt.items()},
+        attacks={"fgsm": {"kind": "fgsm", "eps": [0.1, 0.05, 0.01]}},
+        statistics={"sam": {"rho": [0.001, 0.01]}},
+        studies={"study000": block})
+
+
+def _claim(plan, cid):
+    return next(c for c in plan.claims() if c["id"] == cid)
+
+
+def test_claims_are_data_with_one_headline_and_the_printed_numbers():
+    plan = Study000(_claims_cfg())
+    claims = plan.claims()
+    ids = [c["id"] for c in claims]
+    assert len(ids) == len(set(ids))
+    assert [c["id"] for c in claims if c["headline"]] == ["000-gn-adam-fgsm-clean-0.1"]
+    head = claims[0]
+    assert head["study_value"] == "GN 51.51 % vs Adam 75.64 %" and head["direction"] == "less"
+    assert claims[1]["id"] == "000-gn-adam-worst-clean-0.1" and claims[1]["worst_case"]
+    assert claims[1]["ours"]
+    # GN below SGD and Adam at every ε, clean and poisoned: 2 × 3 × 2 rows, the headline once
+    fgsm = [i for i in ids if "-fgsm-clean-" in i or "-fgsm-poisoned-" in i]
+    assert len(fgsm) == 12
+    poison = _claim(plan, "000-gn-poison-unchanged-0.1")
+    assert poison["direction"] == "equivalent" and poison["margin"] == 0.03
+    assert _claim(plan, "000-gn-adam-sam")["args"]["rho"] == 0.01
+    assert {c["id"] for c in claims if c["ours"]} >= {
+        "000-gn-adam-fgsm-matchloss-0.1", "000-gn-sgd-fgsm-matchacc-0.1",
+        "000-gn-sgd-worst-clean-0.1"}
+    for c in claims:
+        assert set(c) >= {"id", "study", "text", "where", "metric", "comparison", "direction",
+                          "margin", "unit", "headline", "ours", "worst_case", "study_value",
+                          "measure", "args"}
+        json.dumps(c)
+    assert Study000(_claims_cfg(enabled=False)).claims() == []
+
+
+def test_printed_numbers_equal_the_reference_file():
+    from curvrobust.plans import study000 as plan000
+
+    ref = load_reference("study000")
+    roles = {"clean": "clean", "poisoned": "poison10"}
+    for label, by_role in plan000.PRINTED_RATE.items():
+        for role, rates in by_role.items():
+            assert rates == ref["fgsm"][label][roles[role]]["rate"]
+    assert plan000.PRINTED_SAM == ref["sam_median"]
+
+
+def test_headline_seeds_matched_checkpoints_and_tables():
+    plan = Study000(_claims_cfg())
+    by = {}
+    for r in plan.models(["clean", "poison10"]):
+        by.setdefault((r["label"], r["variant"]), []).append(r["seed"])
+    assert by[("gn", "clean")] == [1, 2, 3] and by[("adam", "clean")] == [1, 2, 3]
+    assert by[("sgd", "clean")] == [1] and by[("gn", "poison10")] == [1]
+    assert "table1c_fgsm_matched_accuracy" in plan.outputs()
+    ckpts = {(r["label"], r["ckpt"], r["seed"]) for r in plan.robust_models()
+             if r["ckpt"] != "final"}
+    assert ckpts == {("adam", "match-r_gn", s) for s in (1, 2, 3)} | {
+        ("adam", "matchacc-r_gn", s) for s in (1, 2, 3)} | {
+        ("sgd", "match-r_gn", 1), ("sgd", "matchacc-r_gn", 1)}
+    only_loss = Study000(_claims_cfg(match=dict(reference="gn", labels=["adam"], by=["loss"])))
+    assert "table1c_fgsm_matched_accuracy" not in only_loss.outputs()
+    assert not any(r["ckpt"].startswith("matchacc") for r in only_loss.robust_models())
+    bad = Study000(_claims_cfg(headline=dict(labels=["newton"], seeds=[1, 2, 3])))
+    assert bad.check() == ["studies.study000.headline.labels[0]: label 'newton' is not in "
+                           "studies.study000.recipes"]
+    dev = plan.deviations()
+    assert "Gauss-Newton: 4 of the study's 15 epochs" in dev
+    assert any("without replacement" in d for d in dev)
+    assert any(d.startswith("Seeds [1, 2, 3]") for d in dev)
+
+
+def _fgsm_file(path, n, correct, success, eps=0.1, order=None):
+    """Per-image FGSM outcomes at `eps`: images 0..n-1, the first `correct` classified
+    correctly, the first `success` of those broken."""
+    idx = list(order if order is not None else range(n))
+    pd.DataFrame(dict(attack="fgsm", eps=eps, index=idx, label=0,
+                      correct=[int(i < correct) for i in idx], attacked=[int(i < correct)
+                                                                        for i in idx],
+                      success=[int(i < success) for i in idx], margin=0.0)).to_csv(
+        path, index=False)
+    return str(path)
+
+
+def _model(tmp_path, label, role, seed, n=20, correct=10, success=5, match="final", **files):
+    variant = "clean" if role == "clean" else "poison10"
+    ckpt = "final" if match == "final" else f"{'match' if match == 'loss' else 'matchacc'}-r_gn"
+    key = f"mnist/{variant}/r_{label}/seed{seed}/{ckpt}"
+    f = _fgsm_file(tmp_path / f"{key.replace('/', '_')}_fgsm.csv", n, correct, success)
+    return dict(label=label, variant=variant, recipe=f"r_{label}", seed=seed, dataset="mnist",
+                ckpt=ckpt, role=role, match=match, key=key, fgsm_images=f, **files)
+
+
+def test_evidence_per_seed_effects_of_ratio_arms(tmp_path):
+    plan = Study000(_claims_cfg())
+    # GN seed s: 5 + s of 10 correct broken; Adam: 8 of 16 correct (rate 0.5) every seed
+    models = [_model(tmp_path, "gn", "clean", s, correct=10, success=5 + s) for s in (1, 2, 3)]
+    models += [_model(tmp_path, "adam", "clean", s, correct=16, success=8) for s in (1, 2, 4)]
+    ev = rep.claim_evidence([_claim(plan, "000-gn-adam-fgsm-clean-0.1")],
+                            dict(labels={"gn": "GN", "adam": "Adam"}, models=models), {})
+    e = ev["000-gn-adam-fgsm-clean-0.1"]
+    assert e["status"] == "ok" and "images_num" not in e
+    assert e["per_seed"] == pytest.approx({1: 0.1, 2: 0.2})  # seeds in both arms only
+    assert e["ours"] == "GN 65.0 %, Adam 50.0 % (2 seeds, mean)"
+
+
+def test_evidence_one_seed_pairs_images(tmp_path):
+    plan = Study000(_claims_cfg())
+    gn = _model(tmp_path, "gn", "clean", 1, n=20, correct=12, success=3)
+    sgd = _model(tmp_path, "sgd", "clean", 1, n=20, correct=15, success=9)
+    # SGD's file in another row order: rows pair on the image index, not the position
+    _fgsm_file(sgd["fgsm_images"], 20, 15, 9, order=reversed(range(20)))
+    e = rep.claim_evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.1")],
+                           dict(labels={"gn": "GN", "sgd": "SGD"}, models=[gn, sgd]),
+                           {})["000-gn-sgd-fgsm-clean-0.1"]
+    num, den = e["images_num"], e["images_den"]
+    assert num.shape == den.shape == (20, 2) and "per_seed" not in e
+    assert num[:, 0].sum() / den[:, 0].sum() == pytest.approx(3 / 12)
+    assert num[:, 1].sum() / den[:, 1].sum() == pytest.approx(9 / 15)
+    assert (den[:, 1] == [int(i < 15) for i in range(20)]).all()  # paired by index
+    assert e["ours"] == "GN 25.0 %, SGD 60.0 % (seed 1)"
+
+
+def test_evidence_means_of_input_statistics_and_sharpness(tmp_path):
+    plan = Study000(_claims_cfg())
+    models = []
+    for label, scale in (("gn", 3.0), ("adam", 1.0)):
+        stats = tmp_path / f"{label}_stats.csv"
+        pd.DataFrame(dict(index=range(4), label=0, pred=0,
+                          input_grad_norm=[scale * v for v in (1, 2, 3, 4)],
+                          logit_margin=[10 / scale] * 4)).to_csv(stats, index=False)
+        sam = tmp_path / f"{label}_sam.csv"
+        pd.DataFrame(dict(rho=[0.001] * 4 + [0.01] * 4, index=list(range(4)) * 2,
+                          loss_increase=[9.0] * 4 + [scale * 0.01] * 4)).to_csv(sam,
+                                                                              index=False)
+        models.append(_model(tmp_path, label, "clean", 1, input_stats=str(stats),
+                             sam_examples=str(sam)))
+    claims = [_claim(plan, i) for i in ("000-gn-adam-gradnorm", "000-gn-adam-margin",
+                                        "000-gn-adam-sam")]
+    ev = rep.claim_evidence(claims, dict(labels={}, models=models), {})
+    grad = ev["000-gn-adam-gradnorm"]
+    assert grad["images_den"] is None
+    assert grad["images_num"].mean(axis=0) == pytest.approx([7.5, 2.5])
+    assert ev["000-gn-adam-margin"]["images_num"].mean(axis=0) == pytest.approx([10 / 3, 10])
+    assert ev["000-gn-adam-sam"]["images_num"].mean(axis=0) == pytest.approx([0.03, 0.01])
+
+
+def _summary(tmp_path, name, degenerate=False, failed=()):
+    f = tmp_path / f"{name}.json"
+    f.write_text(json.dumps(dict(validity=dict(degenerate=degenerate,
+                                               reason="accuracy 0.11 < 0.8" if degenerate else ""),
+                                 failed_checks=list(failed))))
+    return str(f)
+
+
+def test_evidence_not_evaluable_on_a_degenerate_final_model_and_flags(tmp_path):
+    plan = Study000(_claims_cfg())
+    gn = _model(tmp_path, "gn", "clean", 1)
+    adam = _model(tmp_path, "adam", "clean", 1)
+    claim = _claim(plan, "000-gn-adam-fgsm-clean-0.1")
+    records = dict(labels={}, models=[gn, adam])
+    robust = {gn["key"]: dict(summary=_summary(tmp_path, "gn", degenerate=True), outcomes=[]),
+              adam["key"]: dict(summary=_summary(tmp_path, "adam", failed=["margin_only"]),
+                                outcomes=[])}
+    e = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    assert e["status"] == "not_evaluable"
+    assert e["reason"] == "gn seed 1: degenerate final model (accuracy 0.11 < 0.8)"
+    robust[gn["key"]]["summary"] = _summary(tmp_path, "gn2", failed=["margin_only", "square_only"])
+    e = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    assert e["status"] == "ok"
+    assert e["flags"] == ["gn seed 1: margin_only", "gn seed 1: square_only",
+                          "adam seed 1: margin_only"]
+
+
+def test_evidence_not_run_without_poisoned_models_or_matched_checkpoints(tmp_path):
+    plan = Study000(_claims_cfg())
+    models = [_model(tmp_path, k, "clean", 1) for k in ("gn", "adam", "sgd")]
+    ids = ["000-gn-sgd-fgsm-poisoned-0.05", "000-adam-poison-0.1",
+           "000-gn-adam-fgsm-matchacc-0.1", "000-gn-adam-worst-clean-0.1"]
+    ev = rep.claim_evidence([_claim(plan, i) for i in ids], dict(labels={"gn": "GN"},
+                                                                 models=models), {})
+    assert {i: e["status"] for i, e in ev.items()} == dict.fromkeys(ids, "not_run")
+    assert ev[ids[0]]["reason"] == "GN poisoned: not trained in this configuration"
+    assert "matched training accuracy" in ev[ids[2]]["reason"]
+    assert "robust evaluation does not cover gn seed 1" in ev[ids[3]]["reason"]
+    # a claim at an ε the attack did not run
+    e = rep.claim_evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.05")],
+                           dict(labels={}, models=models), {})["000-gn-sgd-fgsm-clean-0.05"]
+    assert e["status"] == "not_run" and "ε = 0.05" in e["reason"]
+
+
+def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
+    plan = Study000(_claims_cfg())
+    gn = _model(tmp_path, "gn", "clean", 1, n=10, correct=10, success=0)
+    sgd = _model(tmp_path, "sgd", "clean", 1, n=10, correct=10, success=0)
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps(dict(step=40, train_loss=0.3, train_acc=0.9, reached=False)))
+    sgd_acc = _model(tmp_path, "sgd", "clean", 1, correct=10, success=7, match="accuracy",
+                     match_info=str(info))
+    robust = {}
+    for m, broken in ((gn, 2), (sgd, 6)):  # images 0..broken-1 broken by some strong attack
+        f = tmp_path / f"{m['label']}_outcomes.csv"
+        rows = [dict(attack=a, eps=0.1, index=i, label=0, correct=1, attacked=1,
+                     success=int(i < broken and a == "pgd_margin"), margin=0.0)
+                for a in ("pgd_ce", "pgd_margin", "square") for i in range(10)]
+        pd.DataFrame(rows).to_csv(f, index=False)
+        robust[m["key"]] = dict(summary=str(tmp_path / "absent.json"),
+                                outcomes=[str(f), m["fgsm_images"]])
+    claims = [_claim(plan, "000-gn-sgd-worst-clean-0.1"),
+              _claim(plan, "000-gn-sgd-fgsm-matchacc-0.1")]
+    ev = rep.claim_evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]), robust)
+    worst = ev["000-gn-sgd-worst-clean-0.1"]
+    assert worst["images_num"].sum(axis=0) == pytest.approx([2, 6])
+    assert worst["images_den"].sum(axis=0) == pytest.approx([10, 10])
+    acc = ev["000-gn-sgd-fgsm-matchacc-0.1"]
+    assert acc["status"] == "ok" and acc["images_num"].sum(axis=0) == pytest.approx([0, 7])
+    assert acc["flags"] == ["sgd match-accuracy seed 1: never reached the reference's training "
+                            "accuracy; its best checkpoint"]

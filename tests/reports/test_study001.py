@@ -5,7 +5,9 @@ computations, rows, headings and lines against the display names."""
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -87,7 +89,7 @@ def test_robust_accuracy_table_means_headings_and_caption(tmp_path):
     assert readable["clean"].iloc[3] == f"{np.mean(vals):.1f} ± {row['clean_acc_ci95']:.1f}"
     assert caption.startswith("Study 001 on mnist: accuracy (%)")
     assert "50 test images (seed 7), ε = 0.1; PGD: pgd step_size=0.05, steps=3;" in caption
-    assert caption.endswith("over seeds [0, 1].")
+    assert "Mean ± 95 % interval over each row's seeds (column Seeds)" in caption
 
 
 def test_edited_presentation_changes_headings_and_caption(tmp_path):
@@ -152,11 +154,13 @@ def _lines(ax) -> list:
 
 
 def test_fig1_and_fig3_panels_and_lines(tmp_path):
-    fig = figs.make_figure("fig1_haat_robust_accuracy", _records(tmp_path, ["haat"]),
+    fig = figs.make_figure("fig1_haat_robust_accuracy",
+                          _records(tmp_path, ["haat"], value={"haat": 1e-6}),
                           _presentation("fig1_haat_robust_accuracy"), dataset="mnist", eps=0.1,
                           seeds=[0, 1])
     assert len(fig.axes) == 1 and len(_lines(fig.axes[0])) == 3        # clean, PGD, AutoAttack
-    assert fig._suptitle.get_text() == "Study 001, mnist: HAAT model over its checkpoints, ε = 0.1"
+    assert fig._suptitle.get_text().startswith(
+        "Study 001, mnist: HAAT model (ξ = 1e-06) over its checkpoints, ε = 0.1")
     means = {tuple(np.round(ln.get_ydata(), 6)) for ln in _lines(fig.axes[0])}
     want = tuple(round(np.mean([100 * _acc("haat", s, e, "pgd") for s in SEEDS]), 6)
                  for e in EPOCHS)
@@ -189,6 +193,14 @@ def test_fig4_reads_traces_and_names_batches(tmp_path):
                           dataset="mnist", data=data, convergence={"batches": 2}, seeds=[42])
     assert len(fig.axes) == 4                                            # 2 methods × 2 k
     assert fig._suptitle.get_text().endswith("(2 training batches, seed(s) [42])")
+    # with the traced models named (curvrobust.power_trace): each k's model in the title
+    for r in rows:
+        r.update(model="haat" if r["k"] == 3 else "haat_k=1", own=r["k"] == 1)
+    data = [_convergence_csv(tmp_path, "trace2.csv", rows)]
+    fig = figs.make_figure("fig4_fd_convergence", [], _presentation("fig4_fd_convergence"),
+                          dataset="mnist", data=data, convergence={"batches": 2}, seeds=[42])
+    assert fig._suptitle.get_text().endswith(
+        "seed(s) [42])\ntraced on k = 1: haat_k=1; k = 3: haat (no model trained with k = 3)")
 
 
 def test_plan_presentation_covers_every_output():
@@ -199,3 +211,186 @@ def test_plan_presentation_covers_every_output():
         else:
             assert name in figs.FIGURES and pres["title"] == plan.TITLES[name]
             assert ("sweep" in pres) == (kind in plan.SWEEPS)
+
+
+# ---- claims: evidence from small result files written here, in the workflow's layout ----
+
+N_IMAGES = 40
+HAAT_ROBUST = {42: 24, 43: 26, 44: 22}   # AutoAttack-robust images (the first n) per seed
+PGD_ROBUST = {42: 20, 43: 21, 44: 20}
+TWIN_ROBUST = {"haat_random": 18, "haat_w2zero": 23}   # seed 42 only
+
+
+def _claims_cfg() -> dict:
+    """The smoke preset with the headline arms on three seeds and both linf twins."""
+    cfg = copy.deepcopy(_plan().cfg)
+    s = cfg["studies"]["study001"]
+    s["seeds_per_recipe"] = {"s1_pgd": [42, 43, 44], "s1_haat": [42, 43, 44]}
+    twin = copy.deepcopy(cfg["recipes"]["s1_haat_random"])
+    twin["regime"]["adversary"].update(w2=0.0, direction="hessian")
+    cfg["recipes"]["s1_haat_w2zero"] = twin
+    s["datasets"]["mnist"]["twins"]["haat_w2zero"] = "s1_haat_w2zero"
+    return cfg
+
+
+def _outcome_rows(attack: str, eps: float, robust: int, broken_from: int = 0,
+                  wrong: int = 0) -> list[dict]:
+    """One attack's per-image rows on N_IMAGES images (index 3i): the last `wrong` images are
+    misclassified; of the others the first `robust` survive, the rest are broken (by this
+    attack only from image `broken_from` on)."""
+    rows = []
+    for i in range(N_IMAGES):
+        correct = int(i < N_IMAGES - wrong)
+        broken = correct and i >= robust and i >= broken_from
+        rows.append(dict(attack=attack, eps=eps, index=3 * i, label=i % 10, correct=correct,
+                         attacked=correct, success=int(broken), margin=0.1))
+    return rows
+
+
+def _write_images(path: Path, eps: float, aa_robust: int, pgd_robust: int, pgd_name: str,
+                  stages: list[str]) -> None:
+    """An epochN_images.csv as evaluate_checkpoint writes it: the PGD rows, then the cascade's
+    stages (the first breaks the images, the later ones attack what is left and break none)."""
+    rows = _outcome_rows(pgd_name, eps, pgd_robust)
+    rows += _outcome_rows(stages[0], eps, aa_robust)
+    for st in stages[1:]:
+        rows += [dict(r, attack=st, attacked=int(r["correct"] and r["index"] // 3 < aa_robust),
+                      success=0) for r in _outcome_rows(st, eps, aa_robust)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _write_results(root: Path, records: dict, *, robust_overrides=None) -> dict:
+    """Every file the claims read, under `root`; returns the `robust` map (summary and outcomes
+    per model key): each summary valid unless `robust_overrides` {key: summary fields}."""
+    ds = records["datasets"]["mnist"]
+    robust = {}
+    for label, m in ds["models"].items():
+        for seed in m["seeds"]:
+            aa = {"haat": HAAT_ROBUST, "pgd_at": PGD_ROBUST}.get(label, {}).get(seed)
+            aa = TWIN_ROBUST.get(label, 30) if aa is None else aa
+            _write_images(root / m["images"][str(seed)], ds["eps"], aa, aa + 2, ds["pgd"],
+                          ds["autoattack"])
+            key = m["keys"][str(seed)]
+            d = root / "robust" / key
+            d.mkdir(parents=True, exist_ok=True)
+            # the robust evaluation's own attack breaks 2 more of HAAT's images than PGD-AT's
+            extra = {"haat": 2}.get(label, 0)
+            pd.DataFrame(_outcome_rows("square", ds["eps"], aa - extra)).to_csv(
+                d / "outcomes.csv", index=False)
+            summary = {"validity": {"degenerate": False, "reason": ""}, "failed_checks": []}
+            summary.update((robust_overrides or {}).get(key, {}))
+            (d / "summary.json").write_text(json.dumps(summary))
+            robust[key] = {"summary": str(d / "summary.json"),
+                           "outcomes": [str(d / "outcomes.csv"), m["images"][str(seed)]]}
+    k = ds["trace"]["k"]
+    for seed, f in ds["trace"]["files"].items():
+        rows = [dict(batch=b, method=meth, k=kk, xi=5e-6, iteration=i,
+                     diff_mean=(0.9 + 0.01 * b if meth == "fd" else 0.2 - 0.01 * b)
+                     if (kk, i) == (k, k) else 1.4,
+                     diff_median=0.0, diff_q10=0.0, diff_q90=1.0, converged_frac=0.5)
+                for b in range(4) for meth in ("fd", "exact") for kk in (1, k)
+                for i in range(1, kk + 1)]
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(root / f, index=False)
+    return robust
+
+
+@pytest.fixture()
+def claims_setup(tmp_path, monkeypatch):
+    """(claims, records, robust) of _claims_cfg with every result file written under tmp_path
+    (the working directory, so the records' relative paths resolve)."""
+    monkeypatch.chdir(tmp_path)
+    p = plan.Study001(_claims_cfg())
+    records = p.claim_records()
+    return p.claims(), records, _write_results(tmp_path, records)
+
+
+def _by_id(claims) -> dict:
+    return {c["id"]: c for c in claims}
+
+
+def test_claims_list_every_claim_and_read_the_files_they_name(claims_setup):
+    claims, records, _ = claims_setup
+    ids = [c["id"] for c in claims]
+    assert len(ids) == len(set(ids)) and sum(c["headline"] for c in claims) == 1
+    assert ids[0] == "001-mnist-haat-pgdat-autoattack" and claims[0]["headline"]
+    for cid in ("001-mnist-haat-w2zero-autoattack", "001-mnist-haat-random-linf-autoattack",
+                "001-mnist-haat-random-l2ball-autoattack", "001-mnist-xi-autoattack",
+                "001-mnist-k-autoattack", "001-mnist-fd-convergence",
+                "001-mnist-haat-pgdat-pgd20", "001-mnist-haat-pgdat-worstcase"):
+        assert cid in ids
+    assert all(Path(f).is_file() for f in plan.Study001(_claims_cfg()).claim_inputs())
+
+
+def test_claim_evidence_per_seed_and_per_image_effects(claims_setup):
+    claims, records, robust = claims_setup
+    ev = rep.claim_evidence(claims, records, robust)
+    head = ev["001-mnist-haat-pgdat-autoattack"]
+    assert head["status"] == "ok" and "images_num" not in head        # 3 seeds: per seed
+    assert head["per_seed"] == pytest.approx(
+        {s: (HAAT_ROBUST[s] - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)})
+    haat, pgd_at = (100 * np.mean(list(v.values())) / N_IMAGES for v in (HAAT_ROBUST, PGD_ROBUST))
+    assert head["ours"] == f"HAAT {haat:.1f} %, PGD-AT {pgd_at:.1f} % (3 seeds, mean; 40 images)"
+    pgd = ev["001-mnist-haat-pgdat-pgd20"]     # the PGD rows: 2 more robust images each
+    assert pgd["per_seed"] == pytest.approx(head["per_seed"])
+    worst = ev["001-mnist-haat-pgdat-worstcase"]    # square breaks 2 more of HAAT's images
+    assert worst["per_seed"] == pytest.approx(
+        {s: (HAAT_ROBUST[s] - 2 - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)})
+    twin = ev["001-mnist-haat-random-linf-autoattack"]    # one common seed: per image
+    num = np.asarray(twin["images_num"])
+    assert num.shape == (N_IMAGES, 2) and twin["images_den"] is None
+    assert num[:, 0].sum() == HAAT_ROBUST[42] and num[:, 1].sum() == TWIN_ROBUST["haat_random"]
+    assert twin["per_seed"] == pytest.approx({42: (24 - 18) / N_IMAGES})
+    assert ev["001-mnist-haat-w2zero-autoattack"]["per_seed"] == pytest.approx({42: 1 / 40})
+    conv = ev["001-mnist-fd-convergence"]
+    pairs = np.asarray(conv["images_num"])
+    assert pairs.shape == (4, 2)
+    np.testing.assert_allclose(pairs[:, 0], [0.9, 0.91, 0.92, 0.93])
+    np.testing.assert_allclose(pairs[:, 1], [0.2, 0.19, 0.18, 0.17])
+    assert conv["per_seed"] == pytest.approx({42: 0.915 - 0.185})
+
+
+def test_claims_not_run_without_their_models(claims_setup):
+    claims, records, robust = claims_setup
+    ev = rep.claim_evidence(claims, records, robust)
+    l2 = ev["001-mnist-haat-random-l2ball-autoattack"]
+    assert l2["status"] == "not_run" and "haat_l2ball" in l2["reason"]
+    assert "configs/extended.yaml" in l2["reason"]
+    xi = ev["001-mnist-xi-autoattack"]     # the smoke sweep has no ξ = 1e-6 model
+    assert xi["status"] == "not_run" and "xi = 1e-06" in xi["reason"]
+    # the smoke preset itself has no w₂ = 0 twin
+    p = plan.Study001(_plan().cfg)
+    ev = rep.claim_evidence(p.claims(), p.claim_records(), {})
+    w2 = ev["001-mnist-haat-w2zero-autoattack"]
+    assert w2["status"] == "not_run" and "haat_w2zero" in w2["reason"]
+
+
+def test_degenerate_model_makes_its_claims_not_evaluable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = plan.Study001(_claims_cfg())
+    records = p.claim_records()
+    twin_key = records["datasets"]["mnist"]["models"]["haat_random"]["keys"]["42"]
+    pgd_key = records["datasets"]["mnist"]["models"]["pgd_at"]["keys"]["43"]
+    robust = _write_results(tmp_path, records, robust_overrides={
+        twin_key: {"validity": {"degenerate": True, "reason": "one class for 90 % of images"}},
+        pgd_key: {"failed_checks": ["margin_only"]}})
+    ev = rep.claim_evidence(p.claims(), records, robust)
+    bad = ev["001-mnist-haat-random-linf-autoattack"]
+    assert bad["status"] == "not_evaluable"
+    assert bad["reason"] == ("HAAT random direction seed 42 is degenerate: one class for 90 % of "
+                             "images")
+    head = ev["001-mnist-haat-pgdat-autoattack"]   # a failed masking check: flagged, kept
+    assert head["status"] == "ok" and head["flags"] == ["PGD-AT seed 43: margin_only"]
+
+
+def test_claim_evidence_is_judged(claims_setup):
+    """Every evidence dict is accepted by the claims engine, with the verdicts the synthetic
+    effects imply."""
+    claims_mod = pytest.importorskip("curvrobust.claims")
+    claims, records, robust = claims_setup
+    ev = rep.claim_evidence(claims, records, robust)
+    rows = {r["id"]: r for r in claims_mod.judge_all(claims, ev, n_boot=200)}
+    assert rows["001-mnist-fd-convergence"]["verdict"] == "holds"
+    assert rows["001-mnist-haat-random-l2ball-autoattack"]["verdict"] == "not run"
+    assert rows["001-mnist-haat-pgdat-autoattack"]["seeds"] == 3

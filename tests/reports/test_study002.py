@@ -5,6 +5,7 @@ against the display names."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -295,3 +296,308 @@ def test_jacobian_and_scatter_figures(tmp_path):
                           study={}, attacks={}, log=notes.append)
     assert len(fig.axes) == 2 and notes and notes[0].startswith("Spearman: {'grad_l2_mean'")
     plt.close(fig)
+
+
+# ---- claims (claim_evidence on small per-image files with known effects) ----
+
+OUTCOME_HEADER = ["attack", "eps", "index", "label", "correct", "attacked", "success", "margin"]
+
+
+def _outcomes(path, attack: str, index, correct, broken: dict[float, list[int]]) -> str:
+    """Per-image outcome rows of one attack: image i (position) is broken at ε when it is
+    correct and i is in broken[ε]."""
+    rows = []
+    for eps, hit in broken.items():
+        for i, (idx, c) in enumerate(zip(index, correct)):
+            rows.append(dict(attack=attack, eps=eps, index=idx, label=idx % 10, correct=c,
+                             attacked=c, success=int(c and i in hit), margin=0.0))
+    pd.DataFrame(rows, columns=OUTCOME_HEADER).to_csv(path, index=False)
+    return str(path)
+
+
+def _indicator_csv(path, index, grad_l2, jac_zero) -> str:
+    n = len(index)
+    pd.DataFrame(dict(index=index, label=[i % 10 for i in index], correct=True, margin=0.1,
+                      grad_l1=grad_l2, grad_l2=grad_l2, jac_zero_frac=jac_zero,
+                      hess_top_eig=0.0, hess_zero_frac=[1.0] * n,
+                      hess_method="exact")).to_csv(path, index=False)
+    return str(path)
+
+
+def _summary(path, degenerate=False, reason="", failed=()) -> str:
+    path.write_text(json.dumps({"validity": {"degenerate": degenerate, "reason": reason},
+                                "failed_checks": list(failed)}))
+    return str(path)
+
+
+N_IMG = 20
+INDEX = [3 * i + 1 for i in range(N_IMG)]  # test-set indices of the shared subset
+
+
+def _model(tmp_path, label: str, seed: int, *, correct=None, fgsm=(), worst=(), jac=0.0,
+           grad=1.0, index=INDEX, degenerate="", failed=()) -> tuple[dict, dict]:
+    """One synthetic model: its claim record and its robust-evaluation entry. `fgsm`: the
+    positions FGSM breaks at every ε; `worst`: positions the strong attack (pgd_ce, in the
+    robust outcomes) breaks at 0.2 besides FGSM's."""
+    d = tmp_path / f"{label}_{seed}"
+    d.mkdir(parents=True)
+    correct = [1] * len(index) if correct is None else correct
+    eps = {0.2: list(fgsm), 0.3: list(fgsm)}
+    files = {"fgsm": _outcomes(d / "fgsm_images.csv", "fgsm_s2", index, correct, eps),
+             "bim": _outcomes(d / "bim_images.csv", "bim_s2", index, correct,
+                              {0.2: [], 0.3: []}),
+             "indicator": _indicator_csv(d / "indicator.csv", index, [grad] * len(index),
+                                         [jac] * len(index))}
+    key = f"mnist/v/r_{label}/seed{seed}/final"
+    strong = _outcomes(d / "outcomes.csv", "pgd_ce", index, correct, {0.2: list(worst)})
+    robust = {"summary": _summary(d / "summary.json", bool(degenerate), degenerate, failed),
+              "outcomes": [strong, files["fgsm"], files["bim"]]}
+    return dict(seed=seed, recipe=f"r_{label}", key=key, files=files), {key: robust}
+
+
+def _records(models: dict[str, list[dict]], n_boot=200) -> dict:
+    return {"datasets": {"mnist": {"models": models,
+                                   "attacks": {"fgsm": "fgsm_s2", "bim": "bim_s2"}}},
+            "bootstrap": {"n_boot": n_boot, "seed": 0}}
+
+
+def _claim(measure: str, cid: str = "", dataset: str = "mnist", **args) -> dict:
+    return dict(id=cid or f"c-{measure}-{args.get('attack', '')}", measure=measure, unit="%",
+                args=dict(dataset=dataset, **args))
+
+
+def _build(tmp_path, spec: dict[str, list[dict]]) -> tuple[dict, dict]:
+    """spec: label -> one dict of _model keywords per seed (with `seed`)."""
+    models, robust = {}, {}
+    for label, seeds in spec.items():
+        for kw in seeds:
+            rec, rob = _model(tmp_path, label, **kw)
+            models.setdefault(label, []).append(rec)
+            robust.update(rob)
+    return _records(models), robust
+
+
+def test_claim_evidence_one_seed_pairs_images_by_index(tmp_path):
+    # natural: FGSM breaks the first 15 images and image 0 is misclassified; ours: the first 5,
+    # ours also has an extra image (not in natural's rows) and its rows in another order
+    extra = INDEX[::-1] + [999]
+    records, robust = _build(tmp_path, {
+        "natural": [dict(seed=42, fgsm=range(15), correct=[0] + [1] * (N_IMG - 1))],
+        "ours": [dict(seed=42, index=extra, fgsm=[N_IMG - 1 - i for i in range(5)] + [N_IMG])]})
+    claims = [_claim("robust_accuracy", a="ours", b="natural", attack="fgsm", eps=0.2),
+              _claim("natural_accuracy", a="ours", b="natural")]
+    ev = rep.claim_evidence(claims, records, robust)
+    fgsm = ev["c-robust_accuracy-fgsm"]
+    assert fgsm["status"] == "ok" and "per_seed" not in fgsm
+    assert fgsm["images_num"].shape == (N_IMG, 2)  # image 999 dropped by the inner join
+    assert fgsm["images_num"].mean(0) == pytest.approx([15 / N_IMG, 5 / N_IMG])
+    assert "one run, seed 42, 20 images" in fgsm["ours"]
+    nat = ev["c-natural_accuracy-"]
+    assert nat["images_num"].mean(0) == pytest.approx([1.0, (N_IMG - 1) / N_IMG])
+
+
+def test_claim_evidence_per_seed_and_worst_case(tmp_path):
+    # seeds 0 and 1 shared by both arms (seed 2 only in ours): per-seed effects; the worst case
+    # is broken by FGSM or the strong attack
+    records, robust = _build(tmp_path, {
+        "natural": [dict(seed=s, fgsm=range(10 + s), worst=range(15, 20)) for s in (0, 1)],
+        "ours": [dict(seed=s, fgsm=range(2), worst=range(2 + s, 4 + s)) for s in (0, 1, 2)]})
+    claims = [_claim("robust_accuracy", a="ours", b="natural", attack="worst", eps=0.2),
+              _claim("robust_accuracy", a="ours", b="natural", attack="fgsm", eps=0.3)]
+    ev = rep.claim_evidence(claims, records, robust)
+    worst = ev["c-robust_accuracy-worst"]
+    # ours: 20 − 2 − 2 (s = 0: positions 0-3; s = 1: 0-1, 3-4) broken; natural: 10 + s + 5
+    assert worst["per_seed"] == pytest.approx({0: (16 - 5) / N_IMG, 1: (16 - 4) / N_IMG})
+    assert "2 seeds, mean" in worst["ours"]
+    assert ev["c-robust_accuracy-fgsm"]["per_seed"] == pytest.approx(
+        {0: (18 - 10) / N_IMG, 1: (18 - 9) / N_IMG})
+
+
+def test_claim_evidence_not_run_not_evaluable_and_flags(tmp_path):
+    records, robust = _build(tmp_path, {
+        "natural": [dict(seed=0, failed=("margin_only",))],
+        "ours": [dict(seed=0)],
+        "minmax": [dict(seed=0, degenerate="natural accuracy 0.11 < 0.8")]})
+    claims = [_claim("robust_accuracy", a="ours_minmax", b="minmax", attack="worst", eps=0.2),
+              _claim("robust_accuracy", a="ours", b="natural", attack="cw", eps=0.2),
+              _claim("jacobian_zero_share", a="minmax", b="natural"),
+              _claim("robust_accuracy", a="ours", b="natural", attack="bim", eps=0.25),
+              _claim("natural_accuracy", "cifar", dataset="cifar10", a="ours", b="natural"),
+              _claim("natural_accuracy", "nat", a="ours", b="natural")]
+    ev = rep.claim_evidence(claims, records, robust)
+    assert ev["c-robust_accuracy-worst"] == dict(
+        status="not_run", reason="regime 'ours_minmax' is not trained on mnist in this preset")
+    assert ev["c-robust_accuracy-cw"]["status"] == "not_run"
+    assert "no CW attack" in ev["c-robust_accuracy-cw"]["reason"]
+    jac = ev["c-jacobian_zero_share-"]
+    assert jac["status"] == "not_evaluable"
+    assert "minmax seed 0 (mnist/v/r_minmax/seed0/final): natural accuracy 0.11" in jac["reason"]
+    assert ev["c-robust_accuracy-bim"]["status"] == "not_run"
+    assert "does not run at ε = 0.25" in ev["c-robust_accuracy-bim"]["reason"]
+    assert ev["nat"]["status"] == "ok" and ev["nat"]["flags"] == ["natural seed 0: margin_only"]
+    assert ev["cifar"]["status"] == "not_run" and "cifar10" in ev["cifar"]["reason"]
+    with pytest.raises(ValueError, match="unknown measure"):
+        rep.claim_evidence([dict(claims[0], measure="nope")], records, robust)
+
+
+def test_spearman_rows_and_joint_bootstrap_by_hand():
+    from scipy.stats import spearmanr
+
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 1.0, 2.0]])
+    y = np.array([[0.3, 0.1, 0.2, 0.0], [1.0, 2.0, 3.0, 4.0]])
+    got = rep.spearman_rows(x, y)
+    assert got == pytest.approx([spearmanr(x[i], y[i]).statistic for i in range(2)])
+    assert np.isnan(rep.spearman_rows([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])[0])
+    # two images, three models. Resampled jointly, a replicate holds image 0 twice, image 1
+    # twice (ρ = −√3/2 either way, by hand: ranks (1, 2, 3) against (3, 1.5, 1.5)) or one of
+    # each (every model's mean indicator is 2: ρ undefined). Independent resampling per model
+    # would give other values.
+    ind = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    rob = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    rho, reps = rep.spearman_bootstrap(ind, rob, n_boot=400, seed=1)
+    assert np.isnan(rho) and reps.shape == (400,)
+    finite = reps[np.isfinite(reps)]
+    assert finite == pytest.approx(np.full(len(finite), -np.sqrt(3) / 2))
+    assert 0.35 < len(finite) / 400 < 0.65
+    again = rep.spearman_bootstrap(ind, rob, n_boot=400, seed=1)[1]
+    assert np.array_equal(np.isnan(again), np.isnan(reps))  # seeded
+    with pytest.raises(ValueError, match="one shape"):
+        rep.spearman_bootstrap(ind, rob[:, :2], n_boot=10, seed=0)
+
+
+def test_indicator_spearman_evidence(tmp_path):
+    # four regimes: the larger the indicator, the less robust (ρ = −1); minmax degenerate
+    spec = {label: [dict(seed=0, grad=g, fgsm=range(k))]
+            for label, g, k in (("natural", 4.0, 18), ("crossentropy", 2.0, 12),
+                                ("ours", 1.0, 6), ("ours_minmax", 0.5, 3))}
+    spec["minmax"] = [dict(seed=0, grad=9.0, degenerate="one class")]
+    records, robust = _build(tmp_path, spec)
+    claim = _claim("indicator_spearman", indicator="grad_l2", eps=0.2,
+                   labels=["natural", "crossentropy", "ours", "minmax", "ours_minmax"])
+    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    assert ev["status"] == "ok" and ev["effect"] == pytest.approx(-1.0)
+    assert len(ev["bootstrap"]) == 200 and np.nanmax(ev["bootstrap"]) <= 0
+    assert any("left out (degenerate): minmax seed 0" in f for f in ev["flags"])
+    assert "over 4 regimes (seed 0, 20 images)" in ev["ours"]
+    # with two seeds for every regime: one ρ per seed
+    spec2 = {label: [dict(seed=s, grad=g + s, fgsm=range(k)) for s in (0, 1)]
+             for label, g, k in (("natural", 4.0, 18), ("crossentropy", 2.0, 12),
+                                 ("ours", 1.0, 6))}
+    records, robust = _build(tmp_path / "two", spec2)
+    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    assert ev["per_seed"] == pytest.approx({0: -1.0, 1: -1.0}) and "bootstrap" not in ev
+    # fewer than three regimes: not run
+    records, robust = _build(tmp_path / "few", {k: spec2[k] for k in ("natural", "ours")})
+    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    assert ev["status"] == "not_run" and "at least 3 regimes" in ev["reason"]
+
+
+@pytest.mark.parametrize("preset", ["config.yaml", "configs/smoke.yaml"])
+def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
+    root = Path(__file__).parents[2]
+    cfg = yaml.safe_load((root / preset).read_text())
+    s2 = plan.Study002(cfg)
+    claims = s2.claims()
+    ids = [c["id"] for c in claims]
+    assert len(ids) == len(set(ids))
+    keys = {"id", "study", "text", "where", "metric", "comparison", "direction", "margin", "unit",
+            "headline", "ours", "worst_case", "study_value", "measure", "args"}
+    assert all(set(c) == keys for c in claims)
+    heads = [c for c in claims if c["headline"]]
+    assert [c["id"] for c in heads] == ["002-mnist-ours-natural-worst-0.2",
+                                        "002-mnist-ours-crossentropy-worst-0.2"]
+    assert all(c["worst_case"] and c["direction"] == "greater" for c in heads)
+    assert "64.9" in heads[0]["study_value"] and "19.9" in heads[1]["study_value"]
+    assert {c["measure"] for c in claims} <= set(rep.MEASURES)
+    # every file the records name is a claim input; write synthetic results there
+    records = s2.claim_records()
+    assert records["bootstrap"]["n_boot"] >= 100
+    robust = {}
+    for ds, block in records["datasets"].items():
+        for label, models in block["models"].items():
+            for m in models:
+                local = {k: str(tmp_path / v) for k, v in m["files"].items()}
+                assert set(m["files"].values()) <= set(s2.claim_inputs())
+                for col, path in local.items():
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    if col == "indicator":
+                        _indicator_csv(Path(path), INDEX, [1.0] * N_IMG, [0.1] * N_IMG)
+                    else:
+                        _outcomes(Path(path), block["attacks"][col], INDEX, [1] * N_IMG,
+                                  {0.1: [], 0.2: [0], 0.3: [0, 1]})
+                m["files"] = local
+                d = Path(local["indicator"]).parent
+                robust[m["key"]] = {
+                    "summary": _summary(d / "summary.json"),
+                    "outcomes": [_outcomes(d / "outcomes.csv", "pgd_ce", INDEX, [1] * N_IMG,
+                                           {0.2: [1, 2]})] + [local[c] for c in block["attacks"]]}
+    records["bootstrap"]["n_boot"] = 100
+    ev = rep.claim_evidence(claims, records, robust)
+    assert set(ev) == set(ids)
+    regimes = cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"]
+    for c in claims:
+        e = ev[c["id"]]
+        arms = [c["args"][k] for k in ("a", "b") if k in c["args"]]
+        if all(a in regimes for a in arms):
+            assert e["status"] in ("ok", "not_evaluable"), (c["id"], e)
+        else:
+            assert e["status"] == "not_run" and "not trained" in e["reason"]
+    seeds = {int(m["seed"]) for m in records["datasets"]["mnist"]["models"]["ours"]}
+    head = ev[heads[0]["id"]]
+    if len(seeds) >= 2:
+        assert head["per_seed"] == pytest.approx({s: 0.0 for s in seeds})
+    else:
+        assert head["images_num"].mean(0) == pytest.approx([17 / N_IMG, 17 / N_IMG])
+
+
+def test_seeds_per_recipe_models_captions_and_first_seed_figures(tmp_path):
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs" / "smoke.yaml").read_text())
+    s2cfg = cfg["studies"]["study002"]
+    s2cfg["seeds_per_recipe"] = {"m2_ours": [7, 42]}
+    s2 = plan.Study002(cfg)
+    assert s2.check() == []
+    seeds = {(r["label"], r["seed"]) for r in s2.models()}
+    assert ("ours", 7) in seeds and ("natural", 7) not in seeds and ("natural", 42) in seeds
+    # surfaces and Jacobians: each regime's first seed only
+    assert {r["seed"] for r in s2.params("fig8_jacobian_mnist")} == {7, 42}
+    assert {(r["label"], r["seed"]) for r in s2.params("fig8_jacobian_mnist")
+            if r["label"] == "ours"} == {("ours", 7)}
+    assert any(r["seed"] == 42 and r["label"] == "ours" for r in s2.params("table1_mnist"))
+    s2cfg["seeds_per_recipe"] = {"m2_nope": [1]}
+    assert any("seeds_per_recipe.m2_nope" in p for p in plan.Study002(cfg).check())
+    # the accuracy caption gives the range of seeds over the rows
+    columns = {"fgsm": "fgsm_t"}
+    records = [_record("ours", s, {"fgsm": _attack_csv(tmp_path, "ours", s, "fgsm_t")})
+               for s in SEEDS] + [_record("natural", 0, {"fgsm": _attack_csv(tmp_path, "natural",
+                                                                              0, "fgsm_t")})]
+    pres = _table_presentation("accuracy", labels=["natural", "ours"], paper=plan.NO_PAPER_NOTE)
+    numeric, _, caption = rep.make_table(
+        "t", records, pres, kind={"kind": "accuracy", "dataset": "mnist"},
+        study={"datasets": {"mnist": dict(attacks=columns)}}, attacks=ATTACKS, recipes={})
+    assert list(numeric["n_seeds"]) == [1, 2] and "(1–2 seed(s))" in caption
+    # figures draw each regime's smallest seed, even when the regimes' seeds differ
+    recs = [dict(label="ours", seed=7), dict(label="natural", seed=42),
+            dict(label="ours", seed=42), dict(label="natural", seed=43)]
+    assert [(r["label"], r["seed"]) for r in figs.first_seed(recs, ["natural", "ours"])] == [
+        ("natural", 42), ("ours", 7)]
+
+
+def test_deviations_are_formatted_from_the_config():
+    root = Path(__file__).parents[2]
+    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    ext = yaml.safe_load((root / "configs" / "extended.yaml").read_text())
+    cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"].update(  # min-max: extended
+        ext["studies"]["study002"]["datasets"]["mnist"]["regimes"])
+    s2 = plan.Study002(cfg)
+    text = "\n".join(s2.deviations())
+    ours = cfg["recipes"][cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"]["ours"]]
+    assert f"c = {ours['regime']['penalty']['coef']:g}" in text and "c = 500" in text
+    assert "PGD-40" in text and "warmed up" in text
+    seeds = cfg["studies"]["study002"].get("seeds_per_recipe", {})
+    for recipe, s in seeds.items():
+        assert f"{recipe}: {', '.join(map(str, s))}" in text
+    if "advtrain" not in cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"]:
+        assert "configs/extended.yaml trains it" in text
+    cfg["studies"]["study002"]["enabled"] = False
+    off = plan.Study002(cfg)
+    assert off.claims() == [] and off.deviations() == [] and off.claim_inputs() == []

@@ -3,20 +3,24 @@
 Needs only the standard library (and jsonschema, lazily, to validate a configuration), so the
 Snakefile, a cluster job and a unit test import it without torch or pandas. One module per
 study (`study000` … `study003`: config checks, targets, the inputs and params of each table and
-figure, display names and captions), `robustness` (the robust evaluation across studies 000–002), `paths` (every result path), `config` (validation and
-cross-references) and `code` (each rule's library-code inputs from its script's imports).
+figure, display names, captions and claims), `robustness` (the robust evaluation across studies
+000–002), `claims` (what judging the claims reads), `paths` (every result path), `config`
+(validation and cross-references) and `code` (each rule's library-code inputs from its script's
+imports).
 """
 
 from . import study000, study001, study002, study003
+from .claims import ClaimsPlan
 from .config import ConfigError, check_config, validate_config
 from .robustness import RobustPlan
-from .studies import STUDIES, all_targets, plan, robust_plan
+from .studies import STUDIES, all_targets, claims_plan, plan, robust_plan
 from .study000 import Study000
 from .study001 import Study001
 from .study002 import Study002
 from .study003 import Study003
 
 __all__ = [
+    "ClaimsPlan",
     "ConfigError",
     "RobustPlan",
     "STUDIES",
@@ -26,6 +30,7 @@ __all__ = [
     "Study003",
     "all_targets",
     "check_config",
+    "claims_plan",
     "plan",
     "robust_plan",
     "validate_config",

@@ -87,6 +87,28 @@ class StudyPlan:
         """(model record, per-image outcome file) pairs of attacks run outside attack_model."""
         return []
 
+    # ---- what the claims (curvrobust.claims, rules/claims.smk) need from a study ----
+    def claims(self) -> list[dict]:
+        """The study's claims as data (id, text, metric, comparison, direction, margin, ...:
+        docs/claims.md), in display order; listed whenever the study is enabled."""
+        return []
+
+    def claim_records(self) -> dict:
+        """JSON-able records the study's `claim_evidence` reads (models and their files)."""
+        return {}
+
+    def claim_inputs(self) -> list[str]:
+        """Every result file `claim_records` names: the inputs of the study's judge_claims job."""
+        return []
+
+    def headline_seeds(self) -> dict[str, list[int]]:
+        """Seeds of each model (arm) the headline claim compares."""
+        return {}
+
+    def deviations(self) -> list[str]:
+        """Our deviations from the study, formatted from the configuration."""
+        return []
+
     def seeds_for(self, recipe: str) -> list[int]:
         """The study's seeds for `recipe` (seeds_per_recipe overrides `seeds`)."""
         return self.block.get("seeds_per_recipe", {}).get(recipe, self.block["seeds"])

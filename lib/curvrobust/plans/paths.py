@@ -40,7 +40,8 @@ def model_dir(rec: Mapping | None = None, **kw) -> str:
 
 
 def checkpoint_file(rec: Mapping) -> str:
-    """The model a `ckpt` names: model.pt for 'final', else the loss-matched <ckpt>.pt."""
+    """The model a `ckpt` names: model.pt for 'final', else the matched checkpoint <ckpt>.pt
+    (`match-<ref>` at equal training loss, `matchacc-<ref>` at equal training accuracy)."""
     name = "model.pt" if rec["ckpt"] == "final" else f"{rec['ckpt']}.pt"
     return f"{model_dir(rec)}/{name}"
 

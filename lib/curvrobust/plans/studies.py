@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import StudyPlan
+from .claims import ClaimsPlan
 from .robustness import RobustPlan
 from .study000 import Study000
 from .study001 import Study001
@@ -22,9 +23,17 @@ def robust_plan(cfg: dict, studies: dict[str, StudyPlan] | None = None) -> Robus
     return RobustPlan(cfg, studies if studies is not None else plan(cfg))
 
 
+def claims_plan(cfg: dict, studies: dict[str, StudyPlan] | None = None,
+                robust: RobustPlan | None = None) -> ClaimsPlan:
+    """The claims of `cfg`'s studies and what judging them reads."""
+    studies = studies if studies is not None else plan(cfg)
+    return ClaimsPlan(studies, robust if robust is not None else robust_plan(cfg, studies))
+
+
 def all_targets(cfg: dict) -> list[str]:
-    """Every table and figure of every enabled study, and the masking report: the default
-    target."""
+    """Every table and figure of every enabled study, the masking report and the claims: the
+    default target."""
     studies = plan(cfg)
+    robust = robust_plan(cfg, studies)
     out = [t for p in studies.values() if p.enabled for t in p.targets()]
-    return out + robust_plan(cfg, studies).targets()
+    return out + robust.targets() + claims_plan(cfg, studies, robust).targets()

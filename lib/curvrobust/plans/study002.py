@@ -25,6 +25,9 @@ DATASET_FIGURES = {
     "fig6_decision_surface": "decision",
     "fig8_jacobian": "jacobian",
 }
+# output kinds drawn for one model per regime (its first seed): only those models get the files
+FIRST_SEED_KINDS = ("input_loss", "loss_vs_decision", "decision", "param_surface", "jacobian",
+                    "step_sweep")
 
 
 class Study002(StudyPlan):
@@ -58,6 +61,14 @@ class Study002(StudyPlan):
                         f"{where}.{ds}.step_sweep_regimes[{i}]: regime {label!r} is not in its "
                         "`regimes`"
                     )
+        used = {r for b in s["datasets"].values() for r in b["regimes"].values()}
+        for recipe in s.get("seeds_per_recipe", {}):
+            if recipe not in used:
+                out.append(f"studies.study002.seeds_per_recipe.{recipe}: no regime of "
+                           f"{where} trains recipe {recipe!r}")
+            elif recipe not in cfg["recipes"]:
+                out.append(f"studies.study002.seeds_per_recipe.{recipe}: recipe {recipe!r} is "
+                           "not in `recipes`")
         return out
 
     def table_name(self, ds: str) -> str:
@@ -92,7 +103,8 @@ class Study002(StudyPlan):
         return {k: v for k, v in self.outputs()[name].items() if k != "type"}
 
     def models(self, datasets=None, labels=None) -> list[dict]:
-        """One record per (dataset, regime label, seed) model."""
+        """One record per (dataset, regime label, seed) model (the seeds of each regime's
+        recipe: `seeds_per_recipe` overrides `seeds`)."""
         out = []
         for ds, block in self.block.get("datasets", {}).items():
             if datasets is not None and ds not in datasets:
@@ -100,7 +112,7 @@ class Study002(StudyPlan):
             for label, recipe in block["regimes"].items():
                 if labels is not None and label not in labels:
                     continue
-                for seed in self.block["seeds"]:
+                for seed in self.seeds_for(recipe):
                     out.append(dict(study="study002", label=label, dataset=ds,
                                     variant=block["variant"], recipe=recipe, seed=seed,
                                     ckpt="final"))
@@ -114,15 +126,22 @@ class Study002(StudyPlan):
 
         recs = self.models()
         mine = self.block.get("datasets", {})
+        others = []
         s1 = Study001(self.cfg)
         if s1.enabled:
             datasets = [d for d in s1.block["datasets"] if d in mine]
-            recs += s1.models(datasets, labels=["pgd_at", "haat"])
+            others += s1.models(datasets, labels=["pgd_at", "haat"])
         s0 = Study000(self.cfg)
         if s0.enabled and s0.block["dataset"] in mine:
-            for r in s0.models([s0.block["clean_variant"], s0.block["poisoned_variant"]]):
-                recs.append(dict(r, study="study000"))
-        return recs
+            others += [dict(r, study="study000") for r in s0.models(s0.variants())]
+        # the other studies' models enter at their first seed only (their extra seeds serve
+        # their own headline claims; the scatter needs one point per kind of training)
+        first: dict[tuple, int] = {}
+        for r in others:
+            k = (r["dataset"], r["variant"], r["recipe"])
+            first[k] = min(first.get(k, r["seed"]), r["seed"])
+        return recs + [r for r in others
+                       if r["seed"] == first[(r["dataset"], r["variant"], r["recipe"])]]
 
     def middle_eps(self, ds: str) -> float:
         attacks = self.block["datasets"][ds]["attacks"]
@@ -155,6 +174,8 @@ class Study002(StudyPlan):
             return recs
         recs = []
         for r in self.models([ds] if ds else None):
+            if kind in FIRST_SEED_KINDS and r["seed"] != min(self.seeds_for(r["recipe"])):
+                continue  # surfaces and Jacobians are drawn for each regime's first seed
             block = self.block["datasets"][r["dataset"]]
             adir, sdir = paths.run_dir("attacks", r), paths.run_dir("stats", r)
             files = {}
@@ -241,6 +262,296 @@ class Study002(StudyPlan):
         if kind in TABLE_COLUMNS:
             out["columns"] = TABLE_COLUMNS[kind]
         return out
+
+    # ---- claims (curvrobust.claims; evidence: curvrobust.reports.study002.claim_evidence) ----
+    def claim_eps(self, ds: str) -> list[float]:
+        """The radii the claims compare at: the table's middle ε (the headline's) and its
+        largest."""
+        attacks = self.block["datasets"][ds]["attacks"]
+        eps = self.attack(attacks.get("fgsm", next(iter(attacks.values()))))["eps"]
+        return sorted({self.middle_eps(ds), max(eps)})
+
+    def headline_seeds(self) -> dict[str, list[int]]:
+        """Seeds of the headline claim's arms: the margin penalty, natural training and the CE
+        penalty on the headline dataset."""
+        ds = self.headline_dataset() if self.enabled else None
+        if ds is None:
+            return {}
+        regimes = self.block["datasets"][ds]["regimes"]
+        return {lab: list(self.seeds_for(regimes[lab]))
+                for lab in ("ours", "natural", "crossentropy") if lab in regimes}
+
+    def headline_dataset(self) -> str | None:
+        """The dataset block whose claims are the headline: the first with a printed study
+        table (MNIST's Table 1 in every preset), else the first."""
+        datasets = list(self.block.get("datasets", {}))
+        with_table = [d for d in datasets if self.block["datasets"][d].get("reference")]
+        return (with_table or datasets or [None])[0]
+
+    def n_images(self, spec: dict) -> int | str:
+        """How many images of the shared test subset an attack spec covers."""
+        return spec.get("n_examples", (self.cfg.get("robustness") or {}).get("n_examples", 500))
+
+    def claims(self) -> list[dict]:
+        if not self.enabled:
+            return []
+        out = []
+        for ds in self.block["datasets"]:
+            out += self._dataset_claims(ds)
+        return out
+
+    def _dataset_claims(self, ds: str) -> list[dict]:
+        """Every claim on one dataset block, in display order (headline first)."""
+        from ..reference import load_reference
+
+        block = self.block["datasets"][ds]
+        tables = load_reference("study002")["tables"]
+        ref = tables.get(block.get("reference") or "", {})
+        mid, eps_all = self.middle_eps(ds), self.claim_eps(ds)
+        n_attack = self.n_images(self.attack(next(iter(block["attacks"].values()))))
+        ind = self.block.get("indicator", {})
+        where_t = {"mnist": "Table 1", "cifar10": "Table 2"}.get(block.get("reference") or "",
+                                                                 "no study table for " + ds)
+        labels = [lb for lb in LABELS if lb in block["regimes"]]
+        out = []
+
+        def add(suffix: str, **c: Any) -> None:
+            claim = dict(id=f"002-{ds}-{suffix}", study="study002", margin=0.0, unit="%",
+                         headline=False, ours=False, worst_case=False, study_value="")
+            claim.update(c)
+            claim["args"] = dict(dataset=ds, **claim.get("args", {}))
+            out.append(claim)
+
+        def robust_claim(b: str, attack: str, eps: float, headline: bool) -> None:
+            what = CLAIM_ATTACKS[attack]
+            if attack == "worst":
+                metric = (f"worst-case robust accuracy at ε = {_eps_text(ds, eps)}: share of the "
+                          f"shared test subset's images (the first {n_attack}) classified "
+                          "correctly that no attack run there broke")
+            else:
+                spec = self.attack(block["attacks"][attack]) if attack in block["attacks"] \
+                    else {}
+                metric = (f"{what} robust accuracy at ε = {_eps_text(ds, eps)}: share of the "
+                          f"attacked images (first {self.n_images(spec) if spec else n_attack} "
+                          "of the shared subset) classified correctly and not broken")
+            add(f"ours-{b}-{attack}-{_eps_id(ds, eps)}",
+                text=CLAIM_TEXT[b], where=f"§5.2, {where_t}", metric=metric,
+                comparison=f"ours − {b} on {ds}, same seed (paired)", direction="greater",
+                headline=headline, worst_case=attack == "worst",
+                study_value=_study_robust_value(ref, "ours", b, attack, eps),
+                measure="robust_accuracy", args=dict(a="ours", b=b, attack=attack, eps=eps))
+
+        headline = ds == self.headline_dataset()
+        for b in ("natural", "crossentropy"):
+            robust_claim(b, "worst", mid, headline)
+        for b in ("natural", "crossentropy"):
+            for eps in eps_all:
+                for attack in CLAIM_ATTACKS:
+                    if attack == "worst" and (eps == mid or eps != max(eps_all)):
+                        continue
+                    robust_claim(b, attack, eps, False)
+        nat = ref.get("rows", {})
+        add("ours-natural-clean",
+            text="The margin penalty costs little natural accuracy (within 2 points: our margin)",
+            where=f"§5.2, {where_t}",
+            metric=f"natural accuracy on the shared test subset (first {n_attack} images)",
+            comparison=f"ours − natural on {ds}, same seed (paired)", direction="at_least",
+            margin=0.02,
+            study_value=(f"Ours {nat['ours']['natural']:g} % vs Natural "
+                         f"{nat['natural']['natural']:g} %") if "ours" in nat else "",
+            measure="natural_accuracy", args=dict(a="ours", b="natural"))
+        c10 = tables.get("cifar10", {})
+        add(f"ours_minmax-minmax-worst-{_eps_id(ds, mid)}",
+            text="The margin penalty on top of min-max training is at least as robust as "
+                 "min-max training alone (the study's Ours+AdvTrain against MinMax)",
+            where="§5.2, Table 2",
+            metric=(f"worst-case robust accuracy at ε = {_eps_text(ds, mid)} (first {n_attack} "
+                    "images of the shared subset)"),
+            comparison=f"ours_minmax − minmax on {ds}, same seed (paired)",
+            direction="at_least", margin=0.02, worst_case=True,
+            study_value=("CIFAR-10 only, ε = 6/255: " if ds != "cifar10" else "ε = 6/255: ")
+            + _study_attacks_value(c10, "ours_minmax", "minmax", 1),
+            measure="robust_accuracy", args=dict(a="ours_minmax", b="minmax", attack="worst",
+                                                 eps=mid))
+        tol = ind.get("jac_zero_tol", 1e-3)
+        for a in ("ours", "minmax"):
+            add(f"{a}-natural-jaczero",
+                text="Robust models have sparser Jacobians: more near-zero entries of ∇ₓg",
+                where="§4.3 (Fig. 8)" if a == "minmax" else "§4.3, §5.3",
+                metric=(f"share of ∇ₓg entries with |·| < {tol:g} per image, over the first "
+                        f"{ind.get('n_examples', n_attack)} images of the shared subset"),
+                comparison=f"{a} − natural on {ds}, same seed (paired)", direction="greater",
+                study_value=JACOBIAN_ZEROS if a == "minmax" else "",
+                measure="jacobian_zero_share", args=dict(a=a, b="natural"))
+        add("indicator-spearman",
+            text="The robustness indicator ranks models by robustness without attacking them: "
+                 "the smaller the decision function's input gradient, the more robust",
+            where="§4.1 (Eq. 9), §4.3", unit="",
+            metric=(f"Spearman ρ over the regimes between the mean ‖∇ₓg‖₂ (first "
+                    f"{ind.get('n_examples', n_attack)} subset images) and the worst-case "
+                    f"robust accuracy at ε = {_eps_text(ds, mid)}; degenerate models left out"),
+            comparison=f"across the regimes of {ds} ({', '.join(labels)}), same seed",
+            direction="less",
+            measure="indicator_spearman", args=dict(indicator="grad_l2", eps=mid, labels=labels))
+        return out
+
+    def claim_records(self) -> dict:
+        """Per dataset: every regime's models (seed, robust-evaluation key, the per-image
+        files of the study's attacks and the indicator), and the bootstrap's settings."""
+        if not self.enabled:
+            return {}
+        from .robustness import images_file, model_key
+
+        out: dict[str, Any] = {"datasets": {}, "bootstrap": {
+            k: (self.cfg.get("claims") or {}).get(k, v)
+            for k, v in (("n_boot", 2000), ("seed", 0))}}
+        for ds, block in self.block["datasets"].items():
+            models: dict[str, list[dict]] = {}
+            for r in self.models([ds]):
+                adir, sdir = paths.run_dir("attacks", r), paths.run_dir("stats", r)
+                files = {c: images_file(f"{adir}/{a}.csv") for c, a in block["attacks"].items()}
+                files["indicator"] = f"{sdir}/indicator.csv"
+                models.setdefault(r["label"], []).append(
+                    dict(seed=r["seed"], recipe=r["recipe"], key=model_key(r), files=files))
+            out["datasets"][ds] = dict(models=models, attacks=dict(block["attacks"]))
+        return out
+
+    def claim_inputs(self) -> list[str]:
+        recs = self.claim_records().get("datasets", {})
+        return sorted({f for d in recs.values() for ms in d["models"].values() for m in ms
+                       for f in m["files"].values()})
+
+    def deviations(self) -> list[str]:
+        if not self.enabled:
+            return []
+        out = []
+        seeds = self.block["seeds"]
+        extra = self.block.get("seeds_per_recipe", {})
+        if extra:
+            out.append("seeds: " + "; ".join(f"{r}: {', '.join(map(str, s))}"
+                                             for r, s in extra.items())
+                       + f"; every other regime: {', '.join(map(str, seeds))} (the study: one "
+                         "run each, no intervals)")
+        else:
+            out.append(f"seeds: {', '.join(map(str, seeds))} for every regime (the study: one run "
+                       "each, no intervals)")
+        for ds, block in self.block["datasets"].items():
+            out += self._dataset_deviations(ds, block)
+        ind = self.block.get("indicator", {})
+        out.append(f"indicator: ∇ₓg entries below {ind.get('jac_zero_tol', 1e-3):g} count as zero "
+                   "(the study's footnote thresholds are lost from its text), on the first "
+                   f"{ind.get('n_examples')} images of the shared test subset (the study: "
+                   "randomly taken test images)")
+        return out
+
+    def _dataset_deviations(self, ds: str, block: dict) -> list[str]:
+        """One dataset block's differences from the study's setting (or from Madry et al.'s
+        where the study follows them), formatted from the config."""
+        out = []
+        regimes = block["regimes"]
+        mnist_like = ds != "cifar10"
+        nat = self.recipe(regimes["natural"]) if "natural" in regimes else None
+        if nat and nat["arch"] == "mnist002" and nat.get("arch_kwargs", {}) != MADRY_MNIST_NET:
+            kw = ", ".join(f"{k} {v}" for k, v in nat.get("arch_kwargs", {}).items())
+            out.append(f"{ds}: net mnist002 with {kw} (Madry et al.'s MNIST net: widths "
+                       "[32, 64], hidden 1024; the study names only the layer types)")
+        subset = (self.cfg["variants"].get(block["variant"], {}).get("subset") or {})
+        if subset.get("train"):
+            out.append(f"{ds}: the first {subset['train']:,} training images (the study: the "
+                       "whole training set)")
+        epochs: dict[int, list[str]] = {}
+        for label, recipe in regimes.items():
+            epochs.setdefault(self.recipe(recipe)["epochs"], []).append(label)
+        out.append(f"{ds}: epochs " + "; ".join(f"{e} ({', '.join(ls)})" for e, ls in
+                                                epochs.items())
+                   + (" (the study gives none for MNIST)" if mnist_like else
+                      " (the study: about 30 natural, 100 with its penalty, over 400 min-max)"))
+        for label in ("ours", "ours_minmax"):
+            pen = self.recipe(regimes[label]).get("regime", {}).get("penalty") \
+                if label in regimes else None
+            if pen:
+                out.append(f"{ds}: {label}: margin penalty c = {pen['coef']:g} with the "
+                           f"{pen.get('norm', 'l2').upper()} norm (the study: c = 500, norm not "
+                           "named; it collapses our nets, docs/study002.md)")
+        if "crossentropy" in regimes:
+            pen = self.recipe(regimes["crossentropy"]).get("regime", {}).get("penalty", {})
+            out.append(f"{ds}: CE gradient penalty λ = {pen.get('coef', float('nan')):g} (the "
+                       "study gives none)")
+        for label in ("minmax", "ours_minmax"):
+            adv = self.recipe(regimes[label]).get("regime", {}).get("adversary") \
+                if label in regimes else None
+            if not adv or not mnist_like:
+                continue  # the study gives no min-max setting on CIFAR-10
+            ramp = adv.get("eps_ramp_epochs") or 0
+            madry = (adv["kind"], adv.get("steps"), adv.get("step_size"), adv["eps"]) == \
+                ("pgd", 40, 0.01, 0.3)
+            if not madry or ramp:
+                out.append(
+                    f"{ds}: {label}: {adv['kind'].upper()}-{adv.get('steps', 1)} of step "
+                    f"{adv.get('step_size', 0):g} at ε = {adv['eps']:g}"
+                    + (f", ε warmed up over the first {ramp:g} epoch(s)" if ramp else "")
+                    + " (Madry et al.: PGD-40 of 0.01 at ε = 0.3, no warm-up)")
+        if block.get("reference") and "advtrain" not in regimes:
+            out.append(f"{ds}: no AdvTrain (Kurakin et al.) row: configs/extended.yaml trains it")
+        n = self.n_images(self.attack(next(iter(block["attacks"].values()))))
+        if n != "all" and int(n) < TEST_IMAGES:
+            out.append(f"{ds}: FGSM, BIM and C&W on the first {n} images of a seeded "
+                       f"permutation of the {TEST_IMAGES:,} test images, shared by every model "
+                       "(the study: its test set)")
+        return out
+
+
+# ---- claims ----
+MADRY_MNIST_NET = {"widths": [32, 64], "hidden": 1024}  # mnist002 at Madry et al.'s size
+TEST_IMAGES = 10_000  # test-set size of MNIST, Fashion-MNIST and CIFAR-10
+# The study's attacks (Tables 1, 2) and the worst case over every attack run on a model
+CLAIM_ATTACKS = {"fgsm": "FGSM", "bim": "BIM", "cw": "C&W", "worst": "worst case"}
+CLAIM_TEXT = {
+    "natural": "The margin penalty (Ours) is more robust than natural training",
+    "crossentropy": "The margin penalty stays more robust than the cross-entropy gradient "
+                    "penalty (CrossEntropy, Ross & Doshi-Velez) as ε grows, where the latter "
+                    "drops fast",
+}
+# §4.3's Jacobian zero shares of Madry's MNIST models (not in the printed tables)
+JACOBIAN_ZEROS = "zeros in the Jacobian: natural 1.1 %, robust (min-max) 54.0 %"
+
+
+def _eps_text(ds: str, eps: float) -> str:
+    return f"{eps * 255:.3g}/255" if ds == "cifar10" else f"{eps:g}"
+
+
+def _eps_id(ds: str, eps: float) -> str:
+    return f"{eps * 255:.3g}of255" if ds == "cifar10" else f"{eps:g}"
+
+
+def _eps_index(ref: dict, eps: float) -> int | None:
+    return next((i for i, e in enumerate(ref.get("eps", []))
+                 if abs(float(e) - eps) <= 1e-6 * max(abs(eps), 1e-12)), None)
+
+
+def _study_attacks_value(ref: dict, a: str, b: str, idx: int | None) -> str:
+    """'Ours 70.3/64.9/72.6 vs Natural 12.9/0.0/0.0 % (FGSM/BIM/C&W)' from a printed table."""
+    rows = ref.get("rows", {})
+    if idx is None or a not in rows or b not in rows:
+        return ""
+    cols = [c for c in ("fgsm", "bim", "cw") if c in rows[a] and c in rows[b]]
+    vals = {r: "/".join(f"{rows[r][c][idx]:g}" for c in cols) for r in (a, b)}
+    names = "/".join(CLAIM_ATTACKS[c] for c in cols)
+    return (f"{rows[a]['paper_label']} {vals[a]} vs {rows[b]['paper_label']} {vals[b]} % "
+            f"({names}); worst of them {min(rows[a][c][idx] for c in cols):g} vs "
+            f"{min(rows[b][c][idx] for c in cols):g} %")
+
+
+def _study_robust_value(ref: dict, a: str, b: str, attack: str, eps: float) -> str:
+    """The study's numbers for one robust-accuracy claim ('' where its table has no row)."""
+    idx = _eps_index(ref, eps)
+    rows = ref.get("rows", {})
+    if attack == "worst":
+        return _study_attacks_value(ref, a, b, idx)
+    if idx is None or a not in rows or b not in rows or attack not in rows[a]:
+        return ""
+    return (f"{rows[a]['paper_label']} {rows[a][attack][idx]:g} % vs {rows[b]['paper_label']} "
+            f"{rows[b][attack][idx]:g} %")
 
 
 # ---- presentation ----

@@ -1,10 +1,11 @@
 """Study 000's tables from its per-model result files: `table1_fgsm_clean`,
-`table2_fgsm_poisoned`, `table1b_fgsm_matched_loss`, `table3_sam_median` and `training_summary`
-(`make_table`). Its figures are drawn by `curvrobust.reports.study000_figures`; this module
+`table2_fgsm_poisoned`, `table1b_fgsm_matched_loss`, `table1c_fgsm_matched_accuracy`,
+`table3_sam_median` and `training_summary` (`make_table`), and the evidence for its claims
+(`claim_evidence`). Its figures are drawn by `curvrobust.reports.study000_figures`; this module
 imports no plotting code, so an edit to the plotting code reruns no table.
 
 `make_table` takes a table's name, its records (one per model: label, variant, seed, `file` and,
-for loss-matched checkpoints, `match_info`; see `Study000.params`) and its `presentation`
+for matched checkpoints, `match_info`; see `Study000.params`) and its `presentation`
 (`Study000.presentation`): `order` (optimizer labels in display order), `labels` (label -> display
 name) and the table's text templates, `caption` and `footer`.
 """
@@ -37,8 +38,9 @@ def _display(df: pd.DataFrame, labels: dict[str, str], col: str = "optimizer") -
 
 
 def attack_results(records: Records) -> pd.DataFrame:
-    """Every model's attack CSV with label and seed, and for loss-matched checkpoints the
-    checkpoint's step and training loss (`ckpt_step`, `ckpt_train_loss`)."""
+    """Every model's attack CSV with label and seed, and for matched checkpoints the
+    checkpoint's step, training loss and training accuracy (`ckpt_step`, `ckpt_train_loss`,
+    `ckpt_train_acc`; NaN where the match info lacks it)."""
     frames = []
     for r in records:
         df = pd.read_csv(r["file"])
@@ -46,6 +48,7 @@ def attack_results(records: Records) -> pd.DataFrame:
         if "match_info" in r:
             info = json.loads(Path(r["match_info"]).read_text())
             df["ckpt_step"], df["ckpt_train_loss"] = info["step"], info["train_loss"]
+            df["ckpt_train_acc"] = info.get("train_acc", math.nan)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -59,15 +62,17 @@ def _fgsm_table(records: Records, p: Presentation, ref: dict, study: dict,
 
 
 def _matched_table(records: Records, p: Presentation, ref: dict, study: dict) -> TableParts:
-    """Table 1b: FGSM at loss-matched checkpoints, with each label's mean checkpoint step and
-    training loss (nan, shown 'final' / '–', for final models)."""
+    """Tables 1b and 1c: FGSM at matched checkpoints (loss- or accuracy-matched), with each
+    label's mean checkpoint step, training loss and training accuracy (nan, shown 'final' / '–',
+    for final models)."""
     res = attack_results(records)
     numeric = tables.attack_table(res, p["order"])
-    steps = res.groupby("label")[["ckpt_step", "ckpt_train_loss"]].mean() if "ckpt_step" in res \
-        else None
-    for col, src in (("checkpoint_step_mean", "ckpt_step"),
-                     ("checkpoint_train_loss_mean", "ckpt_train_loss")):
-        numeric[col] = [math.nan if steps is None else steps[src].get(k, math.nan)
+    cols = (("checkpoint_step_mean", "ckpt_step"),
+            ("checkpoint_train_loss_mean", "ckpt_train_loss"),
+            ("checkpoint_train_acc_mean", "ckpt_train_acc"))
+    means = res.groupby("label")[[c for _, c in cols]].mean() if "ckpt_step" in res else None
+    for col, src in cols:
+        numeric[col] = [math.nan if means is None else means[src].get(k, math.nan)
                         for k in numeric["optimizer"]]
     readable = tables.render_attack_table(_display(numeric, p["labels"]))
     readable = readable.drop(columns=[c for c in readable.columns if "(paper)" in c])
@@ -76,6 +81,9 @@ def _matched_table(records: Records, p: Presentation, ref: dict, study: dict) ->
                                            for v in numeric["checkpoint_step_mean"]])
     readable.insert(3, "Train loss at checkpoint", [f"{v:.3f}" if v == v else "–"
                                                    for v in numeric["checkpoint_train_loss_mean"]])
+    readable.insert(4, "Train accuracy at checkpoint",
+                    [f"{100 * v:.2f} %" if v == v else "–"
+                     for v in numeric["checkpoint_train_acc_mean"]])
     labels = p["labels"]
     return numeric, readable, dict(matched=", ".join(labels[k] for k in study["match"]["labels"]),
                                    reference=labels[study["match"]["reference"]])
@@ -128,12 +136,13 @@ def _training_summary(records: Records, p: Presentation, ref: dict, study: dict)
 
 # the FGSM tables show the worst case beside the study's rate; every table gets the validity gate
 TABLE_READS_ATTACK = {"table1_fgsm_clean": True, "table2_fgsm_poisoned": True,
-                      "table1b_fgsm_matched_loss": True}
+                      "table1b_fgsm_matched_loss": True, "table1c_fgsm_matched_accuracy": True}
 
 TABLES: dict[str, Callable[..., TableParts]] = {
     "table1_fgsm_clean": partial(_fgsm_table, paper_variant="clean"),
     "table2_fgsm_poisoned": partial(_fgsm_table, paper_variant="poison10"),
     "table1b_fgsm_matched_loss": _matched_table,
+    "table1c_fgsm_matched_accuracy": _matched_table,
     "table3_sam_median": _sam_table,
     "training_summary": _training_summary,
 }
@@ -181,3 +190,186 @@ def make_table(name: str, records: Records, presentation: Presentation, *, study
         caption += note
     return numeric, readable, caption
 
+
+
+# ---- claims: the evidence for curvrobust.claims.judge (claims: Study000.claims) ----
+# `records` is Study000.claim_records(): `labels` (label -> short name) and `models`, one per
+# model or matched checkpoint: label, role ('clean' | 'poisoned'), match ('final' | 'loss' |
+# 'accuracy'), seed, key (the robust evaluation's model key) and its files (fgsm_images,
+# input_stats, sam_examples, match_info). An arm of a claim is {label, variant (a role), ckpt
+# (a match)}; its effect is arm 0 − arm 1.
+
+MATCH_NAMES = {"final": "", "loss": " at matched training loss",
+               "accuracy": " at matched training accuracy"}
+MATCH_TAGS = {"final": "", "loss": " match-loss", "accuracy": " match-accuracy"}
+
+
+def _arm_name(arm: dict, labels: dict[str, str], both: bool = False) -> str:
+    """'GN', 'Adam poisoned', 'SGD at matched training loss'; `both`: 'clean' named too."""
+    role = "" if arm["variant"] == "clean" and not both else f" {arm['variant']}"
+    return f"{labels.get(arm['label'], arm['label'])}{role}{MATCH_NAMES[arm['ckpt']]}"
+
+
+def _tag(m: dict) -> str:
+    """How flags name a model: 'gn seed 42', 'adam poisoned seed 43', 'sgd match-accuracy …'."""
+    role = "" if m["role"] == "clean" else f" {m['role']}"
+    return f"{m['label']}{role}{MATCH_TAGS[m['match']]} seed {m['seed']}"
+
+
+def _arm_models(models: Sequence[dict], arm: dict) -> dict[int, dict]:
+    return {int(m["seed"]): m for m in models if m["label"] == arm["label"]
+            and m["role"] == arm["variant"] and m["match"] == arm["ckpt"]}
+
+
+class _NotRun(Exception):
+    """A claim's data is absent from this configuration's results."""
+
+
+def _at(df: pd.DataFrame, col: str, value: float) -> pd.DataFrame:
+    import numpy as np
+
+    return df[np.isclose(df[col].astype(float), float(value), rtol=1e-9, atol=1e-12)]
+
+
+def _per_image(claim: dict, m: dict, robust: dict, cache: dict) -> pd.DataFrame:
+    """Per test image of model `m`, the claim's measure: columns index, num and (for rates)
+    den; the arm's value is sum(num) / sum(den), or mean(num) without den."""
+    measure, args = claim["measure"], claim["args"]
+    key = (measure, m["key"], json.dumps({k: v for k, v in args.items() if k != "arms"},
+                                         sort_keys=True))
+    if key in cache:
+        return cache[key]
+    if measure == "fgsm_rate":
+        df = _at(pd.read_csv(m["fgsm_images"]), "eps", args["eps"])
+        if df.empty:
+            raise _NotRun(f"no FGSM at ε = {args['eps']:g} ({_tag(m)})")
+        correct = df["correct"].astype(int)
+        out = pd.DataFrame({"index": df["index"].astype(int).values,
+                            "num": (df["success"].astype(int) * correct).values,
+                            "den": correct.values})
+    elif measure == "worst_rate":
+        from ..robust import REQUIRED_ATTACKS, read_outcomes, worst_case_images
+
+        if m["key"] not in robust:
+            raise _NotRun(f"the robust evaluation does not cover {_tag(m)}")
+        wc = worst_case_images(read_outcomes(robust[m["key"]]["outcomes"]), args["eps"])
+        missing = sorted(set(REQUIRED_ATTACKS) - set(wc.attrs["attacks"].split(";")))
+        if wc.empty or missing:
+            raise _NotRun(f"no complete worst case at ε = {args['eps']:g} for {_tag(m)}"
+                          + (f" (missing {', '.join(missing)})" if missing else ""))
+        out = pd.DataFrame({"index": wc["index"].values,
+                            "num": (wc["correct"] - wc["robust"]).values,
+                            "den": wc["correct"].values})
+    elif measure == "input_stat":
+        if "input_stats" not in m:
+            raise _NotRun(f"no input statistics for {_tag(m)}")
+        df = pd.read_csv(m["input_stats"])
+        out = pd.DataFrame({"index": df["index"].astype(int).values,
+                            "num": df[args["column"]].astype(float).values})
+    elif measure == "sam_example":
+        if "sam_examples" not in m or args.get("rho") is None:
+            raise _NotRun(f"no per-example sharpness for {_tag(m)}")
+        df = _at(pd.read_csv(m["sam_examples"]), "rho", args["rho"])
+        if df.empty:
+            raise _NotRun(f"no per-example sharpness at ρ = {args['rho']:g} ({_tag(m)})")
+        out = pd.DataFrame({"index": df["index"].astype(int).values,
+                            "num": df["loss_increase"].astype(float).values})
+    else:
+        raise ValueError(f"unknown study000 claim measure {measure!r}")
+    cache[key] = out
+    return out
+
+
+def _value(df: pd.DataFrame, suffix: str = "") -> float:
+    num = df[f"num{suffix}"]
+    den = df.get(f"den{suffix}")
+    if den is None:
+        return float(num.mean())
+    return float(num.sum()) / float(den.sum()) if den.sum() else math.nan
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the same test image in both arms (columns num0, den0, num1, den1)."""
+    return a.add_suffix("0").rename(columns={"index0": "index"}).merge(
+        b.add_suffix("1").rename(columns={"index1": "index"}), on="index", how="inner")
+
+
+def _format(v: float, unit: str) -> str:
+    return f"{100 * v:.1f} %" if unit == "%" else f"{v:.4g}"
+
+
+def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
+               cache: dict) -> dict[str, Any]:
+    labels = records.get("labels", {})
+    models = records.get("models", [])
+    arms = claim["args"]["arms"]
+    both = len({a["variant"] for a in arms}) > 1
+    names = [_arm_name(a, labels, both) for a in arms]
+    per_arm = [_arm_models(models, a) for a in arms]
+    for name, ms in zip(names, per_arm):
+        if not ms:
+            return dict(status="not_run", reason=f"{name}: not trained in this configuration")
+    seeds = sorted(set.intersection(*(set(ms) for ms in per_arm)))
+    if not seeds:
+        return dict(status="not_run", reason=f"{' and '.join(names)} share no seed")
+    used = [ms[s] for ms in per_arm for s in seeds]
+    flags, bad = [], []
+    for m in used:
+        s = summaries.get(m["key"])
+        if s is not None:
+            v = s.get("validity", {})
+            if v.get("degenerate"):
+                if m["match"] == "final":
+                    bad.append(f"{_tag(m)}: degenerate final model ({v.get('reason', '')})")
+                else:
+                    flags.append(f"{_tag(m)}: degenerate ({v.get('reason', '')})")
+            flags += [f"{_tag(m)}: {c}" for c in s.get("failed_checks", [])]
+        if m.get("match_info"):
+            info = json.loads(Path(m["match_info"]).read_text())
+            if not info.get("reached", True):
+                flags.append(f"{_tag(m)}: never reached the reference's training "
+                             f"{m['match']}; its best checkpoint")
+    if bad:
+        return dict(status="not_evaluable", reason="; ".join(bad), flags=flags)
+    try:
+        pairs = {s: _paired(_per_image(claim, per_arm[0][s], robust, cache),
+                            _per_image(claim, per_arm[1][s], robust, cache)) for s in seeds}
+    except _NotRun as e:
+        return dict(status="not_run", reason=str(e), flags=flags)
+    values = {s: (_value(p, "0"), _value(p, "1")) for s, p in pairs.items()}
+    unit = claim.get("unit", "")
+    mean = [sum(v[i] for v in values.values()) / len(values) for i in (0, 1)]
+    basis = f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}"
+    out: dict[str, Any] = dict(
+        status="ok", flags=flags,
+        ours=f"{names[0]} {_format(mean[0], unit)}, {names[1]} {_format(mean[1], unit)} "
+             f"({basis})")
+    if len(seeds) >= 2:
+        out["per_seed"] = {s: a - b for s, (a, b) in values.items()}
+    else:
+        p = pairs[seeds[0]]
+        out["images_num"] = p[["num0", "num1"]].to_numpy(dtype=float)
+        out["images_den"] = p[["den0", "den1"]].to_numpy(dtype=float) if "den0" in p else None
+    return out
+
+
+def claim_evidence(claims: Sequence[dict], records: dict,
+                   robust: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """Claim id -> evidence (curvrobust.claims.judge) for study 000's claims.
+
+    Pairwise claims only (arm 0 − arm 1). With at least two seeds both arms have, the per-seed
+    effects on the test images both arms share; with one, the per-image rows of that seed
+    paired on the test-image index (FGSM: success among correct / correct; worst case: broken
+    by some attack among correct / correct, `curvrobust.robust.worst_case_images` over the
+    model's outcome files in `robust`; input statistics and per-example sharpness: the mean).
+    A claim whose arm is not trained (recipe, variant or matched checkpoint absent from the
+    configuration) is 'not_run'; one with a degenerate final model (the robust evaluation's
+    validity gate) 'not_evaluable', naming it; failed masking checks, degenerate matched
+    checkpoints and targets never reached are flags beside the verdict."""
+    summaries = {}
+    for k, v in (robust or {}).items():
+        f = Path(v["summary"])
+        if f.is_file():
+            summaries[k] = json.loads(f.read_text())
+    cache: dict = {}
+    return {c["id"]: _one_claim(c, records, robust or {}, summaries, cache) for c in claims}

@@ -2,8 +2,10 @@
 PGD and AutoAttack-style accuracy of every model at every epoch-end checkpoint, mean ± 95 %
 interval over seeds), `table_hvp_error` (finite-difference Hessian-vector products against
 double backprop) and `table_eigvec_alignment` (the power iteration's iterate against the dominant
-eigenvector), made by `make_table`. Its figures are drawn by
-`curvrobust.reports.study001_figures`; this module imports no plotting code.
+eigenvector), made by `make_table`; and the evidence of the study's claims (`claim_evidence`:
+paired per-image robust accuracy at the final epoch, and the power iteration's last step). Its
+figures are drawn by `curvrobust.reports.study001_figures`; this module imports no plotting code
+(nor torch, but for the claims' outcome files).
 
 `presentation` is what `curvrobust.plans.study001.Study001.presentation(name)` returns: display
 names (`metrics`, `columns`) and the `caption` template whose {placeholders} are filled here.
@@ -11,7 +13,8 @@ names (`metrics`, `columns`) and the `caption` template whose {placeholders} are
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import json
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -48,15 +51,24 @@ def readable_columns(numeric: pd.DataFrame, columns: dict[str, str]) -> pd.DataF
 # ---- tables ----
 
 def hvp_error_numeric(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, ξ): median over batches of the per-batch median and 90th-percentile relative
-    error, mean relative error and fraction of exactly-zero products; ξ descending per method."""
+    """Per (start, method, ξ): median over batches of the per-batch median and 90th-percentile
+    relative error, mean relative error and fraction of exactly-zero products; ξ descending per
+    method, starts in file order (`fd_start`: the direction is the raw N(0, I) draw or the unit
+    one; files without the column are of unit directions)."""
+    if "fd_start" not in df:
+        df = df.assign(fd_start="normalised")
+    order = {v: i for i, v in enumerate(dict.fromkeys(df["fd_start"]))}
     rows = []
-    for (method, xi), g in df.groupby(["method", "xi"], sort=True):
-        rows.append(dict(method=method, xi=xi, median_rel_error=g["median"].median(),
+    for (start, method, xi), g in df.groupby(["fd_start", "method", "xi"], sort=True):
+        rows.append(dict(fd_start=start, method=method, xi=xi,
+                         median_rel_error=g["median"].median(),
                          q90_rel_error=g["q90"].median(), mean_rel_error=g["mean"].mean(),
                          zero_frac=g["zero_frac"].mean(),
                          batches=len(g), examples=int(g["n"].sum())))
-    return pd.DataFrame(rows).sort_values(["method", "xi"], ascending=[True, False])
+    out = pd.DataFrame(rows)
+    out["_order"] = out["fd_start"].map(order)
+    return (out.sort_values(["_order", "method", "xi"], ascending=[True, True, False])
+            .drop(columns="_order").reset_index(drop=True))
 
 
 def alignment_numeric(df: pd.DataFrame) -> pd.DataFrame:
@@ -149,3 +161,164 @@ def make_table(name: str, records: list[Record], presentation: dict[str, Any], *
         caption += note
     return numeric, readable, caption
 
+
+
+# ---- claims (curvrobust.plans.study001.Study001.claims; judged by curvrobust.claims) ----
+
+def _summary(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _gate(models: Sequence[tuple[str, Any, str]], robust: Mapping[str, Mapping[str, Any]],
+          names: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The validity gate of the final models a claim compares: ('' or the not-evaluable reason
+    naming each degenerate model, flags naming each failed masking check). `models` are
+    (label, seed, robust-evaluation key); models outside the robust evaluation are not gated."""
+    reasons, flags = [], []
+    for label, seed, key in models:
+        entry = robust.get(key)
+        if not entry or not entry.get("summary"):
+            continue
+        s = _summary(entry["summary"])
+        name = names.get(label, label)
+        validity = s.get("validity") or {}
+        if validity.get("degenerate"):
+            reasons.append(f"{name} seed {seed} is degenerate: "
+                           f"{validity.get('reason') or 'failed the validity gate'}")
+        flags += [f"{name} seed {seed}: {c}" for c in s.get("failed_checks") or []]
+    return "; ".join(reasons), flags
+
+
+def _robust_images(ds: Mapping[str, Any], label: str, seed: Any, attacks: str,
+                   robust: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Per image of one final model: `index` and `robust` (correct and not broken) under the
+    claim's attacks at the dataset's ε — `autoattack` (the cascade's stages), `pgd` (the PGD
+    evaluation attack) from the final-epoch outcome file of evaluate_checkpoint, or `all` (every
+    attack on the model: that file and the robust evaluation's outcomes)."""
+    from ..robust import read_outcomes, worst_case_images  # torch: only the claims job needs it
+
+    model = ds["models"][label]
+    own = model["images"][str(seed)]
+    files = [own]
+    if attacks == "all":
+        files += [f for f in (robust.get(model["keys"][str(seed)]) or {}).get("outcomes", [])
+                  if f != own]
+    df = read_outcomes(files)
+    if attacks == "autoattack":
+        df = df[df["attack"].isin(ds["autoattack"])]
+    elif attacks == "pgd":
+        df = df[df["attack"] == ds["pgd"]]
+    images = worst_case_images(df, ds["eps"])
+    if images.empty:
+        raise ValueError(f"{own}: no {attacks} outcome rows at eps {ds['eps']:g} for {label} "
+                         f"seed {seed}")
+    return images[["index", "robust"]]
+
+
+def _not_run(reason: str) -> dict[str, Any]:
+    return {"status": "not_run", "reason": reason}
+
+
+def robust_accuracy_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
+                             robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Arm a − arm b of the per-image robust accuracy at the final epoch (claim args: dataset,
+    a, b, attacks, missing): per seed the paired difference on the images both cover; with one
+    common seed also the per-image pairs (rows: images, columns: a, b) for the bootstrap."""
+    args = claim["args"]
+    ds = (records.get("datasets") or {}).get(args["dataset"])
+    if ds is None:
+        return _not_run(f"dataset {args['dataset']} is not in studies.study001.datasets")
+    names = ds.get("names", {})
+    a, b = args["a"], args["b"]
+    absent = [str(lab) for lab in (a, b) if lab is None or lab not in ds["models"]]
+    if absent:
+        return _not_run(args.get("missing") or
+                        f"no model {' / '.join(absent)} in studies.study001.datasets."
+                        f"{args['dataset']}")
+    ma, mb = ds["models"][a], ds["models"][b]
+    seeds = [s for s in ma["seeds"] if s in mb["seeds"]]
+    if not seeds:
+        return _not_run(f"{a} (seeds {ma['seeds']}) and {b} (seeds {mb['seeds']}) share no seed")
+    reason, flags = _gate([(lab, s, ds["models"][lab]["keys"][str(s)])
+                           for lab in (a, b) for s in seeds], robust, names)
+    if reason:
+        return {"status": "not_evaluable", "reason": reason, "flags": flags}
+    per_seed, arms, n_images, pairs = {}, [], [], None
+    for s in seeds:
+        m = _robust_images(ds, a, s, args["attacks"], robust).merge(
+            _robust_images(ds, b, s, args["attacks"], robust), on="index", suffixes=("_a", "_b"))
+        va, vb = float(m["robust_a"].mean()), float(m["robust_b"].mean())
+        per_seed[s] = va - vb
+        arms.append((va, vb))
+        n_images.append(len(m))
+        pairs = m[["robust_a", "robust_b"]].to_numpy(dtype=float)
+    mean_a = sum(v for v, _ in arms) / len(arms)
+    mean_b = sum(v for _, v in arms) / len(arms)
+    basis = (f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}")
+    out: dict[str, Any] = {
+        "status": "ok", "per_seed": per_seed, "flags": flags,
+        "ours": (f"{names.get(a, a)} {100 * mean_a:.1f} %, {names.get(b, b)} {100 * mean_b:.1f} % "
+                 f"({basis}; {min(n_images)} images)")}
+    if len(seeds) == 1:
+        out["images_num"] = pairs
+        out["images_den"] = None
+    return out
+
+
+def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
+                            robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """fd − exact of the power iteration's last step ‖u⁽ᵏ⁾ − u⁽ᵏ⁻¹⁾‖₂ (trace.csv `diff_mean`:
+    the mean over a batch's images, in the last attack step) at the claim's k, paired by batch
+    (the same batch and draws for both methods): per seed the mean over batches; with one
+    seed the per-batch pairs (rows: batches, columns: fd, exact) for the bootstrap."""
+    args = claim["args"]
+    ds = (records.get("datasets") or {}).get(args["dataset"])
+    if ds is None:
+        return _not_run(f"dataset {args['dataset']} is not in studies.study001.datasets")
+    trace, k = ds["trace"], int(args["k"])
+    names = ds.get("names", {})
+    reason, flags = _gate([(m["label"], s, m["key"]) for s, m in trace["models"].items()],
+                          robust, names)
+    if reason:
+        return {"status": "not_evaluable", "reason": reason, "flags": flags}
+    per_seed, pairs, means = {}, None, []
+    for seed, f in trace["files"].items():
+        df = pd.read_csv(f)
+        last = df[(df["k"] == k) & (df["iteration"] == k)]
+        got = set(last["method"])
+        if not {"fd", "exact"} <= got:
+            return _not_run(f"{f}: no fd and exact traces at k = {k} (methods traced: "
+                            f"{sorted(got) or 'none'}; studies.study001.convergence)")
+        by = last.pivot_table(index="batch", columns="method", values="diff_mean")
+        by = by[["fd", "exact"]].dropna()
+        per_seed[int(seed)] = float(by["fd"].mean() - by["exact"].mean())
+        means.append((float(by["fd"].mean()), float(by["exact"].mean()), len(by)))
+        pairs = by.to_numpy(dtype=float)
+    models = {m["label"] + ("" if m["own"] else f" (no model trained with k = {k})")
+              for m in trace["models"].values()}
+    fd = sum(m[0] for m in means) / len(means)
+    ex = sum(m[1] for m in means) / len(means)
+    out: dict[str, Any] = {
+        "status": "ok", "per_seed": per_seed, "flags": flags,
+        "ours": (f"fd {fd:.3f}, exact {ex:.3f} (k = {k}, last power step; "
+                 f"{min(m[2] for m in means)} batches, {len(means)} seed(s); model "
+                 f"{', '.join(sorted(models))})")}
+    if len(per_seed) == 1:
+        out["images_num"] = pairs
+        out["images_den"] = None
+    return out
+
+
+MEASURES = {"robust_accuracy": robust_accuracy_evidence, "fd_convergence": fd_convergence_evidence}
+
+
+def claim_evidence(claims: Sequence[Mapping[str, Any]], records: Mapping[str, Any],
+                   robust: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Evidence per claim id for curvrobust.claims.judge: `records` is the plan's
+    claim_records() (per dataset: ε, the attack names, every model label's seeds, final-epoch
+    per-image files and robust-evaluation keys, the convergence traces), `robust` model key ->
+    {summary, outcomes} of the robust evaluation (validity gate, failed masking checks, and
+    every attack for the worst-case claim). A claim whose models the configuration does not
+    train is "not_run" with the reason; one with a degenerate final model "not_evaluable"."""
+    return {c["id"]: MEASURES[c["measure"]](c, records, robust) for c in claims}

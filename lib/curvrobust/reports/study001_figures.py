@@ -1,6 +1,7 @@
-"""Study 001's figures (HAAT against PGD adversarial training): fig1 (the HAAT model over its
-checkpoints), fig3 (HAAT against PGD-AT), fig2a / fig2b (the ξ and k sweeps) and fig4 (the power
-iteration's convergence in the last attack step), drawn by `make_figure`. Its tables are made by
+"""Study 001's figures (HAAT against PGD adversarial training): fig1 (the HAAT model at the study's
+baseline ξ = 10⁻⁶ where trained, over its checkpoints), fig3 (HAAT against PGD-AT), fig2a / fig2b
+(the ξ and k sweeps) and fig4 (the power iteration's convergence in the last attack step, each k
+on its own model where one was trained with it), drawn by `make_figure`. Its tables are made by
 `curvrobust.reports.study001`.
 
 `presentation` is what `curvrobust.plans.study001.Study001.presentation(name)` returns: display
@@ -92,12 +93,33 @@ FIGURES = {
 }
 
 
+def traced_models(data: Sequence[str]) -> str:
+    """Which model each k's power iteration was traced on, from the trace files' `model` and
+    `own` columns (written by curvrobust.power_trace): 'traced on k = 1: haat_k=1; k = 5: haat;
+    k = 10: haat (no model trained with k = 10)'. '' for files without them."""
+    frames = [pd.read_csv(f) for f in data]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "model" not in df or df["model"].isna().all():
+        return ""
+    parts = []
+    for k, g in df.groupby("k", sort=True):
+        labels = ", ".join(dict.fromkeys(str(v) for v in g["model"]))
+        own = "own" not in g or bool(g["own"].astype(bool).all())
+        parts.append(f"k = {int(k)}: {labels}"
+                     + ("" if own else f" (no model trained with k = {int(k)})"))
+    return "traced on " + "; ".join(parts)
+
+
 def make_figure(name: str, records: list[Record], presentation: dict[str, Any], *,
                 dataset: str, data: Sequence[str] = (), eps: float | None = None,
                 convergence: dict[str, Any] | None = None, seeds: Sequence[int] = ()) -> Figure:
     """Figure `name` on `dataset`. `records` are the plan's per-model records (with `evals`
-    files and, for sweeps, `value`), `data` fig4's per-seed trace CSVs, `convergence` the
-    study's convergence block (fig4's title names its `batches`)."""
+    files and, for sweeps and fig1, `value`: the swept value, fig1's model's ξ), `data` fig4's
+    per-seed trace CSVs, `convergence` the study's convergence block (fig4's title names its
+    `batches` and, from the traces, which model each k was traced on)."""
+    xi = next((r.get("value") for r in records if r.get("value") is not None), float("nan"))
+    models = traced_models(data) if name == "fig4_fd_convergence" else ""
     title = presentation["title"].format(dataset=dataset, eps=eps, seeds=list(seeds),
-                                         batches=(convergence or {}).get("batches"))
+                                         batches=(convergence or {}).get("batches"), xi=xi,
+                                         models=models).rstrip()
     return FIGURES[name](records, presentation, title, data)

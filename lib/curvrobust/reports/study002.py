@@ -1,7 +1,8 @@
 """Study 002's tables: accuracy under attack per training regime (Tables 1/2, kind ``accuracy``),
 the stronger checks (PGD restarts, ``pgd``; the step-size sweep, ``step_sweep``), the robustness
 indicator beside PGD accuracy (``indicator``) and training cost (``training``), made by
-:func:`make_table`. Its figures are drawn by :mod:`curvrobust.reports.study002_figures`, which
+:func:`make_table`; and the evidence for the study's claims (:func:`claim_evidence`, judged by
+:mod:`curvrobust.claims`). Its figures are drawn by :mod:`curvrobust.reports.study002_figures`, which
 shares this module's reading helpers; this module imports no plotting code.
 
 Each table's `kind` (from the plan's outputs) picks one function in :data:`TABLES`. ``records``
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .. import tables
@@ -63,6 +65,12 @@ def at_eps(curve: pd.DataFrame, eps: float, path: str) -> pd.DataFrame:
     return at
 
 
+def seed_counts(numeric: pd.DataFrame) -> str:
+    """'3', or '1–3' when the rows (regimes) have different numbers of seeds."""
+    counts = sorted({int(n) for n in numeric["n_seeds"]})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+
+
 def _caption(records: Records, presentation: dict[str, Any], **fields: Any) -> str:
     seeds = sorted({r["seed"] for r in records})
     return presentation["caption"].format(seeds=seeds, **fields)
@@ -97,7 +105,7 @@ def accuracy_table(records: Records, presentation: dict[str, Any], *, kind: dict
     readable = tables.render_accuracy_table(numeric, columns, labels, EPS_UNIT.get(ds))
     used = "; ".join(f"{c}: {attack_desc(attacks[a])}" for c, a in block["attacks"].items())
     paper = presentation["paper"].format(citation=load_reference("study002")["citation"])
-    caption = _caption(records, presentation, dataset=ds, n_seeds=len(res["seed"].unique()),
+    caption = _caption(records, presentation, dataset=ds, n_seeds=seed_counts(numeric),
                        attacks=used, paper=paper)
     return numeric, readable, caption
 
@@ -201,3 +209,334 @@ def make_table(name: str, records: Records, presentation: dict[str, Any], *,
         caption += note
     return numeric, readable, caption
 
+
+
+# ---- claims (curvrobust.claims judges the evidence; the claims: Study002.claims) ----
+
+class _Unavailable(Exception):
+    """A claim's measure cannot be taken: ``status`` not_run or not_evaluable, with the reason."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class _ClaimData:
+    """Reads (once) the per-image files a claim's models name: the study's attacks, the
+    indicator, the robust evaluation's outcomes and summary."""
+
+    def __init__(self, records: dict[str, Any], robust: dict[str, dict]):
+        self.records, self.robust = records, robust or {}
+        self._cache: dict[tuple, Any] = {}
+
+    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def models(self, ds: str, label: str) -> dict[int, dict[str, Any]]:
+        """seed -> model record of one regime; not_run when the preset does not train it."""
+        block = self.records.get("datasets", {}).get(ds)
+        if block is None:
+            raise _Unavailable("not_run", f"{ds} is not a study-002 dataset in this preset")
+        models = block["models"].get(label)
+        if not models:
+            raise _Unavailable("not_run", f"regime {label!r} is not trained on {ds} in this "
+                                          "preset")
+        return {int(m["seed"]): m for m in models}
+
+    def summary(self, model: dict[str, Any]) -> dict | None:
+        entry = self.robust.get(model["key"])
+        if not entry:
+            return None
+        return self._cached(("summary", model["key"]),
+                            lambda: robustness.load_summaries({"s": entry["summary"]})["s"])
+
+    def degenerate(self, label: str, model: dict[str, Any]) -> str | None:
+        """'label seed N (key): reason' when the model failed the validity gate, else None."""
+        s = self.summary(model)
+        if s is not None and s["validity"]["degenerate"]:
+            return f"{label} seed {model['seed']} ({model['key']}): {s['validity']['reason']}"
+        return None
+
+    def flags(self, label: str, model: dict[str, Any]) -> list[str]:
+        s = self.summary(model)
+        failed = s.get("failed_checks", []) if s else []
+        return [f"{label} seed {model['seed']}: {', '.join(failed)}"] if failed else []
+
+    def attack_rows(self, ds: str, model: dict[str, Any], attack: str) -> pd.DataFrame:
+        if attack not in model["files"]:
+            raise _Unavailable("not_run", f"no {attack.upper()} attack on {ds} in this preset")
+        from ..robust import read_outcomes
+
+        path = model["files"][attack]
+        return self._cached(("file", path), lambda: read_outcomes(path))
+
+    def robust_images(self, ds: str, model: dict[str, Any], attack: str,
+                      eps: float) -> pd.Series:
+        """Per image (by test-set index), 1 if robust at `eps` else 0: under one attack
+        (correct and not broken) or, for attack 'worst', under every attack run at `eps`."""
+        if attack == "worst":
+            entry = self.robust.get(model["key"])
+            if not entry:
+                raise _Unavailable("not_run", f"{model['key']} is not in the robust evaluation "
+                                              "(no worst case)")
+            from ..robust import read_outcomes, worst_case_images
+
+            rows = self._cached(("outcomes", model["key"]),
+                                lambda: read_outcomes(entry["outcomes"]))
+            wc = self._cached(("worst", model["key"], eps),
+                              lambda: worst_case_images(rows, eps))
+            if wc.empty:
+                raise _Unavailable("not_run", f"no attack ran at ε = {eps:g} on {model['key']}")
+            return pd.Series(wc["robust"].to_numpy(float), index=wc["index"].to_numpy())
+        rows = self.attack_rows(ds, model, attack)
+        at = rows[np.isclose(rows["eps"], eps, rtol=1e-6, atol=1e-12)]
+        if at.empty:
+            raise _Unavailable("not_run", f"the {attack.upper()} attack on {ds} does not run at "
+                                          f"ε = {eps:g}")
+        at = at.drop_duplicates("index")
+        ok = (at["correct"] == 1) & ~((at["attacked"] == 1) & (at["success"] == 1))
+        return pd.Series(ok.to_numpy(float), index=at["index"].to_numpy())
+
+    def correct_images(self, ds: str, model: dict[str, Any]) -> pd.Series:
+        """Per image of the shared subset, 1 if classified correctly (the study's first attack
+        file's rows)."""
+        first = next(iter(self.records["datasets"][ds]["attacks"]))
+        rows = self.attack_rows(ds, model, first).drop_duplicates("index")
+        return pd.Series(rows["correct"].to_numpy(float), index=rows["index"].to_numpy())
+
+    def indicator(self, model: dict[str, Any], column: str) -> pd.Series:
+        path = model["files"]["indicator"]
+        df = self._cached(("file", path), lambda: pd.read_csv(path))
+        return pd.Series(df[column].to_numpy(float), index=df["index"].to_numpy())
+
+
+def _pct(v: float, unit: str) -> str:
+    return f"{100 * v:.1f} %" if unit == "%" else f"{v:.3g}"
+
+
+def _pairwise(claim: dict[str, Any], data: _ClaimData,
+              values: Callable[[dict[str, Any]], pd.Series]) -> dict[str, Any]:
+    """Evidence for 'arm a − arm b' of a per-image value: per seed when the arms share ≥ 2
+    seeds, else the shared seed's per-image rows paired on the test-image index."""
+    args, unit = claim["args"], claim["unit"]
+    ds, a, b = args["dataset"], args["a"], args["b"]
+    arms = {a: data.models(ds, a), b: data.models(ds, b)}
+    bad = [t for lb, ms in arms.items() for m in ms.values() if (t := data.degenerate(lb, m))]
+    if bad:
+        return dict(status="not_evaluable", reason="degenerate final model: " + "; ".join(bad))
+    flags = [f for lb, ms in arms.items() for m in ms.values() for f in data.flags(lb, m)]
+    common = sorted(set(arms[a]) & set(arms[b]))
+
+    def paired(seed_a: int, seed_b: int) -> pd.DataFrame:
+        va, vb = values(arms[a][seed_a]), values(arms[b][seed_b])
+        df = pd.concat({"a": va, "b": vb}, axis=1, join="inner")
+        if df.empty:
+            raise _Unavailable("not_evaluable", f"{a} and {b} share no test image")
+        return df
+
+    if len(common) >= 2:
+        frames = {s: paired(s, s) for s in common}
+        means = {s: f.mean() for s, f in frames.items()}
+        ma = float(np.mean([m["a"] for m in means.values()]))
+        mb = float(np.mean([m["b"] for m in means.values()]))
+        n = min(len(f) for f in frames.values())
+        return dict(status="ok", flags=flags,
+                    per_seed={s: float(m["a"] - m["b"]) for s, m in means.items()},
+                    ours=f"{a} {_pct(ma, unit)}, {b} {_pct(mb, unit)} ({len(common)} seeds, "
+                         f"mean; ≥ {n} images each)")
+    if len(common) == 1:
+        s = common[0]
+        df = paired(s, s)
+        return dict(status="ok", flags=flags, images_num=df[["a", "b"]].to_numpy(float),
+                    images_den=None,
+                    ours=f"{a} {_pct(df['a'].mean(), unit)}, {b} {_pct(df['b'].mean(), unit)} "
+                         f"(one run, seed {s}, {len(df)} images)")
+    # no shared seed: arm means only (no paired comparison, no interval)
+    ma = float(np.mean([values(m).mean() for m in arms[a].values()]))
+    mb = float(np.mean([values(m).mean() for m in arms[b].values()]))
+    return dict(status="ok", flags=flags, effect=ma - mb,
+                ours=f"{a} {_pct(ma, unit)} (seeds {sorted(arms[a])}), {b} {_pct(mb, unit)} "
+                     f"(seeds {sorted(arms[b])}): no shared seed to pair")
+
+
+def _robust_accuracy(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+    args = claim["args"]
+    return _pairwise(claim, data, lambda m: data.robust_images(
+        args["dataset"], m, args["attack"], float(args["eps"])))
+
+
+def _natural_accuracy(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+    return _pairwise(claim, data, lambda m: data.correct_images(claim["args"]["dataset"], m))
+
+
+def _jacobian_zero_share(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+    return _pairwise(claim, data, lambda m: data.indicator(m, "jac_zero_frac"))
+
+
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ between the columns of each row of `x` and `y` (shape (B, k)): Pearson's
+    correlation of their ranks (ties averaged); NaN where either row is constant."""
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(np.atleast_2d(x), axis=1), rankdata(np.atleast_2d(y), axis=1)
+    rx, ry = rx - rx.mean(1, keepdims=True), ry - ry.mean(1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def spearman_bootstrap(indicator: np.ndarray, robust: np.ndarray, n_boot: int, seed: int,
+                       chunk: int = 100) -> tuple[float, np.ndarray]:
+    """Spearman's ρ across models between the mean indicator and the robust accuracy, and its
+    bootstrap replicates.
+
+    Args:
+        indicator: (n, k) per-image indicator values of k models on the same n images.
+        robust: (n, k) per-image robustness (0/1) of the same models and images.
+        n_boot: replicates; each resamples the n image rows with replacement, jointly for
+            every model (the same images), and recomputes every model's means and ρ.
+        seed: seed of the resampling.
+
+    Returns:
+        ρ on the full sample and the (n_boot,) replicates (NaN where a replicate's means tie
+        completely in one of the two variables).
+    """
+    indicator, robust = np.asarray(indicator, float), np.asarray(robust, float)
+    if indicator.shape != robust.shape or indicator.ndim != 2:
+        raise ValueError(f"need two (n, k) arrays of one shape, got {indicator.shape} and "
+                         f"{robust.shape}")
+    rho = float(spearman_rows(indicator.mean(0), robust.mean(0))[0])
+    rng = np.random.default_rng(seed)
+    n, reps = len(indicator), []
+    for start in range(0, n_boot, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+        reps.append(spearman_rows(indicator[idx].mean(1), robust[idx].mean(1)))
+    return rho, np.concatenate(reps) if reps else np.empty(0)
+
+
+def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+    """ρ between each regime's mean indicator and its worst-case robust accuracy: per seed when
+    every regime has ≥ 2 shared seeds, else a joint bootstrap over the shared images of one
+    run per regime. Degenerate models are left out (flagged)."""
+    args = claim["args"]
+    ds, eps, column = args["dataset"], float(args["eps"]), args.get("indicator", "grad_l2")
+    arms = {}
+    for label in args["labels"]:
+        try:
+            arms[label] = data.models(ds, label)
+        except _Unavailable:
+            continue
+    if len(arms) < 3:
+        return dict(status="not_run", reason=f"ρ needs at least 3 regimes; {ds} has "
+                                             f"{len(arms)} in this preset")
+    common = sorted(set.intersection(*(set(ms) for ms in arms.values())))
+    runs = [{lb: ms[s] for lb, ms in arms.items()} for s in common] if common else \
+        [{lb: ms[min(ms)] for lb, ms in arms.items()}]
+    flags, left_out = [], []
+
+    def measure(run: dict[str, dict]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        kept = {}
+        for lb, m in run.items():
+            why = data.degenerate(lb, m)
+            if why:
+                left_out.append(why)
+            else:
+                kept[lb] = m
+                flags.extend(data.flags(lb, m))
+        if len(kept) < 3:
+            raise _Unavailable("not_evaluable", "fewer than 3 regimes left after leaving out "
+                                                "degenerate models: " + "; ".join(left_out))
+        ind = pd.concat({lb: data.indicator(m, column) for lb, m in kept.items()}, axis=1,
+                        join="inner")
+        rob = pd.concat({lb: data.robust_images(ds, m, "worst", eps) for lb, m in kept.items()},
+                        axis=1, join="inner")
+        idx = ind.index.intersection(rob.index)
+        if idx.empty:
+            raise _Unavailable("not_evaluable", "no test image has both the indicator and the "
+                                                "worst case (indicator rows not on the shared "
+                                                "subset?)")
+        return list(kept), ind.loc[idx].to_numpy(float), rob.loc[idx].to_numpy(float)
+
+    def describe(labels, ind, rob, where: str) -> str:
+        rho = spearman_rows(ind.mean(0), rob.mean(0))[0]
+        parts = ", ".join(f"{lb} {i:.3g} / {100 * r:.1f} %" for lb, i, r in
+                          zip(labels, ind.mean(0), rob.mean(0)))
+        return (f"ρ = {rho:.2f} over {len(labels)} regimes ({where}, {len(ind)} images); "
+                f"mean {column} / worst-case accuracy: {parts}")
+
+    if len(common) >= 2:
+        per_seed, texts = {}, []
+        for s, run in zip(common, runs):
+            labels, ind, rob = measure(run)
+            rho = float(spearman_rows(ind.mean(0), rob.mean(0))[0])
+            if np.isfinite(rho):
+                per_seed[s] = rho
+            else:
+                flags.append(f"seed {s}: ρ undefined (tied means)")
+            texts.append(f"seed {s}: " + describe(labels, ind, rob, f"seed {s}"))
+        if left_out:
+            flags.append("left out (degenerate): " + "; ".join(left_out))
+        return dict(status="ok", per_seed=per_seed, flags=flags, ours=" | ".join(texts))
+    labels, ind, rob = measure(runs[0])
+    boot = records_bootstrap(data.records)
+    rho, reps = spearman_bootstrap(ind, rob, boot["n_boot"], boot["seed"])
+    if left_out:
+        flags.append("left out (degenerate): " + "; ".join(left_out))
+    if not np.isfinite(rho):
+        return dict(status="not_evaluable", flags=flags,
+                    reason="ρ undefined: every regime has the same mean indicator or the same "
+                           "worst-case accuracy")
+    seeds = sorted({m["seed"] for m in runs[0].values()})
+    where = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}"
+    # replicates with ρ undefined (NaN) stay: the judge gives no interval when there are many
+    return dict(status="ok", effect=rho, bootstrap=reps.tolist(), flags=flags,
+                ours=describe(labels, ind, rob, where))
+
+
+def records_bootstrap(records: dict[str, Any]) -> dict[str, int]:
+    """The bootstrap's settings the plan passes (the config's `claims` block)."""
+    b = records.get("bootstrap", {})
+    return {"n_boot": int(b.get("n_boot", 2000)), "seed": int(b.get("seed", 0))}
+
+
+MEASURES: dict[str, Callable[[dict[str, Any], _ClaimData], dict[str, Any]]] = {
+    "robust_accuracy": _robust_accuracy,
+    "natural_accuracy": _natural_accuracy,
+    "jacobian_zero_share": _jacobian_zero_share,
+    "indicator_spearman": _indicator_spearman,
+}
+
+
+def claim_evidence(claims: Sequence[dict[str, Any]], records: dict[str, Any],
+                   robust: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Evidence for each of study 002's claims (claim id -> evidence; curvrobust.claims judges
+    it).
+
+    Args:
+        claims: ``Study002.claims()``: each names its ``measure`` (robust_accuracy,
+            natural_accuracy, jacobian_zero_share, indicator_spearman) and ``args`` (dataset,
+            the arms ``a`` and ``b``, attack column or ``worst``, ε, regime labels).
+        records: ``Study002.claim_records()``: per dataset the models of every regime (seed,
+            robust-evaluation key, per-image files of the study's attacks and the indicator)
+            and the bootstrap's settings.
+        robust: model key -> {summary, outcomes} of the robust evaluation (validity, failed
+            masking checks, per-image rows of every attack for the worst case).
+
+    Returns:
+        Pairwise claims: per-seed effects (arms sharing ≥ 2 seeds) or one seed's per-image
+        rows paired on the test-image index; the Spearman claim: per-seed ρ or a joint
+        bootstrap over the images. A regime the preset does not train gives ``not_run``; a
+        degenerate model ``not_evaluable`` naming it; failed masking checks become flags.
+    """
+    data = _ClaimData(records, robust)
+    out = {}
+    for c in claims:
+        if c["measure"] not in MEASURES:
+            raise ValueError(f"{c['id']}: unknown measure {c['measure']!r}")
+        try:
+            out[c["id"]] = MEASURES[c["measure"]](c, data)
+        except _Unavailable as e:
+            out[c["id"]] = dict(status=e.status, reason=e.reason)
+    return out

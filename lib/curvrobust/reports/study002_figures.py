@@ -28,11 +28,15 @@ IMAGE = 0  # the surfaces file's test image the input-space figures show
 
 
 def first_seed(records: Records, compare: Sequence[str]) -> list[dict[str, Any]]:
-    """Surfaces and Jacobians are drawn for one model per regime: the first seed's, in the
-    order of the study's `compare` list (others last)."""
-    seed = min(r["seed"] for r in records)
-    recs = [r for r in records if r["seed"] == seed]
-    return sorted(recs, key=lambda r: compare.index(r["label"]) if r["label"] in compare else 99)
+    """Surfaces and Jacobians are drawn for one model per regime: its first (smallest) seed's
+    (regimes may have different seeds), in the order of the study's `compare` list (others
+    last)."""
+    first: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["label"] not in first or r["seed"] < first[r["label"]]["seed"]:
+            first[r["label"]] = r
+    return sorted(first.values(),
+                  key=lambda r: compare.index(r["label"]) if r["label"] in compare else 99)
 
 
 def input_surface_figure(records: Records, presentation: dict[str, Any], *,

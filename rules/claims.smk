@@ -1,0 +1,52 @@
+# Verdicts: every enabled study's claims (declared as data next to its plan) judged from the
+# per-seed and per-image results, with 95 % intervals, validity and masking flags; gathered into
+# results/claims.{csv,md}, the run's answer. Plan: curvrobust.plans.claims; statistics:
+# curvrobust.claims.
+
+
+rule judge_claims:
+    input:
+        results=lambda w: C.inputs(w.study),
+        code=code("judge_claims"),
+    output:
+        csv=f"{paths.RESULTS}/{{study}}/claims.csv",
+        md=f"{paths.RESULTS}/{{study}}/claims.md",
+        json=f"{paths.RESULTS}/{{study}}/claims.json",
+    log:
+        f"{paths.LOGS}/judge_claims/{{study}}.log",
+    wildcard_constraints:
+        study=alternatives(C.judged()),
+    conda:
+        "../envs/curvrobust.yaml"
+    params:
+        plan=lambda w: C.params(w.study),
+        statistics=config["claims"],
+    script:
+        "../workflow_scripts/judge_claims.py"
+
+
+rule make_claims_report:
+    input:
+        studies=[C.study_files(s)["json"] for s in C.judged()],
+        code=code("make_claims_report"),
+    output:
+        csv=report(
+            C.report_files()["csv"],
+            caption="../report/claims.rst",
+            category="Claims",
+            subcategory="Verdicts",
+        ),
+        md=report(
+            C.report_files()["md"],
+            caption="../report/claims.rst",
+            category="Claims",
+            subcategory="Verdicts",
+        ),
+    log:
+        f"{paths.LOGS}/make_claims_report/claims.log",
+    conda:
+        "../envs/curvrobust.yaml"
+    params:
+        deviations={s: STUDIES[s].deviations() for s in C.judged()},
+    script:
+        "../workflow_scripts/make_claims_report.py"
