@@ -323,3 +323,9 @@ def test_rows_survive_a_json_round_trip():
     _, rows = _rows()
     back = json.loads(json.dumps(rows))
     assert C.claims_markdown(back) == C.claims_markdown(rows)
+
+
+def test_flags_are_grouped_by_model_once_each():
+    text = C.join_flags(["gn seed 42: margin_only", "adam seed 42: margin_only",
+                         "gn seed 42: square_only", "gn seed 42: margin_only", "degenerate x"])
+    assert text == "gn seed 42: margin_only, square_only; adam seed 42: margin_only; degenerate x"

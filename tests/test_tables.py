@@ -56,31 +56,3 @@ def test_sam_table_places_paper_medians_by_rho():
     row = t[t["rho"] == 0.01].iloc[0]
     assert row["gn_median_mean"] == pytest.approx(0.03) and row["gn_paper"] == 0.0282
     assert "adam_median_mean" not in t  # no Adam results: no Adam columns
-
-
-def test_study003_frames_means_over_examples_per_run(tmp_path):
-    cols = list(tables.PGA_SEED_COLUMNS)
-    records = []
-    for scale, seed in [(0.25, 0), (4.0, 0), (4.0, 1)]:
-        d = tmp_path / f"{scale}_{seed}"
-        d.mkdir()
-        files = {}
-        for stage in ("init", "trained"):
-            ex = pd.DataFrame({c: np.arange(3.0) + scale + seed + (stage == "trained")
-                               for c in cols}).assign(stage=stage, scale=scale, seed=seed)
-            ex.to_csv(d / f"{stage}_ex.csv", index=False)
-            tr = pd.DataFrame({"iteration": [0, 1], "loss_mean": [1.0, 2.0], "stage": stage})
-            tr.to_csv(d / f"{stage}_tr.csv", index=False)
-            files.update({f"{stage}_examples": str(d / f"{stage}_ex.csv"),
-                          f"{stage}_trace": str(d / f"{stage}_tr.csv")})
-        pd.DataFrame({"epoch": [1, 2], "robust_train_loss": [2.0, 1.0]}).to_csv(d / "ep.csv")
-        files["epochs"] = str(d / "ep.csv")
-        records.append(dict(variant=f"v{scale}", scale=scale, seed=seed, files=files))
-    f = tables.study003_frames(records)
-    assert len(f["pga"]) == 6 and len(f["trace"]) == 12 and len(f["epochs"]) == 6
-    assert f["steps"].empty
-    row = f["pga"].query("scale == 4.0 and seed == 1 and stage == 'trained'").iloc[0]
-    for c in cols:   # mean of (0, 1, 2) + 4 + 1 + 1
-        assert row[c] == pytest.approx(7.0)
-    assert row["n_examples"] == 3 and row["variant"] == "v4.0"
-    assert set(f["trace"]["seed"]) == {0, 1} and set(f["epochs"]["scale"]) == {0.25, 4.0}

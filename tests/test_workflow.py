@@ -215,12 +215,17 @@ def test_smoke_produces_study001_outputs(smoke_run):
     assert_tables_and_figures(out, STUDY001_TABLES, STUDY001_FIGURES)
     block = s1["datasets"]["mnist"]
     recipes = set(block["models"].values()) | set(block["xi_sweep"]) | set(block["k_sweep"])
+    twins = set(block["twins"].values())
     table = pd.read_csv(out / "table_robust_accuracy.csv")
-    assert set(table["recipe"]) == recipes
+    assert set(table["recipe"]) == recipes | twins
     assert set(table["epoch"]) == {1, 2}                  # every epoch-end checkpoint
     cascade = ["clean_acc", "apgd-ce_acc", "apgd-t_acc", "fab-t_acc", "square_acc"]
-    for recipe in recipes:
-        for epoch in (1, 2):
+    for recipe in recipes | twins:
+        r = cfg["recipes"][recipe]
+        every = r.get("checkpoints", {}).get("every_epochs", 1)
+        epochs = [e for e in (1, 2) if e % every == 0 or e == r["epochs"]]
+        assert sorted(table.loc[table["recipe"] == recipe, "epoch"]) == epochs, recipe
+        for epoch in epochs:
             row = pd.read_csv(out / f"eval/{recipe}/seed42/epoch{epoch}.csv").iloc[0]
             assert row["n_examples"] == s1["autoattack"]["n_examples"]
             values = [row[c] for c in cascade]
@@ -242,6 +247,10 @@ def test_smoke_produces_study001_outputs(smoke_run):
     assert set(trace["batch"]) == set(range(conv["batches"]))
     for k, g in trace.groupby("k"):
         assert set(g["iteration"]) == set(range(1, k + 1))
+    # Fig. 5: each k on the model trained with that k where the run has one
+    own = {k: set(g["own"]) for k, g in trace.groupby("k")}
+    assert own[1] == {True} and own[3] == {False}, own
+    assert set(trace.loc[trace["k"] == 1, "recipe"]) == {"s1_haat_k1"}
     assert trace["diff_mean"].between(0.0, 2.0).all()
     # exact products: the first power step goes from a random vector to a nearly orthogonal one
     first = trace[(trace["method"] == "exact") & (trace["iteration"] == 1)]["diff_mean"]
@@ -250,7 +259,9 @@ def test_smoke_produces_study001_outputs(smoke_run):
     assert len(align) == len(conv["ks"]) * len(conv["methods"])
     assert align["cos_median"].between(0.0, 1.0 + 1e-9).all()
     err = pd.read_csv(out / "table_hvp_error.csv")
-    assert len(err) == 2 * len(conv["xi_list"]) and err["median_rel_error"].notna().all()
+    # both first-product starts (Algorithm 1's raw draw, the normalised one) for fd, fd_central
+    assert len(err) == 2 * 2 * len(conv["xi_list"]) and err["median_rel_error"].notna().all()
+    assert set(err["fd_start"]) == {"raw", "normalised"}
 
 
 def _changed_config(work, cfg, edit, *extra):
@@ -276,7 +287,10 @@ def test_changed_autoattack_reruns_only_evaluations(smoke_run):
                        "fig3_haat_vs_pgd"], figures
     # the final epoch's outcomes enter the worst case of each study-001 model
     robust = [w for r, w in jobs if r == "evaluate_robustness"]
-    assert len(robust) == 4 and all("recipe=s1_" in w for w in robust), robust
+    block = cfg["studies"]["study001"]["datasets"]["mnist"]
+    n_models = len(set(block["models"].values()) | set(block["xi_sweep"]) | set(block["k_sweep"])
+                   | set(block["twins"].values()))
+    assert len(robust) == n_models and all("recipe=s1_" in w for w in robust), robust
     assert {r for r, _ in jobs} == {"evaluate_checkpoint", "make_table_study001",
                                     "plot_figure_study001", "evaluate_robustness",
                                     "make_masking_report", "judge_claims",
@@ -612,7 +626,7 @@ def test_config_without_study003_schedules_none_of_it(smoke_run):
 
     # --forceall lists the whole DAG, not only what is out of date after the smoke run
     assert study003_rules(_changed_config(work, cfg, lambda c: None, "--forceall")) == {
-        "init_pga_model", "train_pga_model", "attack_pga", "make_table_study003",
-        "plot_figure_study003"}
+        "init_pga_model", "train_pga_model", "attack_pga", "attack_pga_trained",
+        "make_table_study003", "plot_figure_study003"}
     jobs = _changed_config(work, cfg, lambda c: c["studies"].pop("study003"), "--forceall")
     assert jobs and not study003_rules(jobs), jobs

@@ -125,6 +125,26 @@ def validate_claims(claims: Sequence[Mapping[str, Any]]) -> None:
         seen.add(cid)
 
 
+def join_flags(flags: Sequence[Any]) -> str:
+    """One text of a claim's flags, each model once: "gn seed 42: margin_only, square_only;
+    adam seed 42: margin_only" (flags of the form "<model>: <check>"; others kept as they are).
+
+    Args:
+        flags: the evidence's flags, in order.
+
+    Returns:
+        The flags joined with "; ", duplicates dropped.
+    """
+    grouped: dict[str, list[str]] = {}
+    for f in flags:
+        model, sep, check = str(f).rpartition(": ")
+        key, item = (model, check) if sep else (str(f), "")
+        items = grouped.setdefault(key, [])
+        if item and item not in items:
+            items.append(item)
+    return "; ".join(f"{k}: {', '.join(v)}" if v else k for k, v in grouped.items())
+
+
 # --------------------------------------------------------------------------- effects
 
 def arm_values(num: Any, den: Any = None) -> np.ndarray:
@@ -425,7 +445,7 @@ def _base_row(claim: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str
         "study_value": claim["study_value"], "ours_value": str(evidence.get("ours", "") or ""),
         "effect": math.nan, "lo": math.nan, "hi": math.nan, "seeds": 0, "basis": "",
         "verdict": INCONCLUSIVE, "reason": "",
-        "flags": "; ".join(str(f) for f in (evidence.get("flags") or [])),
+        "flags": join_flags(evidence.get("flags") or []),
         "direction": claim["direction"], "margin": round(float(claim["margin"]) * scale, 12),
         "unit": claim["unit"], "worst_case": bool(claim["worst_case"]),
     }

@@ -229,38 +229,3 @@ def render_summary(table: pd.DataFrame, by: Sequence[str], values: dict[str, tup
         out[heading] = [fmt_ci(m, h, digits) for m, h in
                         zip(table[f"{v}_mean"], table[f"{v}_ci95"])]
     return out
-
-
-# ---- study 003: PGA convergence and landscape regularity against the input scale ----
-
-PGA_SEED_COLUMNS = ("loss_start", "loss_final", "iters_to_loss_tol", "iters_to_tol",
-                    "reached_tol", "mapping_norm_final", "maxima_count", "maxima_rel_spread")
-
-
-def study003_frames(records: Sequence[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Read study 003's per-run CSVs into four frames (every row tagged with variant, scale,
-    seed): ``trace`` (PGA loss and mapping norm per iteration, both stages), ``pga`` (one row
-    per scale × stage × seed: the mean over examples of each :data:`PGA_SEED_COLUMNS` column),
-    ``epochs`` and ``steps`` (adversarial training). ``records`` are the workflow's: variant,
-    scale, seed and ``files`` {epochs, steps, <stage>_trace, <stage>_examples}."""
-    trace, pga_rows, epochs, steps = [], [], [], []
-    for r in records:
-        tag = dict(variant=r["variant"], scale=float(r["scale"]), seed=int(r["seed"]))
-        for key, path in r["files"].items():
-            df = pd.read_csv(path).assign(**tag)
-            if key.endswith("_trace"):
-                trace.append(df)
-            elif key.endswith("_examples"):
-                row = dict(tag, stage=df["stage"].iloc[0], n_examples=len(df))
-                row.update({c: float(df[c].mean()) for c in PGA_SEED_COLUMNS})
-                pga_rows.append(row)
-            elif key == "epochs":
-                epochs.append(df)
-            elif key == "steps":
-                steps.append(df)
-    return {"trace": _concat(trace), "pga": pd.DataFrame(pga_rows), "epochs": _concat(epochs),
-            "steps": _concat(steps)}
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

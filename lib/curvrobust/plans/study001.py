@@ -286,7 +286,7 @@ class Study001(StudyPlan):
             adv = _haat_adversary(self.cfg, recipe)
             if (adv is not None and haat_setting(adv, "direction") == "hessian"
                     and int(haat_setting(adv, "k")) == int(k)
-                    and seed in self.seeds_for(recipe)):
+                    and int(seed) in [int(s) for s in self.seeds_for(recipe)]):
                 return labels[recipe], recipe
         return None
 
