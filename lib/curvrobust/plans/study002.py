@@ -25,9 +25,12 @@ DATASET_FIGURES = {
     "fig6_decision_surface": "decision",
     "fig8_jacobian": "jacobian",
 }
-# output kinds drawn for one model per regime (its first seed): only those models get the files
+# output kinds shown for one model per regime (its first seed): only those models get the files.
+# The extra seeds of the headline's regimes serve the claims (their attacks and worst case);
+# the PGD-restart table, the PGD-10 curve and the indicator's table and scatter show one model
+# per kind of training, which saves two attacks per extra seed (docs/claims.md, "Budget").
 FIRST_SEED_KINDS = ("input_loss", "loss_vs_decision", "decision", "param_surface", "jacobian",
-                    "step_sweep")
+                    "step_sweep", "pgd", "curve", "indicator")
 
 
 class Study002(StudyPlan):
@@ -119,8 +122,8 @@ class Study002(StudyPlan):
         return out
 
     def indicator_models(self) -> list[dict]:
-        """Every classifier the workflow trains on a dataset this study evaluates (all studies):
-        the points of the indicator scatter."""
+        """Every kind of classifier the workflow trains on a dataset this study evaluates (all
+        studies), at its recipe's first seed: the points of the indicator scatter."""
         from .study000 import Study000
         from .study001 import Study001
 
@@ -134,14 +137,17 @@ class Study002(StudyPlan):
         s0 = Study000(self.cfg)
         if s0.enabled and s0.block["dataset"] in mine:
             others += [dict(r, study="study000") for r in s0.models(s0.variants())]
-        # the other studies' models enter at their first seed only (their extra seeds serve
-        # their own headline claims; the scatter needs one point per kind of training)
+        # every model enters at its recipe's first seed only (extra seeds serve the headline
+        # claims; the scatter needs one point per kind of training)
         first: dict[tuple, int] = {}
         for r in others:
             k = (r["dataset"], r["variant"], r["recipe"])
             first[k] = min(first.get(k, r["seed"]), r["seed"])
-        return recs + [r for r in others
-                       if r["seed"] == first[(r["dataset"], r["variant"], r["recipe"])]]
+        for r in recs:
+            k = (r["dataset"], r["variant"], r["recipe"])
+            first[k] = min(first.get(k, r["seed"]), r["seed"])
+        return [r for r in recs + others
+                if r["seed"] == first[(r["dataset"], r["variant"], r["recipe"])]]
 
     def middle_eps(self, ds: str) -> float:
         attacks = self.block["datasets"][ds]["attacks"]
