@@ -29,6 +29,30 @@ REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+def load_preset(*files: str) -> dict:
+    """The checked configuration `--configfile A B …` gives: later files merged into earlier
+    ones (mappings key by key, lists replaced), with the schema's defaults filled in."""
+    import copy
+
+    import yaml
+
+    sys.path.insert(0, str(REPO / "lib"))
+    from curvrobust import plans
+
+    def merge(a: dict, b: dict) -> dict:
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                merge(a[k], v)
+            else:
+                a[k] = copy.deepcopy(v)
+        return a
+
+    cfg: dict = {}
+    for f in files:
+        merge(cfg, yaml.safe_load((REPO / f).read_text()))
+    return plans.check_config(cfg)
+
+
 def _rel(path: str) -> str:
     p = str(path)
     root = str(REPO) + os.sep

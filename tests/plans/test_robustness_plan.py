@@ -3,7 +3,6 @@ each model's worst case, the transfer sources and the extended preset."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 from curvrobust import plans
 from curvrobust.plans import ConfigError
 from curvrobust.plans.robustness import _ATTACK_FILE, images_file, model_key
+from dag_records import load_preset
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -23,19 +23,7 @@ def _cfg(path="config.yaml"):
     return plans.check_config(cfg)
 
 
-def _merged(*files):
-    """What `--configfile A B` gives: B merged into A, dicts recursively, lists replaced."""
-    def merge(a, b):
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = copy.deepcopy(v)
-        return a
-    cfg: dict = {}
-    for f in files:
-        merge(cfg, yaml.safe_load((REPO / f).read_text()))
-    return plans.check_config(cfg)
+_merged = load_preset
 
 
 def test_scope_is_every_reported_final_classifier_and_the_matched_checkpoints():

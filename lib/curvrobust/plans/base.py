@@ -15,6 +15,17 @@ def recipe_checkpoint_epochs(recipe: dict) -> list[int]:
     return checkpoint_epochs(recipe["epochs"], every, ck.get("first_epoch", every))
 
 
+def make_claim(study: str, cid: str, text: str, where: str, metric: str, comparison: str,
+               direction: str, measure: str, args: dict, *, margin: float = 0.0,
+               unit: str = "%", headline: bool = False, ours: bool = False,
+               worst_case: bool = False, study_value: str = "") -> dict:
+    """One claim of `study` as data (the fields of docs/claims.md)."""
+    return dict(id=cid, study=study, text=text, where=where, metric=metric,
+                comparison=comparison, direction=direction, margin=margin, unit=unit,
+                headline=headline, ours=ours, worst_case=worst_case, study_value=study_value,
+                measure=measure, args=args)
+
+
 def alternatives(names) -> str:
     """A regex alternation of `names`, longest first (for wildcard constraints)."""
     names = sorted(names, key=len, reverse=True)

@@ -9,10 +9,11 @@ curvrobust.reports.study000.claim_evidence and curvrobust.claims.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import paths
-from .base import StudyPlan
+from .base import StudyPlan, make_claim
 from .robustness import model_key
 
 ORDER = ("adam", "sgd", "gn")
@@ -491,15 +492,7 @@ def printed_sam(rho: float | None) -> str:
     return f"median over batches, ρ = {rho:g}: GN {va:g} vs Adam {vb:g}"
 
 
-def claim(cid: str, text: str, where: str, metric: str, comparison: str, direction: str,
-          measure: str, args: dict, *, margin: float = 0.0, unit: str = "%",
-          headline: bool = False, ours: bool = False, worst_case: bool = False,
-          study_value: str = "") -> dict:
-    """One claim of study 000 as data (the fields of docs/claims.md)."""
-    return dict(id=cid, study="study000", text=text, where=where, metric=metric,
-                comparison=comparison, direction=direction, margin=margin, unit=unit,
-                headline=headline, ours=ours, worst_case=worst_case, study_value=study_value,
-                measure=measure, args=args)
+claim = functools.partial(make_claim, "study000")
 
 
 # ---- presentation ----

@@ -11,11 +11,12 @@ curvrobust.claims.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from . import paths
-from .base import StudyPlan, recipe_checkpoint_epochs
+from .base import StudyPlan, make_claim, recipe_checkpoint_epochs
 from .robustness import model_key
 
 # name -> (type, kind): kind says what the output reads
@@ -91,15 +92,7 @@ def _pretty_eps(eps: float) -> str:
     return f"{k}/255" if k and math.isclose(eps, k / 255, rel_tol=1e-9) else f"{eps:g}"
 
 
-def claim(cid: str, text: str, where: str, metric: str, comparison: str, direction: str,
-          measure: str, args: dict, *, margin: float = 0.0, unit: str = "%",
-          headline: bool = False, ours: bool = False, worst_case: bool = False,
-          study_value: str = "") -> dict:
-    """One claim of study 001 as data (the fields of the claims spec)."""
-    return dict(id=cid, study="study001", text=text, where=where, metric=metric,
-                comparison=comparison, direction=direction, margin=margin, unit=unit,
-                headline=headline, ours=ours, worst_case=worst_case, study_value=study_value,
-                measure=measure, args=args)
+claim = functools.partial(make_claim, "study001")
 
 
 class Study001(StudyPlan):
