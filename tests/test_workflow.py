@@ -337,8 +337,10 @@ def test_smoke_produces_study003_outputs(smoke_run):
         scales.append(s)
         for seed in s3["seeds"]:
             run = out / v / f"seed{seed}"
-            # PGA on the shared initialisation, then on each lr scaling's trained network
-            stages = [(run, "init")] + [(run / f"lr_{sc}", "trained") for sc in scalings]
+            # PGA on the shared initialisation, then on each lr scaling's trained network; at
+            # s = 1 every scaling gives the same learning rate and the first one's run serves all
+            runs = [scalings[0]] if s == 1.0 else scalings
+            stages = [(run, "init")] + [(run / f"lr_{sc}", "trained") for sc in runs]
             for folder, stage in stages:
                 ex = pd.read_csv(folder / f"pga_{stage}_examples.csv")
                 assert len(ex) == pga["n_examples"]
@@ -352,7 +354,8 @@ def test_smoke_produces_study003_outputs(smoke_run):
                 tr = pd.read_csv(folder / f"pga_{stage}_trace.csv")
                 assert tr["iteration"].tolist() == list(range(pga["steps"] + 1))
                 assert (tr["loss_mean"] >= 0).all()
-            for sc in scalings:
+            assert sorted(p.name for p in run.glob("lr_*")) == sorted(f"lr_{sc}" for sc in runs)
+            for sc in runs:
                 ep = pd.read_csv(run / f"lr_{sc}" / "epochs.csv")
                 assert ep["epoch"].tolist() == list(range(1, at["epochs"] + 1))
                 assert ep["robust_test_acc"].between(0, 1).all()
@@ -371,7 +374,8 @@ def test_smoke_produces_study003_outputs(smoke_run):
 
 def _study003_change(smoke_run, section: str, key: str, value):
     """Dry-run jobs after setting studies.study003.<section>.<key>, the number of (scale, seed)
-    runs and the number of learning-rate scalings (one training per run and scaling)."""
+    runs and the number of training runs (one per run and learning-rate scaling, except at
+    s = 1, where every scaling gives the same learning rate and one run serves them all)."""
     work, cfg = smoke_run
 
     def edit(c):
@@ -379,13 +383,15 @@ def _study003_change(smoke_run, section: str, key: str, value):
 
     s3 = cfg["studies"]["study003"]
     n_sc = len(s3["adversarial_training"]["lr_scalings"])
-    return _changed_config(work, cfg, edit), len(s3["variants"]) * len(s3["seeds"]), n_sc
+    n_scales = sum(cfg["variants"][v].get("scale", 1.0) != 1.0 for v in s3["variants"])
+    n_trained = (n_scales * n_sc + len(s3["variants"]) - n_scales) * len(s3["seeds"])
+    return _changed_config(work, cfg, edit), len(s3["variants"]) * len(s3["seeds"]), n_trained
 
 
 def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
-    jobs, n_runs, n_sc = _study003_change(smoke_run, "pga", "starts", 2)
+    jobs, n_runs, n_trained = _study003_change(smoke_run, "pga", "starts", 2)
     assert sum(r == "attack_pga" for r, _ in jobs) == n_runs, jobs
-    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_sc * n_runs, jobs
+    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_trained, jobs
     outputs = sorted(w.split("=")[-1] for r, w in jobs if r.endswith("_study003"))
     assert outputs == sorted(["table_pga_by_scale", "fig_pga_loss_curves",
                               "fig_iters_to_tolerance", "fig_local_maxima"]), outputs
@@ -395,9 +401,9 @@ def test_changed_pga_setting_reruns_only_attacks_and_pga_outputs(smoke_run):
 
 
 def test_changed_training_setting_keeps_init_and_its_attacks(smoke_run):
-    jobs, n_runs, n_sc = _study003_change(smoke_run, "adversarial_training", "lr", 0.01)
-    assert sum(r == "train_pga_model" for r, _ in jobs) == n_sc * n_runs, jobs
-    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_sc * n_runs, jobs
+    jobs, n_runs, n_trained = _study003_change(smoke_run, "adversarial_training", "lr", 0.01)
+    assert sum(r == "train_pga_model" for r, _ in jobs) == n_trained, jobs
+    assert sum(r == "attack_pga_trained" for r, _ in jobs) == n_trained, jobs
     assert not {"init_pga_model", "attack_pga"} & {r for r, _ in jobs}, jobs
 
 

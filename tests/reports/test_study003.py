@@ -332,6 +332,21 @@ def test_plan_claims_records_inputs_and_deviations():
     assert plan.Study003(off).claims() == [] and plan.Study003(off).claim_inputs() == []
 
 
+def test_one_training_run_at_scale_one_serves_every_lr_scaling():
+    # lr / s^2 = lr at s = 1: the `none` run there would repeat the inverse_square run
+    p = plan.Study003(_config())
+    d = {(v, sc): p.training_dir("mnist", v, 0, sc)
+         for v in ("scale0p25", "clean", "scale4") for sc in ("inverse_square", "none")}
+    assert d["clean", "none"] == d["clean", "inverse_square"]
+    assert d["clean", "none"].endswith("clean/seed0/lr_inverse_square")
+    assert d["scale4", "none"] != d["scale4", "inverse_square"]
+    assert d["scale0p25", "none"].endswith("scale0p25/seed0/lr_none")
+    rec = p.claim_records()
+    assert len({r["steps"] for r in rec["training"]}) == (2 * 2 + 1) * 2
+    only_none = plan.Study003(_config(lr_scalings=["none"]))
+    assert only_none.training_dir("mnist", "clean", 0, "none").endswith("clean/seed0/lr_none")
+
+
 def test_old_single_lr_scaling_is_a_named_config_error():
     cfg = _config()
     cfg["studies"]["study003"]["adversarial_training"]["lr_scaling"] = "none"

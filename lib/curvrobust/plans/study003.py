@@ -120,10 +120,15 @@ class Study003(StudyPlan):
         adversarial-training folder per learning-rate scaling (:meth:`training_dir`)."""
         return f"{self.dir}/{dataset}/{variant}/seed{seed}"
 
+    def run_scaling(self, variant: str, lr_scaling: str) -> str:
+        """The scaling whose run stands for `lr_scaling` at `variant`: at s = 1 every scaling
+        gives the same learning rate, so the first configured scaling's run serves them all."""
+        return self.lr_scalings()[0] if self.scale(variant) == 1.0 else lr_scaling
+
     def training_dir(self, dataset: str, variant: str, seed, lr_scaling: str) -> str:
         """One adversarial-training run: model, epochs.csv, steps.csv and the PGA measurement
-        of the trained network."""
-        return f"{self.run_dir(dataset, variant, seed)}/lr_{lr_scaling}"
+        of the trained network (one run at s = 1 for every scaling: :meth:`run_scaling`)."""
+        return f"{self.run_dir(dataset, variant, seed)}/lr_{self.run_scaling(variant, lr_scaling)}"
 
     def training_pattern(self) -> str:
         """The training folder with {dataset}, {variant}, {seed} and {lr_scaling} wildcards."""
