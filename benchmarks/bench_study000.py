@@ -1,5 +1,6 @@
 """Study-000 benchmarks in one run: the Gauss-Newton step (exact and CG solvers against the
-original dense method) and FGSM throughput against torchattacks, printed as ratios.
+original dense method), the K-FAC step against Gauss-Newton's and Adam's, and FGSM throughput
+against torchattacks, printed as ratios.
 
     python benchmarks/bench_study000.py [--threads N]
 
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_fgsm  # noqa: E402
 import bench_gauss_newton  # noqa: E402
+import bench_kfac  # noqa: E402
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -24,5 +26,7 @@ if __name__ == "__main__":
     extra = [] if args.threads is None else ["--threads", str(args.threads)]
     print("=== Gauss-Newton step, cnn000, batch 128 ===", flush=True)
     bench_gauss_newton.main(extra)
+    print("\n=== K-FAC, exact Gauss-Newton and Adam steps, cnn000, batch 128 ===", flush=True)
+    bench_kfac.main(extra)
     print("\n=== FGSM throughput, cnn000, 10,000 images ===", flush=True)
     bench_fgsm.main(extra)

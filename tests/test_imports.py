@@ -25,7 +25,7 @@ PKG_DIR = ROOT / "lib" / PKG
 
 # import name -> distribution name, where they differ
 DISTRIBUTION = {"yaml": "pyyaml", "PIL": "pillow", "mpl_toolkits": "matplotlib",
-                "sklearn": "scikit-learn"}
+                "sklearn": "scikit-learn", "curvlinops": "curvlinops-for-pytorch"}
 
 
 @dataclass(frozen=True)

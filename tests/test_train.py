@@ -166,7 +166,8 @@ def test_train_with_a_penalty_and_adversary_regime_writes_loss_parts(tmp_path):
     assert spec.regime == recipe["regime"]
     rows = train(spec, 3, x, y, x[:64], y[:64], tmp_path, log=lambda m: None)
     ep = pd.read_csv(tmp_path / "epochs.csv")
-    assert list(ep.columns[-4:]) == ["ce", "adv_ce", "penalty", "lr"]
+    assert list(ep.columns[-5:]) == ["ce", "adv_ce", "penalty", "lr", "cos_gn"]
+    assert ep["cos_gn"].isna().all()  # only K-FAC logs it
     assert list(ep.columns[:9]) == ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc",
                                     "test_loss", "test_acc", "epoch_time_s", "wall_time_s"]
     r = ep.iloc[0]
@@ -298,7 +299,7 @@ def test_train_with_a_cyclic_schedule_logs_the_lr(tmp_path):
                             "schedule": {"kind": "cyclic", "max_lr": 0.05, "peak": 0.5}}}
     train(TrainSpec.from_recipe(recipe), 0, x, y, x[:32], y[:32], tmp_path, log=lambda m: None)
     ep = pd.read_csv(tmp_path / "epochs.csv")
-    assert ep.columns[-1] == "lr"
+    assert list(ep.columns[-2:]) == ["lr", "cos_gn"]
     # 2 steps per epoch, 6 in all, peak at step 3: the epochs end at steps 2, 4 and 6
     assert list(ep["lr"]) == pytest.approx([0.05 * 2 / 3, 0.05 * 2 / 3, 0.0], abs=1e-12)
 

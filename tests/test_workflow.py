@@ -90,7 +90,18 @@ def test_smoke_produces_every_table_and_figure(smoke_run):
         assert (df["successes"] <= df["correct"]).all()
         assert (abs(df["success_rate"] - df["successes"] / df["correct"]) < 1e-12).all()
     t1 = pd.read_csv(out / "table1_fgsm_clean.csv")
-    assert list(t1["paper_correct"]) == [9778, 9611, 9585]
+    assert list(t1["optimizer"]) == ["adam", "sgd", "gn", "kfac"]
+    assert list(t1["paper_correct"][:3]) == [9778, 9611, 9585]
+    assert pd.isna(t1["paper_correct"][3])  # K-FAC is not in the study
+    # K-FAC trains on clean labels only and logs its cosine with the exact GN direction
+    assert "kfac" not in set(pd.read_csv(out / "table2_fgsm_poisoned.csv")["optimizer"])
+    for seed in (42, 43):
+        model = work / f"results/models/mnist/clean/cnn_kfac/seed{seed}"
+        diag = pd.read_csv(model / "diagnostics.csv")
+        assert len(diag) >= 1 and diag["cos_gn"].between(-1, 1).all()
+        assert pd.read_csv(model / "epochs.csv")["cos_gn"].notna().all()
+    summary = (out / "training_summary.md").read_text()
+    assert "cos(direction, exact GN)" in summary and "K-FAC" in summary
 
 
 STUDY002_TABLES = ["table1_mnist", "table_pgd_restarts", "table_step_sweep", "table_indicator",

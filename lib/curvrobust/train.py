@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import os
 import sys
 import time
@@ -123,7 +124,7 @@ def _parse_schedule(schedule: Any) -> dict[str, Any] | None:
 def make_stepper(model: nn.Module, spec: dict[str, Any],
                  objective: Objective | None = None, total_steps: int | None = None) -> Stepper:
     """Build the optimiser named in a recipe's `optimizer` block, minimising `objective`
-    (default: plain cross-entropy). Gauss-Newton supports natural training only.
+    (default: plain cross-entropy). Gauss-Newton and K-FAC support natural training only.
 
     An optional `schedule` in the block (`{kind: cyclic, max_lr, base_lr, peak}`, see
     :func:`cyclic_lr`; `{kind: constant}` or none: fixed `lr`) sets SGD's or Adam's learning
@@ -133,8 +134,8 @@ def make_stepper(model: nn.Module, spec: dict[str, Any],
     name = spec.pop("name")
     schedule = _parse_schedule(spec.pop("schedule", None))
     if schedule is not None:
-        if name == "gauss_newton":
-            raise ValueError("optimizer gauss_newton takes no learning-rate schedule, got "
+        if name in ("gauss_newton", "kfac"):
+            raise ValueError(f"optimizer {name} takes no learning-rate schedule, got "
                              f"{schedule}")
         if total_steps is None or total_steps < 1:
             raise ValueError(f"a {schedule['kind']} schedule needs total_steps >= 1, got "
@@ -161,14 +162,14 @@ def make_stepper(model: nn.Module, spec: dict[str, Any],
         betas = tuple(spec.pop("betas", (0.9, 0.999)))
         return first_order(torch.optim.Adam(model.parameters(), lr=spec.pop("lr"),
                                             betas=betas, eps=spec.pop("eps", 1e-8)))
-    if name == "gauss_newton":
-        from .optim import GaussNewton
+    if name in ("gauss_newton", "kfac"):
+        from .optim import KFAC, GaussNewton
 
         if objective is not None and not objective.is_natural:
-            raise ValueError(f"optimizer gauss_newton supports natural training only, got "
+            raise ValueError(f"optimizer {name} supports natural training only, got "
                              f"regime {objective}")
-        return GaussNewton(model, **spec)
-    raise ValueError(f"unknown optimizer name {name!r} (known: sgd, adam, gauss_newton)")
+        return (GaussNewton if name == "gauss_newton" else KFAC)(model, **spec)
+    raise ValueError(f"unknown optimizer name {name!r} (known: sgd, adam, gauss_newton, kfac)")
 
 
 @dataclass
@@ -249,8 +250,10 @@ def _progress(total: int, desc: str):
 # ce, adv_ce, penalty: epoch means of the batch loss parts (regimes.Objective); NaN if unused
 PART_FIELDS = ["ce", "adv_ce", "penalty"]
 # lr: the learning rate of the epoch's last step
+# cos_gn: the epoch's median cosine between the optimiser's and the exact Gauss-Newton
+# direction, for optimisers that log it (K-FAC's gn_cosine_every), else empty
 EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "test_loss",
-                "test_acc", "epoch_time_s", "wall_time_s", *PART_FIELDS, "lr"]
+                "test_acc", "epoch_time_s", "wall_time_s", *PART_FIELDS, "lr", "cos_gn"]
 CHECKPOINT_FIELDS = ["step", "epoch", "file", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
@@ -259,7 +262,8 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
           device: torch.device | str = "cpu", log: Callable[[str], None] = print,
           meta: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Train one model and write into `out_dir`: model.pt, epochs.csv, checkpoints/ and
-    checkpoints.csv. Returns the per-epoch rows.
+    checkpoints.csv (and diagnostics.csv when the optimiser records per-step diagnostics, as
+    K-FAC's `gn_cosine_every` does). Returns the per-epoch rows.
 
     `train_loss` everywhere is the mean cross-entropy over the whole training set (the labels
     the model was trained on) evaluated at that point, not the running mean of batch losses."""
@@ -340,11 +344,14 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
         model.train()
         if epoch in ckpt_epochs:
             checkpoint(step, float(epoch), m)
+        cos = [r["cos_gn"] for r in getattr(stepper, "diagnostic_rows", [])
+               if step - steps_per_epoch <= r["step"] < step]
         row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
                    epoch_time_s=round(epoch_time, 3),
                    wall_time_s=round(time.perf_counter() - start, 3),
                    **{k: sum(v) / len(v) for k, v in parts.items()},
-                   lr=float(getattr(stepper, "last_lr", getattr(stepper, "lr", math.nan))))
+                   lr=float(getattr(stepper, "last_lr", getattr(stepper, "lr", math.nan))),
+                   cos_gn=statistics.median(cos) if cos else math.nan)
         rows.append(row)
         log(f"epoch {epoch}/{spec.epochs}: train loss {m['train_loss']:.4f} acc "
             f"{m['train_acc']:.4f} | test loss {m['test_loss']:.4f} acc {m['test_acc']:.4f} | "
@@ -354,6 +361,9 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
                     epoch=spec.epochs, train_loss=rows[-1]["train_loss"], **meta)
     write_csv(out / "epochs.csv", rows, EPOCH_FIELDS)
     write_csv(out / "checkpoints.csv", ckpt_rows, CHECKPOINT_FIELDS)
+    diagnostics = getattr(stepper, "diagnostic_rows", None)
+    if diagnostics:  # e.g. K-FAC's cosine with the exact Gauss-Newton direction
+        write_csv(out / "diagnostics.csv", diagnostics, list(diagnostics[0]))
     return rows
 
 

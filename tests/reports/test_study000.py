@@ -231,8 +231,19 @@ def test_claims_are_data_with_one_headline_and_the_printed_numbers():
     assert claims[1]["id"] == "000-gn-adam-worst-clean-0.1" and claims[1]["worst_case"]
     assert claims[1]["ours"]
     # GN below SGD and Adam at every ε, clean and poisoned: 2 × 3 × 2 rows, the headline once
-    fgsm = [i for i in ids if "-fgsm-clean-" in i or "-fgsm-poisoned-" in i]
+    fgsm = [i for i in ids if i.startswith("000-gn-")
+            and ("-fgsm-clean-" in i or "-fgsm-poisoned-" in i)]
     assert len(fgsm) == 12
+    # K-FAC (ours): below Adam and within ±5 points of Gauss-Newton, by FGSM and the worst case
+    kfac = {c["id"]: c for c in claims if c["id"].startswith("000-kfac-")}
+    assert sorted(kfac) == sorted(f"000-kfac-{o}-{k}-clean-0.1" for o in ("adam", "gn")
+                                  for k in ("fgsm", "worst"))
+    assert all(c["ours"] and not c["headline"] for c in kfac.values())
+    assert kfac["000-kfac-adam-fgsm-clean-0.1"]["direction"] == "less"
+    assert kfac["000-kfac-gn-worst-clean-0.1"]["direction"] == "equivalent"
+    assert kfac["000-kfac-gn-worst-clean-0.1"]["margin"] == 0.05
+    assert kfac["000-kfac-gn-worst-clean-0.1"]["worst_case"]
+    assert kfac["000-kfac-adam-fgsm-clean-0.1"]["args"]["arms"][0]["label"] == "kfac"
     poison = _claim(plan, "000-gn-poison-unchanged-0.1")
     assert poison["direction"] == "equivalent" and poison["margin"] == 0.03
     assert _claim(plan, "000-gn-adam-sam")["args"]["rho"] == 0.01

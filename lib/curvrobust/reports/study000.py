@@ -111,15 +111,20 @@ def _training_summary(records: Records, p: Presentation, ref: dict, study: dict)
     rows = []
     for r in records:
         last = pd.read_csv(r["file"]).iloc[-1]
+        epochs = pd.read_csv(r["file"])
+        last = epochs.iloc[-1]
+        cos = epochs["cos_gn"].dropna() if "cos_gn" in epochs else pd.Series(dtype=float)
         rows.append(dict(label=r["label"], variant=r["variant"], seed=r["seed"],
                          epochs=int(last["epoch"]), train_loss=last["train_loss"],
                          train_acc=last["train_acc"], test_acc=last["test_acc"],
-                         minutes=last["wall_time_s"] / 60))
+                         minutes=last["wall_time_s"] / 60,
+                         cos_gn=float(cos.median()) if len(cos) else float("nan")))
     out = []
     for (variant, label), g in pd.DataFrame(rows).groupby(["variant", "label"], sort=False):
         row = dict(variant=variant, optimizer=label, n_seeds=len(g), epochs=int(g.epochs.max()))
-        for c in ("train_loss", "train_acc", "test_acc", "minutes"):
-            row[f"{c}_mean"], row[f"{c}_ci95"] = tables.mean_ci(g[c])
+        for c in ("train_loss", "train_acc", "test_acc", "minutes", "cos_gn"):
+            row[f"{c}_mean"], row[f"{c}_ci95"] = (tables.mean_ci(g[c].dropna()) if
+                                                  g[c].notna().any() else (math.nan, math.nan))
         out.append(row)
     n = pd.DataFrame(out)
     readable = pd.DataFrame({
@@ -131,7 +136,20 @@ def _training_summary(records: Records, p: Presentation, ref: dict, study: dict)
                           for m, h in zip(n.test_acc_mean, n.test_acc_ci95)],
         "Train minutes": [tables.fmt_ci(m, h, 1) for m, h in zip(n.minutes_mean, n.minutes_ci95)],
     })
-    return n, readable, {}
+    note = ""
+    if n.cos_gn_mean.notna().any():  # K-FAC: how close its directions were to Gauss-Newton's
+        readable["cos(direction, exact GN)"] = [
+            "" if math.isnan(m) else tables.fmt_ci(m, h, 3)
+            for m, h in zip(n.cos_gn_mean, n.cos_gn_ci95)]
+        note = COS_NOTE
+    else:
+        n = n.drop(columns=["cos_gn_mean", "cos_gn_ci95"])
+    return n, readable, {"cos_note": note}
+
+
+COS_NOTE = (" cos(direction, exact GN): the cosine between the optimiser's step direction and the "
+            "exact Gauss-Newton direction on the same batch, logged every few steps during "
+            "training (median per epoch, then over epochs; mean over seeds).")
 
 
 # the FGSM tables show the worst case beside the study's rate; every table gets the validity gate
