@@ -604,7 +604,9 @@ class KFAC:
 
     def refresh(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Compute the Kronecker factors on the batch (x, y) and their damped inverse."""
-        from curvlinops import KFACInverseLinearOperator, KFACLinearOperator
+        with warnings.catch_warnings():  # its dependencies' import-time deprecation notices
+            warnings.simplefilter("ignore", FutureWarning)
+            from curvlinops import KFACInverseLinearOperator, KFACLinearOperator
 
         reduction = "sum" if self.ggn_scale == "sum" else "mean"
         op = KFACLinearOperator(

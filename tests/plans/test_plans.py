@@ -182,3 +182,24 @@ def test_two_sweep_recipes_with_one_value_are_refused():
     problems = _problems(edit)
     assert any(p.startswith("studies.study001.datasets.mnist.xi_sweep[2]: recipe "
                             "'s1_haat_xi1em3_twin' has the same xi") for p in problems), problems
+
+
+def test_clean_only_labels_skip_the_poisoned_variant_and_survive_a_narrowed_preset():
+    cfg = yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+    s0 = cfg["studies"]["study000"]
+    assert s0["clean_only"] == ["kfac"] and "kfac" in s0["recipes"]
+    plans.check_config(cfg, SCHEMA)
+    plan = plans.plan(cfg)["study000"]
+    trained = {(m["label"], m["variant"]) for m in plan.models(plan.variants())}
+    assert ("kfac", s0["clean_variant"]) in trained
+    assert ("kfac", s0["poisoned_variant"]) not in trained
+    assert ("gn", s0["poisoned_variant"]) in trained
+    # narrowing the recipes (as the SLURM test does) leaves clean_only harmless
+    narrow = copy.deepcopy(cfg)
+    n0 = narrow["studies"]["study000"]
+    n0["recipes"] = {"gn": "cnn_gn"}
+    for key in ("seeds_per_recipe", "match", "headline"):
+        n0.pop(key)
+    plans.check_config(narrow, SCHEMA)
+    plan = plans.plan(narrow)["study000"]
+    assert {m["label"] for m in plan.models(plan.variants())} == {"gn"}

@@ -64,10 +64,6 @@ class Study000(StudyPlan):
                 out.append(
                     f"{where}.seeds_per_recipe.{recipe}: recipe {recipe!r} is not in `recipes`"
                 )
-        for i, label in enumerate(s.get("poisoned_labels", [])):
-            if label not in s["recipes"]:
-                out.append(f"{where}.poisoned_labels[{i}]: label {label!r} is not in "
-                           "studies.study000.recipes")
         for i, label in enumerate((s.get("headline") or {}).get("labels", [])):
             if label not in s["recipes"]:
                 out.append(f"{where}.headline.labels[{i}]: label {label!r} is not in "
@@ -136,9 +132,10 @@ class Study000(StudyPlan):
         return {lab: self.seeds_of(lab, clean) for lab in ("gn", "adam")
                 if lab in self.block["recipes"]}
 
-    def poisoned_labels(self) -> list[str]:
-        """The labels trained on the poisoned variant too (`poisoned_labels`; default: all)."""
-        return list(self.block.get("poisoned_labels", self.block["recipes"]))
+    def clean_only(self) -> list[str]:
+        """The labels trained on the clean variant only (`clean_only`; a label listed there
+        that `recipes` does not have is simply not trained, so a narrowed preset stays valid)."""
+        return list(self.block.get("clean_only", []))
 
     def models(self, variants, ckpt: str = "final", labels=None) -> list[dict]:
         """One record per (optimizer label, variant, seed) model."""
@@ -148,7 +145,7 @@ class Study000(StudyPlan):
             if labels is not None and label not in labels:
                 continue
             for variant in variants:
-                if variant == poisoned and label not in self.poisoned_labels():
+                if variant == poisoned and label in self.clean_only():
                     continue
                 for seed in self.seeds_of(label, variant):
                     out.append(
