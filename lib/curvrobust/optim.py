@@ -413,6 +413,31 @@ def _positive_finite(v: object) -> bool:
             and 0 < float(v) < float("inf"))
 
 
+def _check_int(name: str, v: object, minimum: int) -> None:
+    if not (isinstance(v, int) and not isinstance(v, bool) and v >= minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+
+
+def _check_damped_step(lr: object, damping: object, ggn_scale: object) -> None:
+    """The arguments Gauss-Newton and K-FAC share: θ ← θ − lr·(curvature + damping·I)⁻¹ g."""
+    if ggn_scale not in GGN_SCALES:
+        raise ValueError(f"ggn_scale must be one of {GGN_SCALES}, got {ggn_scale!r}")
+    if not _positive_finite(lr):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if not _positive_finite(damping):
+        raise ValueError(f"damping must be a positive finite number, got {damping!r}")
+
+
+@torch.no_grad()
+def _descend(params: list[torch.Tensor], d: torch.Tensor, lr: float) -> None:
+    """θ ← θ − lr·d for a flat float64 direction `d` in `params` order."""
+    i = 0
+    for prm in params:
+        k = prm.numel()
+        prm.add_(d[i:i + k].view_as(prm).to(prm.dtype), alpha=-lr)
+        i += k
+
+
 class GaussNewton:
     """Damped generalized Gauss-Newton steps  θ ← θ − lr·(damping·I + G)⁻¹ g  (see module doc).
 
@@ -424,15 +449,8 @@ class GaussNewton:
                  cg_tol: float = 1e-6, exact_backend: str = "auto") -> None:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if ggn_scale not in GGN_SCALES:
-            raise ValueError(f"ggn_scale must be one of {GGN_SCALES}, got {ggn_scale!r}")
-        if not _positive_finite(lr):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-        if not _positive_finite(damping):
-            raise ValueError(f"damping must be a positive finite number, got {damping!r}")
-        if not (isinstance(cg_max_iter, int) and not isinstance(cg_max_iter, bool)
-                and cg_max_iter >= 1):
-            raise ValueError(f"cg_max_iter must be a positive integer, got {cg_max_iter!r}")
+        _check_damped_step(lr, damping, ggn_scale)
+        _check_int("cg_max_iter", cg_max_iter, 1)
         if not (isinstance(cg_tol, (int, float)) and cg_tol >= 0):
             raise ValueError(f"cg_tol must be a non-negative number, got {cg_tol!r}")
         if exact_backend not in EXACT_BACKENDS:
@@ -523,13 +541,7 @@ class GaussNewton:
         """One GN step on the batch; returns the batch mean CE loss BEFORE the step (a float)."""
         self.step_count += 1
         d, loss = self.solve_direction(x, y)
-        with torch.no_grad():
-            i = 0
-            for prm in self.model.parameters():
-                if prm.requires_grad:
-                    k = prm.numel()
-                    prm.add_(d[i:i + k].view_as(prm).to(prm.dtype), alpha=-self.lr)
-                    i += k
+        _descend([p for p in self.model.parameters() if p.requires_grad], d, self.lr)
         return loss
 
 
@@ -537,7 +549,7 @@ class GaussNewton:
 KFAC_APPROX = ("expand", "reduce")
 
 
-def kfac_supported(model: nn.Module) -> list[str]:
+def outside_kfac_layers(model: nn.Module) -> list[str]:
     """Names of the trainable parameters K-FAC cannot factor (outside nn.Linear / nn.Conv2d)."""
     owned = {id(p) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
              for p in m.parameters(recurse=False)}
@@ -569,22 +581,12 @@ class KFAC:
     def __init__(self, model: nn.Module, lr: float = 0.01, damping: float = 0.01,
                  ggn_scale: str = "sum", kfac_approx: str = "expand",
                  update_every: int = 1, gn_cosine_every: int = 0) -> None:
-        if not _positive_finite(lr):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-        if not _positive_finite(damping):
-            raise ValueError(f"damping must be a positive finite number, got {damping!r}")
-        if ggn_scale not in GGN_SCALES:
-            raise ValueError(f"ggn_scale must be one of {GGN_SCALES}, got {ggn_scale!r}")
+        _check_damped_step(lr, damping, ggn_scale)
         if kfac_approx not in KFAC_APPROX:
             raise ValueError(f"kfac_approx must be one of {KFAC_APPROX}, got {kfac_approx!r}")
-        if not (isinstance(update_every, int) and not isinstance(update_every, bool)
-                and update_every >= 1):
-            raise ValueError(f"update_every must be a positive integer, got {update_every!r}")
-        if not (isinstance(gn_cosine_every, int) and not isinstance(gn_cosine_every, bool)
-                and gn_cosine_every >= 0):
-            raise ValueError("gn_cosine_every must be a non-negative integer (0: never), got "
-                             f"{gn_cosine_every!r}")
-        outside = kfac_supported(model)
+        _check_int("update_every", update_every, 1)
+        _check_int("gn_cosine_every", gn_cosine_every, 0)
+        outside = outside_kfac_layers(model)
         if outside:
             raise ValueError("K-FAC factors only nn.Linear and nn.Conv2d layers; these trainable "
                              f"parameters are elsewhere: {', '.join(outside)}")
@@ -642,10 +644,5 @@ class KFAC:
         """One K-FAC step on the batch; returns the batch mean CE loss BEFORE the step."""
         d, loss = self.solve_direction(x, y)
         self.step_count += 1
-        with torch.no_grad():
-            i = 0
-            for prm in self.params:
-                k = prm.numel()
-                prm.add_(d[i:i + k].view_as(prm).to(prm.dtype), alpha=-self.lr)
-                i += k
+        _descend(self.params, d, self.lr)
         return loss

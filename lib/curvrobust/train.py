@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field

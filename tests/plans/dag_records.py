@@ -31,25 +31,17 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 def load_preset(*files: str) -> dict:
     """The checked configuration `--configfile A B …` gives: later files merged into earlier
-    ones (mappings key by key, lists replaced), with the schema's defaults filled in."""
-    import copy
-
+    ones by Snakemake's own merge (mappings key by key, lists replaced), with the schema's
+    defaults filled in."""
     import yaml
+    from snakemake.utils import update_config
 
     sys.path.insert(0, str(REPO / "lib"))
     from curvrobust import plans
 
-    def merge(a: dict, b: dict) -> dict:
-        for k, v in b.items():
-            if isinstance(v, dict) and isinstance(a.get(k), dict):
-                merge(a[k], v)
-            else:
-                a[k] = copy.deepcopy(v)
-        return a
-
     cfg: dict = {}
     for f in files:
-        merge(cfg, yaml.safe_load((REPO / f).read_text()))
+        update_config(cfg, yaml.safe_load((REPO / f).read_text()))
     return plans.check_config(cfg)
 
 

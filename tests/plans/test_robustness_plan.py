@@ -23,9 +23,6 @@ def _cfg(path="config.yaml"):
     return plans.check_config(cfg)
 
 
-_merged = load_preset
-
-
 def test_scope_is_every_reported_final_classifier_and_the_matched_checkpoints():
     cfg = _cfg()
     R = plans.robust_plan(cfg)
@@ -87,7 +84,7 @@ def test_transfer_source_only_when_a_study_in_scope_trains_it():
                                               **cfg["robustness"]["transfer"]["mnist"])
     assert R.transfer_source("fashion_mnist") is None   # not trained by the default run
     assert R.transfer_inputs(R.models()[0]) == [R.transfer_file("mnist")]
-    ext = plans.robust_plan(_merged("config.yaml", "configs/extended.yaml"))
+    ext = plans.robust_plan(load_preset("config.yaml", "configs/extended.yaml"))
     assert ext.transfer_source("fashion_mnist") is not None
 
 
@@ -129,7 +126,7 @@ def test_extended_adds_only_what_smoke_covers_rule_for_rule():
     """configs/extended.yaml is the default plus side experiments: every output it adds is made
     by rules the smoke run exercises, and the default's targets stay in it."""
     default = plans.all_targets(_cfg())
-    extended = plans.all_targets(_merged("config.yaml", "configs/extended.yaml"))
+    extended = plans.all_targets(load_preset("config.yaml", "configs/extended.yaml"))
     assert set(default) < set(extended)
     smoke = json.loads((GOLDEN / "smoke.json").read_text())
     smoke_rules = {j["rule"] for j in smoke.values() if isinstance(j, dict) and "rule" in j}

@@ -139,14 +139,12 @@ class Study002(StudyPlan):
             others += [dict(r, study="study000") for r in s0.models(s0.variants())]
         # every model enters at its recipe's first seed only (extra seeds serve the headline
         # claims; the scatter needs one point per kind of training)
+        models = recs + others
         first: dict[tuple, int] = {}
-        for r in others:
+        for r in models:
             k = (r["dataset"], r["variant"], r["recipe"])
             first[k] = min(first.get(k, r["seed"]), r["seed"])
-        for r in recs:
-            k = (r["dataset"], r["variant"], r["recipe"])
-            first[k] = min(first.get(k, r["seed"]), r["seed"])
-        return [r for r in recs + others
+        return [r for r in models
                 if r["seed"] == first[(r["dataset"], r["variant"], r["recipe"])]]
 
     def middle_eps(self, ds: str) -> float:

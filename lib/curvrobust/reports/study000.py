@@ -110,7 +110,6 @@ def _training_summary(records: Records, p: Presentation, ref: dict, study: dict)
     """Final training loss, test accuracy and wall time per variant and optimizer over seeds."""
     rows = []
     for r in records:
-        last = pd.read_csv(r["file"]).iloc[-1]
         epochs = pd.read_csv(r["file"])
         last = epochs.iloc[-1]
         cos = epochs["cos_gn"].dropna() if "cos_gn" in epochs else pd.Series(dtype=float)
