@@ -422,3 +422,21 @@ def test_cifar10_torchvision_source_layout(tmp_path, write_fake_cifar10, monkeyp
     assert calls == [True] and rep["source"] == "torchvision"
     for f in CIFAR_FILES:
         assert data.md5_file(dest / "cifar-10-batches-py" / f) == fake.md5[f]
+
+
+def test_fetched_spec_loads_with_the_md5s_fetch_verified(tmp_path, write_fake_cifar10):
+    fake = write_fake_cifar10(tmp_path / "src", n_per_batch=4, n_test=6)
+    dest = tmp_path / "dest"
+    assert data.fetched_spec(dest, "cifar10") is DATASETS["cifar10"]  # nothing fetched yet
+    fetch_dataset("cifar10", dest, ["local"], local_dir=fake.root, spec=_cifar_spec(fake),
+                  log=_quiet)
+    spec = data.fetched_spec(dest, "cifar10")
+    assert dict(spec.md5) == fake.md5 and spec.name == "cifar10"
+    x, y = data.load_raw_split(dest, "cifar10", "test")  # no spec: the manifest's MD5s
+    assert x.shape == (6, 3, 32, 32) and len(y) == 6
+    # a manifest with the registered MD5s gives the registered spec itself
+    m = json.loads((dest / "manifest.json").read_text())
+    for f, rec in m["files"].items():
+        rec["md5"] = DATASETS["cifar10"].md5[f]
+    (dest / "manifest.json").write_text(json.dumps(m))
+    assert data.fetched_spec(dest, "cifar10") is DATASETS["cifar10"]

@@ -232,3 +232,14 @@ def test_twolayer_checkpoint_roundtrip(tmp_path, train_a):
     assert torch.equal(m2.a, m.a)
     x = torch.rand(7, 1, 4, 4)
     assert torch.equal(m.eval()(x), m2(x))
+
+
+def test_input_shape_kwargs_fit_the_study_cnn_to_cifar():
+    from curvrobust.models import input_shape_kwargs
+
+    assert input_shape_kwargs("cnn000", (1, 28, 28), {}) == {}   # MNIST: the defaults fit
+    fit = input_shape_kwargs("cnn000", (3, 32, 32), {})
+    assert fit == {"in_channels": 3, "image_size": 32}
+    assert build_model("cnn000", **fit)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert input_shape_kwargs("cnn000", (3, 32, 32), {"in_channels": 3}) == {"image_size": 32}
+    assert input_shape_kwargs("resnet18_cifar", (3, 32, 32), {}) == {}  # no image_size argument

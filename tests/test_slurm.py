@@ -18,7 +18,7 @@ from test_workflow import COPY, REPO
 
 pytestmark = pytest.mark.workflow
 SLURM_DIR = REPO / "tests" / "slurm"
-TARGET = "results/study000/table1_fgsm_clean.csv"
+TARGET = "results/study000/mnist/table1_fgsm_clean.csv"
 
 missing = [b for b in ("slurmctld", "slurmd", "munged", "sbatch", "squeue") if not shutil.which(b)]
 if missing:

@@ -73,7 +73,7 @@ def smoke_run(tmp_path_factory, real_mnist_dir):
 
 def test_smoke_produces_every_table_and_figure(smoke_run):
     work, _ = smoke_run
-    out = work / "results" / "study000"
+    out = work / "results" / "study000" / "mnist"
     assert_tables_and_figures(
         out, ["table1_fgsm_clean", "table2_fgsm_poisoned", "table1b_fgsm_matched_loss",
               "table1c_fgsm_matched_accuracy", "table3_sam_median", "training_summary"],
@@ -187,7 +187,7 @@ def test_smoke_robust_evaluation(smoke_run):
         aa = cfg["studies"]["study001"]["autoattack"]["n_examples"]
         assert heads[0]["n"] == (min(n, aa) if r["study"] == "study001" else n)
         assert 0 <= heads[0]["robust_accuracy"] <= heads[0]["natural_accuracy"]
-    t1 = pd.read_csv(work / "results/study000/table1_fgsm_clean.csv")
+    t1 = pd.read_csv(work / "results/study000/mnist/table1_fgsm_clean.csv")
     assert t1["worst_case_acc_mean"].notna().all()
     assert (work / "results/masking.md").read_text().count("\n| ") >= len(R.models())
 
@@ -630,7 +630,7 @@ def test_job_logs_record_provenance(smoke_run):
     side = json.loads((mdir / "model.pt.prov.json").read_text())
     assert side["params_sha256"] == prov["params_sha256"] and side["wall_time_s"] > 0
     assert (mdir / "checkpoints.prov.json").is_file()
-    assert (work / "results/study000/table1_fgsm_clean.csv.prov.json").is_file()
+    assert (work / "results/study000/mnist/table1_fgsm_clean.csv.prov.json").is_file()
 
 
 def test_config_without_study003_schedules_none_of_it(smoke_run):

@@ -8,7 +8,7 @@ from curvrobust.reports.study000 import make_table
 
 log = start_job(snakemake)
 p = snakemake.params
-numeric, readable, caption = make_table(snakemake.wildcards.table, p.records, p.presentation,
+numeric, readable, caption = make_table(p.presentation["name"], p.records, p.presentation,
                                         study=p.study, recipes=p.recipes, robust=p.robust)
 stem = str(Path(snakemake.output.csv).with_suffix(""))
 tables.write_table(numeric, readable, stem, caption)

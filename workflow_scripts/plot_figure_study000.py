@@ -6,6 +6,6 @@ from curvrobust.reports.study000_figures import make_figure
 
 log = start_job(snakemake)
 p = snakemake.params
-fig = make_figure(snakemake.wildcards.figure, p.records, p.presentation)
+fig = make_figure(p.presentation["name"], p.records, p.presentation)
 plots.save_figure(fig, snakemake.output.pdf, snakemake.output.png)
 log(f"wrote {snakemake.output.pdf} and {snakemake.output.png}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from typing import Any, Callable
@@ -57,6 +58,27 @@ def build_model(arch: str, **kwargs: Any) -> nn.Module:
     if arch not in _REGISTRY:
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(available())}")
     return _REGISTRY[arch](**kwargs)
+
+
+def input_shape_kwargs(arch: str, shape: tuple[int, ...], given: dict[str, Any]) -> dict[str, Any]:
+    """The ``in_channels`` / ``image_size`` arguments that fit an architecture to its inputs:
+    the study-000 CNN on 3×32×32 CIFAR-10 without a recipe per data set.
+
+    Args:
+        arch: a registered architecture name.
+        shape: one input's shape (C, H, W).
+        given: the recipe's ``arch_kwargs`` (never overridden).
+
+    Returns:
+        The arguments the constructor accepts, `given` lacks and whose default does not already
+        fit `shape` (empty for MNIST and the study's CNN, or for an unknown `arch`).
+    """
+    if arch not in _REGISTRY or len(shape) != 3:
+        return {}
+    params = inspect.signature(_REGISTRY[arch]).parameters
+    want = {"in_channels": int(shape[0]), "image_size": int(shape[-1])}
+    return {k: v for k, v in want.items() if k in params and k not in given
+            and params[k].default != v}
 
 
 def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ loss at each checkpoint."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import statistics
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import build_model, save_checkpoint
+from .models import build_model, input_shape_kwargs, save_checkpoint
 from .regimes import Objective
 from .schedules import checkpoint_epochs
 from .seeds import derive_seed
@@ -270,6 +271,10 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
+    fit = input_shape_kwargs(spec.arch, tuple(train_x.shape[1:]), spec.arch_kwargs)
+    if fit:
+        spec = dataclasses.replace(spec, arch_kwargs={**spec.arch_kwargs, **fit})
+        log(f"{spec.arch} fitted to {tuple(train_x.shape[1:])} inputs: {fit}")
     model = init_model(spec, seed).to(device)
     objective = Objective.from_spec(spec.regime, seed)
     n = len(train_x)

@@ -288,7 +288,8 @@ def referrers(cfg: dict, section: str, name: str) -> list[str]:
             if (s.value == name and isinstance(s.value, str) and "enum" not in s.node
                     and not any(rx.match(d) for rx in LABEL_RX)):
                 out.append(d)
-        if section == "datasets" and name in block.get("datasets", {}):
+        if section == "datasets" and isinstance(block.get("datasets"), dict) \
+                and name in block["datasets"]:
             out.append(f"studies.{sname}.datasets.{name}")
         if section == "recipes" and name in block.get("seeds_per_recipe", {}):
             out.append(f"studies.{sname}.seeds_per_recipe.{name}")
@@ -314,7 +315,8 @@ def build_plan(cfg: dict) -> None:
             continue
         p.targets(), p.tables(), p.figures()
         for key, spec in p.outputs().items():
-            args = (spec["dataset"], spec["name"]) if name in ("study001", "study003") else (key,)
+            args = ((spec["dataset"], spec["name"]) if name in ("study000", "study001", "study003")
+                    else (key,))
             p.inputs(*args)
             p.params(*args)
             if name == "study001":
@@ -323,6 +325,8 @@ def build_plan(cfg: dict) -> None:
                 p.used_recipes(*args), p.used_attacks(*args), p.kind(*args)
         if name == "study000":
             p.used_recipes()
+            for key, spec in p.outputs().items():
+                p.presentation(spec["dataset"], spec["name"])
         if name == "study001":
             for ds in p.block["datasets"]:
                 p.variant(ds), p.convergence_adversary(ds)

@@ -14,7 +14,7 @@ from curvrobust.reference import load_reference
 from curvrobust.reports import study000 as rep
 from curvrobust.reports import study000_figures as figs
 
-STUDY = dict(enabled=True, recipes={"gn": "r_gn", "adam": "r_adam"},
+STUDY = dict(enabled=True, datasets=["mnist"], recipes={"gn": "r_gn", "adam": "r_adam"},
              match={"reference": "gn", "labels": ["adam"]})
 RECIPES = {"r_gn": dict(optimizer={"name": "gn"}, epochs=2),
            "r_adam": dict(optimizer={"name": "adam", "lr": 0.001}, epochs=3)}
@@ -22,7 +22,7 @@ MODELS = [("adam", 42), ("adam", 43), ("gn", 42)]
 
 
 def presentation(name):
-    return Study000({"studies": {"study000": STUDY}}).presentation(name)
+    return Study000({"studies": {"study000": STUDY}}).presentation("mnist", name)
 
 
 def attack_records(tmp_path, correct=None, match_step=None):
@@ -99,7 +99,7 @@ def test_accuracy_matched_table_shows_checkpoint_accuracy(tmp_path):
                                         study=STUDY, recipes=RECIPES)
     assert num["checkpoint_train_acc_mean"].iloc[0] == pytest.approx(0.905)
     assert list(readable["Train accuracy at checkpoint"]) == ["90.50 %", "–"]
-    assert cap.startswith("Table 1c (not in the study): FGSM on clean-trained models compared "
+    assert cap.startswith("Table 1c (not in the study): FGSM on clean-trained MNIST models compared "
                           "at equal training accuracy")
     assert "for Adam the first checkpoint whose whole-training-set accuracy reaches " \
            "Gauss-Newton's final one" in cap
@@ -172,7 +172,7 @@ def test_distribution_figure_panels_and_texts(tmp_path):
         input_grad_norm=[0.1, 0.2, 0.3 * s], logit_margin=[-1.0, 2.0, 3.0])))
     fig = figs.make_figure("fig3_logit_margin", recs, presentation("fig3_logit_margin"))
     assert len(fig.axes) == 4  # 2 variants × 2 optimizers
-    assert fig._suptitle.get_text() == "Fig. 3: logit margin on the test set"
+    assert fig._suptitle.get_text() == "Fig. 3: logit margin on the MNIST test set"
     assert fig.axes[0].get_title().startswith("Adam · clean")
     assert fig.axes[3].get_xlabel() == "logit margin z_y − max_{j≠y} z_j"
     plt.close(fig)
@@ -198,7 +198,7 @@ def test_training_curves_figure(tmp_path):
 
 # ---- claims: the plan's claims and seeds, and claim_evidence on synthetic per-image files ----
 def _claims_cfg(**study):
-    block = dict(enabled=True, dataset="mnist", clean_variant="clean", poisoned_variant="poison10",
+    block = dict(enabled=True, datasets=["mnist"], clean_variant="clean", poisoned_variant="poison10",
                  recipes={"sgd": "r_sgd", "adam": "r_adam", "gn": "r_gn"}, seeds=[1],
                  headline=dict(labels=["gn", "adam"], seeds=[1, 2, 3]), attack="fgsm",
                  match=dict(reference="gn", labels=["sgd", "adam"]))
@@ -276,14 +276,14 @@ def test_headline_seeds_matched_checkpoints_and_tables():
         by.setdefault((r["label"], r["variant"]), []).append(r["seed"])
     assert by[("gn", "clean")] == [1, 2, 3] and by[("adam", "clean")] == [1, 2, 3]
     assert by[("sgd", "clean")] == [1] and by[("gn", "poison10")] == [1]
-    assert "table1c_fgsm_matched_accuracy" in plan.outputs()
+    assert "mnist/table1c_fgsm_matched_accuracy" in plan.outputs()
     ckpts = {(r["label"], r["ckpt"], r["seed"]) for r in plan.robust_models()
              if r["ckpt"] != "final"}
     assert ckpts == {("adam", "match-r_gn", s) for s in (1, 2, 3)} | {
         ("adam", "matchacc-r_gn", s) for s in (1, 2, 3)} | {
         ("sgd", "match-r_gn", 1), ("sgd", "matchacc-r_gn", 1)}
     only_loss = Study000(_claims_cfg(match=dict(reference="gn", labels=["adam"], by=["loss"])))
-    assert "table1c_fgsm_matched_accuracy" not in only_loss.outputs()
+    assert "mnist/table1c_fgsm_matched_accuracy" not in only_loss.outputs()
     assert not any(r["ckpt"].startswith("matchacc") for r in only_loss.robust_models())
     bad = Study000(_claims_cfg(headline=dict(labels=["newton"], seeds=[1, 2, 3])))
     assert bad.check() == ["studies.study000.headline.labels[0]: label 'newton' is not in "
@@ -440,3 +440,57 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
     assert acc["status"] == "ok" and acc["images_num"].sum(axis=0) == pytest.approx([0, 7])
     assert acc["flags"] == ["sgd match-accuracy seed 1: never reached the reference's training "
                             "accuracy; its best checkpoint"]
+
+
+# ---- beyond MNIST: data sets, their attack, claims and presentation ----
+def test_datasets_put_outputs_per_data_set_and_list_the_fashion_claims():
+    cfg = _claims_cfg(datasets=["mnist", "fashion_mnist"],
+                      attack_by_dataset={"fashion_mnist": "fgsm_f"})
+    cfg["datasets"]["fashion_mnist"] = {}
+    cfg["attacks"]["fgsm_f"] = {"kind": "fgsm", "eps": [0.2, 0.1]}
+    plan = Study000(cfg)
+    assert plan.check() == []
+    assert {k.split("/")[0] for k in plan.outputs()} == {"mnist", "fashion_mnist"}
+    recs = plan.params("fashion_mnist", "table1_fgsm_clean")
+    assert {r["dataset"] for r in recs} == {"fashion_mnist"}
+    assert all(r["file"].endswith("/fgsm_f.csv") for r in recs)
+    assert {r["file"].split("/")[2] for r in plan.params("mnist", "table1_fgsm_clean")} == {"mnist"}
+    # the robust evaluation's radius is each data set's largest FGSM radius
+    assert {(r["dataset"], r["eps"]) for r in plan.robust_models()} == {
+        ("mnist", 0.1), ("fashion_mnist", 0.2)}
+    ids = [c["id"] for c in plan.claims()]
+    fashion = [i for i in ids if i.startswith("000-fashion_mnist-")]
+    assert fashion == [f"000-fashion_mnist-{a}-{k}-clean-0.2" for a in
+                       ("gn-adam", "kfac-adam", "kfac-gn") for k in ("fgsm", "worst")]
+    c = _claim(plan, "000-fashion_mnist-gn-adam-fgsm-clean-0.2")
+    assert {a["dataset"] for a in c["args"]["arms"]} == {"fashion_mnist"}
+    assert "Fashion-MNIST" in c["text"] and "MNIST's hyper-parameters" in c["comparison"]
+    assert any(d.startswith("Fashion-MNIST (not in the study") and "nothing tuned" in d
+               for d in plan.deviations())
+    # MNIST only: the Fashion-MNIST claims are still listed (they read "not run")
+    only = Study000(_claims_cfg())
+    assert "000-fashion_mnist-gn-adam-fgsm-clean-0.1" in [c["id"] for c in only.claims()]
+    ev = rep.claim_evidence([_claim(only, "000-fashion_mnist-gn-adam-fgsm-clean-0.1")],
+                            only.claim_records(), {})
+    assert ev["000-fashion_mnist-gn-adam-fgsm-clean-0.1"]["status"] == "not_run"
+
+
+def test_unknown_data_set_or_attack_is_named():
+    bad = Study000(_claims_cfg(datasets=["mnist", "svhn"], attack_by_dataset={"mnist": "nope",
+                                                                            "kmnist": "fgsm"}))
+    assert bad.check() == [
+        "studies.study000.datasets[1]: 'svhn' is not in `datasets`",
+        "studies.study000.attack_by_dataset.mnist: 'nope' is not in `attacks`",
+        "studies.study000.attack_by_dataset.kmnist: 'kmnist' is not in studies.study000.datasets"]
+
+
+def test_tables_off_mnist_drop_the_study_numbers(tmp_path):
+    p = Study000({"studies": {"study000": STUDY}}).presentation("fashion_mnist",
+                                                                "table1_fgsm_clean")
+    assert p["paper"] is False
+    num, readable, cap = rep.make_table("table1_fgsm_clean", attack_records(tmp_path), p,
+                                        study=STUDY, recipes=RECIPES)
+    assert not [c for c in num.columns if "paper" in c]
+    assert not [c for c in readable.columns if "paper" in c]
+    assert cap.startswith("Table 1: FGSM on models trained on clean Fashion-MNIST")
+    assert "the study ran MNIST only" in cap

@@ -33,6 +33,7 @@ FIGURES = {
     "fig_sam_per_example": "sam_examples",
     "fig_training_curves": "epochs",
 }
+READS = {**TABLES, **FIGURES}   # output -> the per-model file it reads
 
 # what a matched checkpoint is matched on -> its `ckpt` prefix (match_checkpoint's `match`
 # wildcard) and the table that shows it
@@ -47,8 +48,15 @@ class Study000(StudyPlan):
     def check(self) -> list[str]:
         s, cfg, out = self.block, self.cfg, []
         where = "studies.study000"
-        if s["dataset"] not in cfg["datasets"]:
-            out.append(f"{where}.dataset: {s['dataset']!r} is not in `datasets`")
+        for i, ds in enumerate(s["datasets"]):
+            if ds not in cfg["datasets"]:
+                out.append(f"{where}.datasets[{i}]: {ds!r} is not in `datasets`")
+        for ds, attack in s.get("attack_by_dataset", {}).items():
+            if ds not in s["datasets"]:
+                out.append(f"{where}.attack_by_dataset.{ds}: {ds!r} is not in "
+                           f"{where}.datasets")
+            if attack not in cfg["attacks"]:
+                out.append(f"{where}.attack_by_dataset.{ds}: {attack!r} is not in `attacks`")
         for key in ("clean_variant", "poisoned_variant"):
             if s.get(key) is not None and s[key] not in cfg["variants"]:
                 out.append(f"{where}.{key}: {s[key]!r} is not in `variants`")
@@ -89,6 +97,14 @@ class Study000(StudyPlan):
                         )
         return out
 
+    def datasets(self) -> list[str]:
+        """The data sets the whole design runs on, the study's (MNIST) first where listed."""
+        return list(self.block.get("datasets", []))
+
+    def attack_name(self, ds: str) -> str:
+        """The FGSM attack run on data set `ds` (`attack_by_dataset`, else `attack`)."""
+        return self.block.get("attack_by_dataset", {}).get(ds, self.block["attack"])
+
     def match_on(self) -> list[str]:
         """What the matched checkpoints are matched on ('loss', 'accuracy': `match.by`); none
         without `match`."""
@@ -101,15 +117,16 @@ class Study000(StudyPlan):
                 if v is not None]
 
     def outputs(self) -> dict[str, dict[str, Any]]:
+        """'<dataset>/<table or figure>' -> its type, what it reads, dataset and name."""
         out = {}
         skip = {MATCHED_TABLE[on] for on in MATCH_ON if on not in self.match_on()}
         if self.block.get("poisoned_variant") is None:
             skip.add("table2_fgsm_poisoned")
-        for name, reads in TABLES.items():
-            if name not in skip:
-                out[name] = dict(type="table", reads=reads)
-        for name, reads in FIGURES.items():
-            out[name] = dict(type="figure", reads=reads)
+        for ds in self.datasets():
+            for kind, names in (("table", TABLES), ("figure", FIGURES)):
+                for name, reads in names.items():
+                    if name not in skip:
+                        out[f"{ds}/{name}"] = dict(type=kind, reads=reads, dataset=ds, name=name)
         return out
 
     def order(self) -> list[str]:
@@ -117,8 +134,9 @@ class Study000(StudyPlan):
         return [k for k in ORDER if k in self.block["recipes"]]
 
     def seeds_of(self, label: str, variant: str) -> list[int]:
-        """Seeds of one optimizer label on one variant: the headline seeds for the headline
-        labels on the clean variant (the headline claim's arms), else `seeds_for` its recipe."""
+        """Seeds of one optimizer label on one variant (of every data set): the headline seeds
+        for the headline labels on the clean variant (the headline claim's arms), else
+        `seeds_for` its recipe."""
         h = self.block.get("headline")
         if h and label in h["labels"] and variant == self.block["clean_variant"]:
             return list(h["seeds"])
@@ -137,21 +155,22 @@ class Study000(StudyPlan):
         that `recipes` does not have is simply not trained, so a narrowed preset stays valid)."""
         return list(self.block.get("clean_only", []))
 
-    def models(self, variants, ckpt: str = "final", labels=None) -> list[dict]:
-        """One record per (optimizer label, variant, seed) model."""
+    def models(self, variants, ckpt: str = "final", labels=None, datasets=None) -> list[dict]:
+        """One record per (data set, optimizer label, variant, seed) model."""
         out = []
         poisoned = self.block.get("poisoned_variant")
-        for label, recipe in self.block["recipes"].items():
-            if labels is not None and label not in labels:
+        for ds in self.datasets():
+            if datasets is not None and ds not in datasets:
                 continue
-            for variant in variants:
-                if variant == poisoned and label in self.clean_only():
+            for label, recipe in self.block["recipes"].items():
+                if labels is not None and label not in labels:
                     continue
-                for seed in self.seeds_of(label, variant):
-                    out.append(
-                        dict(label=label, variant=variant, recipe=recipe, seed=seed,
-                             dataset=self.block["dataset"], ckpt=ckpt)
-                    )
+                for variant in variants:
+                    if variant == poisoned and label in self.clean_only():
+                        continue
+                    for seed in self.seeds_of(label, variant):
+                        out.append(dict(label=label, variant=variant, recipe=recipe, seed=seed,
+                                        dataset=ds, ckpt=ckpt))
         return out
 
     def matched_ckpt(self, on: str) -> str:
@@ -159,84 +178,93 @@ class Study000(StudyPlan):
         matchacc-<recipe>."""
         return f"{MATCH_PREFIX[on]}-{self.block['recipes'][self.block['match']['reference']]}"
 
-    def matched_models(self, on: str = "loss") -> list[dict]:
+    def matched_models(self, on: str = "loss", datasets=None) -> list[dict]:
         """Tables 1b (`on` 'loss') and 1c ('accuracy'): the matched checkpoints of the matched
         labels (seeds the reference also has) plus the reference's final models."""
         m = self.block["match"]
         clean = [self.block["clean_variant"]]
         ref_seeds = set(self.seeds_of(m["reference"], clean[0]))
-        recs = self.models(clean, labels=[m["reference"]])
-        for r in self.models(clean, ckpt=self.matched_ckpt(on), labels=m["labels"]):
+        recs = self.models(clean, labels=[m["reference"]], datasets=datasets)
+        for r in self.models(clean, ckpt=self.matched_ckpt(on), labels=m["labels"],
+                             datasets=datasets):
             if r["seed"] in ref_seeds:
                 recs.append(r)
         return recs
 
-    def _models_for(self, name: str) -> list[dict]:
+    def _models_for(self, ds: str, name: str) -> list[dict]:
+        ds = [ds]
         clean, poisoned = self.block["clean_variant"], self.block.get("poisoned_variant")
         for on, table in MATCHED_TABLE.items():
             if name == table:
-                return self.matched_models(on)
+                return self.matched_models(on, datasets=ds)
         if name == "table2_fgsm_poisoned":
-            return self.models([poisoned])
+            return self.models([poisoned], datasets=ds)
         if name in ("table1_fgsm_clean", "table3_sam_median", "fig_sam_per_example"):
-            return self.models([clean])
-        return self.models(self.variants())
+            return self.models([clean], datasets=ds)
+        return self.models(self.variants(), datasets=ds)
 
-    def file(self, rec: dict, name: str) -> str:
-        """The per-model file output `name` reads for model record `rec`."""
-        reads = self.outputs()[name]["reads"]
+    def file(self, rec: dict, reads: str) -> str:
+        """The per-model file that an output reading `reads` ('attack', 'epochs', or a
+        statistics file's stem) takes from model record `rec`."""
         if reads == "attack":
-            return f"{paths.run_dir('attacks', rec)}/{self.block['attack']}.csv"
+            return f"{paths.run_dir('attacks', rec)}/{self.attack_name(rec['dataset'])}.csv"
         if reads == "epochs":
             return f"{paths.model_dir(rec)}/epochs.csv"
         return f"{paths.run_dir('stats', rec)}/{reads}.csv"
 
-    def params(self, name: str) -> list[dict]:
-        """Records of output `name`: model fields, `file`, and `match_info` for matched checkpoints."""
-        recs = self._models_for(name)
+    def params(self, ds: str, name: str) -> list[dict]:
+        """Records of output `name` on data set `ds`: model fields, `file`, and `match_info` for
+        matched checkpoints."""
+        recs = self._models_for(ds, name)
+        reads = READS[name]
         for r in recs:
-            r["file"] = self.file(r, name)
+            r["file"] = self.file(r, reads)
             if r["ckpt"] != "final":
                 r["match_info"] = f"{paths.model_dir(r)}/{r['ckpt']}.json"
         return recs
 
-    def inputs(self, name: str) -> list[str]:
-        recs = self.params(name)
+    def inputs(self, ds: str, name: str) -> list[str]:
+        recs = self.params(ds, name)
         return [r["file"] for r in recs] + [r["match_info"] for r in recs if "match_info" in r]
 
-    def headline_eps(self) -> float:
-        """The radius of the robust evaluation: the largest of the study's FGSM radii."""
-        return max(self.attack(self.block["attack"])["eps"])
+    def headline_eps(self, ds: str | None = None) -> float:
+        """The radius of the robust evaluation on data set `ds` (default: the first): the
+        largest of its FGSM radii."""
+        return max(self.attack(self.attack_name(ds or self.datasets()[0]))["eps"])
 
     def robust_models(self) -> list[dict]:
-        eps = self.headline_eps()
         recs = self.models(self.variants())
         for on in self.match_on():
             recs += [r for r in self.matched_models(on) if r["ckpt"] != "final"]
-        return [dict(r, study=self.name, eps=eps) for r in recs]
+        return [dict(r, study=self.name, eps=self.headline_eps(r["dataset"])) for r in recs]
 
     def attack_inputs(self) -> list[str]:
-        return sorted({self.file(r, n) for n, spec in self.outputs().items()
-                       if spec["reads"] == "attack" for r in self._models_for(n)})
+        return sorted({self.file(r, "attack") for spec in self.outputs().values()
+                       if spec["reads"] == "attack"
+                       for r in self._models_for(spec["dataset"], spec["name"])})
 
     def used_recipes(self) -> dict[str, dict]:
         return {r: self.recipe(r) for r in self.block.get("recipes", {}).values()}
 
-    def presentation(self, name: str) -> dict[str, Any]:
-        """What output `name` shows beyond its data: the display names and order of the study's
-        optimizer labels and its caption (tables) or title and axis label (figures)."""
+    def presentation(self, ds: str, name: str) -> dict[str, Any]:
+        """What output `name` on data set `ds` shows beyond its data: the display names and
+        order of the study's optimizer labels and its caption (tables) or title and axis label
+        (figures), naming the data set."""
+        data = data_name(ds)
         order = self.order()
-        out: dict[str, Any] = dict(order=order, labels={k: LABELS[k] for k in order})
+        out: dict[str, Any] = dict(name=name, dataset=ds, order=order,
+                                   labels={k: LABELS[k] for k in order},
+                                   paper=ds == STUDY_DATASET)
         if name in CAPTIONS:
-            out.update(caption=CAPTIONS[name], footer=FOOTER)
-        out.update(FIGURE_TEXTS.get(name, {}))
+            out.update(caption=CAPTIONS[name].replace("{data}", data), footer=FOOTER)
+        out.update({k: v.replace("{data}", data) for k, v in FIGURE_TEXTS.get(name, {}).items()})
         return out
 
     # ---- claims (curvrobust.claims; evidence: curvrobust.reports.study000.claim_evidence) ----
     def claim_eps(self) -> list[float]:
         """FGSM radii of the claims: the study's, and any other the config's attack has."""
-        cfg_eps = self.attack(self.block["attack"])["eps"] if self.block["attack"] in \
-            self.cfg.get("attacks", {}) else []
+        attack = self.attack_name(STUDY_DATASET)
+        cfg_eps = self.attack(attack)["eps"] if attack in self.cfg.get("attacks", {}) else []
         return sorted({*STUDY_EPS, *(float(e) for e in cfg_eps)}, reverse=True)
 
     def sam_rho(self) -> float | None:
@@ -248,24 +276,26 @@ class Study000(StudyPlan):
         if not self.enabled:
             return []
         out: list[dict] = []
-        fgsm = self.attack(self.block["attack"]) if self.block["attack"] in \
-            self.cfg.get("attacks", {}) else {}
-        n = fgsm.get("n_examples", "all")
-        images = "all test images" if n in (None, "all") else f"{n} test images"
         same = "same seed (initial weights and batch order)"
 
-        def fgsm_metric(eps):
-            return (f"FGSM success rate among correctly classified test images "
-                    f"(successes / correct), {images}, ε = {eps:g}")
+        def images(ds):
+            attack = self.attack_name(ds)
+            fgsm = self.attack(attack) if attack in self.cfg.get("attacks", {}) else {}
+            n = fgsm.get("n_examples", "all")
+            return "all test images" if n in (None, "all") else f"{n} test images"
 
-        def worst_metric(eps):
+        def fgsm_metric(eps, ds=STUDY_DATASET):
+            return (f"FGSM success rate among correctly classified test images "
+                    f"(successes / correct), {images(ds)}, ε = {eps:g}")
+
+        def worst_metric(eps, ds=STUDY_DATASET):
             return ("worst-case success rate among correctly classified images over every "
                     f"attack at ε = {eps:g} (FGSM, PGD-CE, margin PGD, Square, transfer), the "
                     "robust evaluation's shared test subset")
 
-        def pair(a, b, role="clean", ckpt_b="final"):
-            return [dict(label=a, variant=role, ckpt="final"), dict(label=b, variant=role,
-                                                                   ckpt=ckpt_b)]
+        def pair(a, b, role="clean", ckpt_b="final", ds=STUDY_DATASET):
+            return [dict(dataset=ds, label=a, variant=role, ckpt="final"),
+                    dict(dataset=ds, label=b, variant=role, ckpt=ckpt_b)]
 
         h_eps = HEADLINE_EPS
         out.append(claim(
@@ -363,7 +393,37 @@ class Study000(StudyPlan):
                     f"K-FAC − {LABELS[other]}, clean MNIST, {same}", direction, measure,
                     dict(eps=h_eps, arms=pair("kfac", other)), margin=margin, ours=True,
                     worst_case=kind == "worst"))
+        # beyond MNIST (ours, the study's §4): the headline and K-FAC's comparisons on every
+        # other configured data set, and always on Fashion-MNIST ("not run" where untrained)
+        others = [d for d in dict.fromkeys([*self.datasets(), *CLAIM_DATASETS])
+                  if d != STUDY_DATASET]
+        for ds in others:
+            eps, data = self.other_eps(ds), data_name(ds)
+            arms = [("gn", "adam", "Gauss-Newton is attacked successfully less often than Adam",
+                     "less", 0.0)]
+            arms += [("kfac", other, text, direction, margin)
+                     for other, (text, direction, margin) in kfac_text.items()]
+            for a, b, text, direction, margin in arms:
+                for kind, metric, measure in (("fgsm", fgsm_metric, "fgsm_rate"),
+                                              ("worst", worst_metric, "worst_rate")):
+                    out.append(claim(
+                        f"000-{ds}-{a}-{b}-{kind}-clean-{eps:g}",
+                        f"{text} on {data}"
+                        + ("" if kind == "fgsm" else ", under the worst case of all attacks"),
+                        "§4 (future work), ours", metric(eps, ds),
+                        f"{LABELS[a]} − {LABELS[b]}, clean {data}, MNIST's hyper-parameters, "
+                        f"{same}", direction, measure,
+                        dict(eps=eps, arms=pair(a, b, ds=ds)), margin=margin, ours=True,
+                        worst_case=kind == "worst"))
         return out
+
+    def other_eps(self, ds: str) -> float:
+        """The claims' radius on a data set other than MNIST: the study's headline ε unless
+        `attack_by_dataset` gives the data set its own attack (then that attack's largest)."""
+        if ds in self.block.get("attack_by_dataset", {}) and \
+                self.attack_name(ds) in self.cfg.get("attacks", {}):
+            return self.headline_eps(ds)
+        return HEADLINE_EPS
 
     def claim_models(self) -> list[dict]:
         """Every model record the claims read, with its role ('clean' / 'poisoned'), `match`
@@ -372,14 +432,14 @@ class Study000(StudyPlan):
             return []
         clean, poisoned = self.block["clean_variant"], self.block.get("poisoned_variant")
         role = {clean: "clean", poisoned: "poisoned"}
-        attack = self.block["attack"]
         out = []
         recs = [(r, "final") for r in self.models(self.variants())]
         recs += [(r, on) for on in self.match_on() for r in self.matched_models(on)
                  if r["ckpt"] != "final"]
         for r, match in recs:
             rec = dict(r, role=role[r["variant"]], match=match, key=model_key(r),
-                       fgsm_images=f"{paths.run_dir('attacks', r)}/{attack}_images.csv")
+                       fgsm_images=f"{paths.run_dir('attacks', r)}/"
+                                   f"{self.attack_name(r['dataset'])}_images.csv")
             if match == "final":
                 rec["input_stats"] = f"{paths.run_dir('stats', r)}/input_stats.csv"
                 if r["variant"] == clean:
@@ -465,7 +525,15 @@ class Study000(StudyPlan):
             if sub:
                 size = ", ".join(f"{k} {n}" for k, n in sub.items())
                 out.append(f"Variant {v}: a subset of MNIST ({size} images), not the full set")
-        fgsm = self.cfg.get("attacks", {}).get(s["attack"], {})
+        for ds in self.datasets():
+            if ds != STUDY_DATASET:
+                attack = self.attack_name(ds)
+                radius = (f"FGSM {attack} (radii {', '.join(f'{e:g}' for e in self.attack(attack)['eps'])})"
+                          if attack in self.cfg.get("attacks", {}) else f"FGSM {attack}")
+                out.append(f"{data_name(ds)} (not in the study; its §4 next step): the whole "
+                           f"design with MNIST's recipes, seeds and hyper-parameters unchanged "
+                           f"(nothing tuned on {data_name(ds)}), {radius}")
+        fgsm = self.cfg.get("attacks", {}).get(self.attack_name(STUDY_DATASET), {})
         if fgsm.get("n_examples", "all") not in (None, "all"):
             out.append(f"FGSM on {fgsm['n_examples']} test images, not all 10,000")
         missing = [e for e in STUDY_EPS if not any(abs(e - x) < 1e-12
@@ -477,6 +545,9 @@ class Study000(StudyPlan):
 
 # ---- claims: the study's numbers and fixed thresholds ----
 # Set before any run and never tuned to its outcome.
+STUDY_DATASET = "mnist"
+# data sets whose claims are listed even when the preset does not run them (they read "not run")
+CLAIM_DATASETS = ("fashion_mnist",)
 STUDY_EPS = (0.1, 0.05, 0.01)
 HEADLINE_EPS = 0.1
 STUDY_EPOCHS = 15
@@ -533,6 +604,13 @@ def printed_sam(rho: float | None) -> str:
 
 claim = functools.partial(make_claim, "study000")
 
+DATA_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def data_name(ds: str) -> str:
+    """How captions and claims name data set `ds` ('Fashion-MNIST'; else the config's name)."""
+    return DATA_NAMES.get(ds, ds)
+
 
 # ---- presentation ----
 # Display names and texts of the study's outputs, read by `Study000.presentation` (so through the
@@ -548,32 +626,32 @@ FOOTER = "Ours: {settings}; seeds {seeds}; mean ± 95 % interval over seeds wher
 # 1b and 1c {matched}: the matched optimizers, {reference}: the optimizer they are matched to.
 CAPTIONS = {
     "table1_fgsm_clean": (
-        "Table 1: FGSM on models trained on clean MNIST: correctly classified test images and "
+        "Table 1: FGSM on models trained on clean {data}: correctly classified test images and "
         "successful attacks among them (rate = successes / correct); paper: {citation}. {footer}"
     ),
     "table2_fgsm_poisoned": (
-        "Table 2: FGSM on models trained on label-poisoned (10 %) MNIST: correctly classified "
+        "Table 2: FGSM on models trained on label-poisoned (10 %) {data}: correctly classified "
         "test images and successful attacks among them (rate = successes / correct); "
         "paper: {citation}. {footer}"
     ),
     "table1b_fgsm_matched_loss": (
-        "Table 1b (not in the study): FGSM on clean-trained models compared at equal training "
+        "Table 1b (not in the study): FGSM on clean-trained {data} models compared at equal training "
         "loss: for {matched} the checkpoint where the whole-training-set loss first falls to "
         "{reference}'s final one (the crossing checkpoint or its predecessor, whichever is "
         "closer), {reference} at its final model. {footer}"
     ),
     "table1c_fgsm_matched_accuracy": (
-        "Table 1c (not in the study): FGSM on clean-trained models compared at equal training "
+        "Table 1c (not in the study): FGSM on clean-trained {data} models compared at equal training "
         "accuracy, as the study's protocol trains every model to about the same accuracy: for "
         "{matched} the first checkpoint whose whole-training-set accuracy reaches {reference}'s "
         "final one, {reference} at its final model. {footer}"
     ),
     "table3_sam_median": (
         "Table 3: median over test batches of 256 of the loss increase L(θ + ρ g/‖g‖) − L(θ) "
-        "(the study's 'SAM analysis'), clean-trained models; paper: {citation}. {footer}"
+        "(the study's 'SAM analysis'), clean-trained {data} models; paper: {citation}. {footer}"
     ),
     "training_summary": (
-        "Training summary: whole-training-set loss (on the labels trained on) and test accuracy "
+        "Training summary, {data}: whole-training-set loss (on the labels trained on) and test accuracy "
         "of the final models; the study trained every model to about 95 % test accuracy and "
         "reports GN's final train loss ≈ 1.0 vs Adam's 0.06.{cos_note} {footer}"
     ),
@@ -583,15 +661,15 @@ CAPTIONS = {
 # show only the display names.
 FIGURE_TEXTS = {
     "fig2_input_grad_norm": dict(
-        title="Fig. 2: input-gradient norm on the test set",
+        title="Fig. 2: input-gradient norm on the {data} test set",
         xlabel="‖∇ₓ CE‖₂ (per test image)",
     ),
     "fig3_logit_margin": dict(
-        title="Fig. 3: logit margin on the test set",
+        title="Fig. 3: logit margin on the {data} test set",
         xlabel="logit margin z_y − max_{{j≠y}} z_j",
     ),
     "fig_sam_per_example": dict(
-        title="Per-example sharpness CE_i(θ+ρg_i/‖g_i‖) − CE_i(θ)",
+        title="Per-example sharpness CE_i(θ+ρg_i/‖g_i‖) − CE_i(θ), {data}",
         xlabel="per-example loss increase, ρ={rho:g}",
     ),
     "fig_training_curves": {},

@@ -333,8 +333,10 @@ class Study001(StudyPlan):
             if kind == "fig1":
                 r["value"] = float(haat_setting(self.recipe(r["recipe"])["regime"]["adversary"],
                                                 "xi"))
-            r["evals"] = [self.eval_file(ds, r["recipe"], r["seed"], e)
-                          for e in recipe_checkpoint_epochs(self.recipe(r["recipe"]))]
+            epochs = recipe_checkpoint_epochs(self.recipe(r["recipe"]))
+            if r["seed"] not in self.block["seeds"]:
+                epochs = epochs[-1:]   # a headline arm's extra seed: its final model only
+            r["evals"] = [self.eval_file(ds, r["recipe"], r["seed"], e) for e in epochs]
             recs.append(r)
         return recs
 

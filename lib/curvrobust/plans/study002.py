@@ -135,8 +135,9 @@ class Study002(StudyPlan):
             datasets = [d for d in s1.block["datasets"] if d in mine]
             others += s1.models(datasets, labels=["pgd_at", "haat"])
         s0 = Study000(self.cfg)
-        if s0.enabled and s0.block["dataset"] in mine:
-            others += [dict(r, study="study000") for r in s0.models(s0.variants())]
+        if s0.enabled:
+            others += [dict(r, study="study000") for r in s0.models(
+                s0.variants(), datasets=[d for d in s0.datasets() if d in mine])]
         # every model enters at its recipe's first seed only (extra seeds serve the headline
         # claims; the scatter needs one point per kind of training)
         models = recs + others

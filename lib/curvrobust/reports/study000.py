@@ -151,6 +151,8 @@ COS_NOTE = (" cos(direction, exact GN): the cosine between the optimiser's step 
             "training (median per epoch, then over epochs; mean over seeds).")
 
 
+NO_PAPER = "none (the study ran MNIST only)"
+
 # the FGSM tables show the worst case beside the study's rate; every table gets the validity gate
 TABLE_READS_ATTACK = {"table1_fgsm_clean": True, "table2_fgsm_poisoned": True,
                       "table1b_fgsm_matched_loss": True, "table1c_fgsm_matched_accuracy": True}
@@ -181,10 +183,17 @@ def make_table(name: str, records: Records, presentation: Presentation, *, study
     """Table `name`: its numeric frame, readable frame and caption. `study` is the config's
     studies.study000 block, `recipes` the recipes it uses (name -> recipe), `robust` model key
     -> robust-evaluation summary file (worst case beside FGSM, the validity gate)."""
+    name = name.rsplit("/", 1)[-1]   # '<dataset>/<table>' names a table too
     if name not in TABLES:
         raise ValueError(f"unknown study000 table {name!r}")
     ref = load_reference("study000")
+    paper = presentation.get("paper", True)
+    if not paper:   # the study printed MNIST's numbers only
+        ref = dict(ref, citation=NO_PAPER, fgsm={}, sam_median={})
     numeric, readable, fields = TABLES[name](records, presentation, ref, study)
+    if not paper:
+        numeric = numeric.drop(columns=[c for c in numeric.columns if "paper" in c])
+        readable = readable.drop(columns=[c for c in readable.columns if "(paper)" in c])
     caption = presentation["caption"].format(
         citation=ref["citation"], footer=footer(presentation, records, study, recipes), **fields)
     summaries = robustness.load_summaries(robust)
@@ -230,12 +239,14 @@ def _arm_name(arm: dict, labels: dict[str, str], both: bool = False) -> str:
 def _tag(m: dict) -> str:
     """How flags name a model: 'gn seed 42', 'adam poisoned seed 43', 'sgd match-accuracy …'."""
     role = "" if m["role"] == "clean" else f" {m['role']}"
-    return f"{m['label']}{role}{MATCH_TAGS[m['match']]} seed {m['seed']}"
+    data = "" if m.get("dataset", "mnist") == "mnist" else f" {m['dataset']}"
+    return f"{m['label']}{data}{role}{MATCH_TAGS[m['match']]} seed {m['seed']}"
 
 
 def _arm_models(models: Sequence[dict], arm: dict) -> dict[int, dict]:
     return {int(m["seed"]): m for m in models if m["label"] == arm["label"]
-            and m["role"] == arm["variant"] and m["match"] == arm["ckpt"]}
+            and m["role"] == arm["variant"] and m["match"] == arm["ckpt"]
+            and m.get("dataset", "mnist") == arm.get("dataset", "mnist")}
 
 
 class _NotRun(Exception):
