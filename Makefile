@@ -1,12 +1,36 @@
 # Two entry points for a fresh machine:
-#   make run    set up .venv and run the default reproduction (config.yaml)
+#   make run    set up .venv and run the default reproduction (config.yaml), build
+#               results/report.html and print a summary ending in each study's headline verdict
 #   make test   set up .venv and run the whole test suite
+# The terminal shows Snakemake's progress and one line per finished job; each job's log
+# (results/logs/) has the rest. VERBOSE=1 shows Snakemake's per-job blocks and echoes the jobs'
+# log lines (CURVROBUST_ECHO_LOGS=1) as well.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= all
+SMOKE_CONFIG ?= configs/smoke.yaml
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+SNAKEMAKE := $(VENV)/bin/snakemake
+ifeq ($(VERBOSE),1)
+FILTER := cat
+export CURVROBUST_ECHO_LOGS := 1
+else
+FILTER := $(PY) -u -m curvrobust.run_summary --filter
+endif
 
-.PHONY: setup run smoke test bench lint clean
+# run the workflow with the extra arguments $(1), build the report, print the summary
+define RUN_AND_SUMMARISE
+	@start=$$(date +%s); \
+	$(SNAKEMAKE) --cores $(CORES) $(1) 2>&1 | $(FILTER) && \
+	{ $(SNAKEMAKE) --report results/report.html $(1) > results/logs/make_report.log 2>&1 || \
+	  { tail -n 20 results/logs/make_report.log; \
+	    echo "building the report failed; log: results/logs/make_report.log"; exit 1; }; } && \
+	$(PY) -m curvrobust.run_summary --start $$start
+endef
+
+.PHONY: setup run smoke report test bench lint clean
 
 setup: $(VENV)/.installed
 
@@ -19,10 +43,15 @@ $(VENV)/.installed: envs/requirements.txt envs/requirements-nodeps.txt pyproject
 	touch $@
 
 run: setup
-	$(VENV)/bin/snakemake --cores $(CORES)
+	$(call RUN_AND_SUMMARISE,)
 
 smoke: setup
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile configs/smoke.yaml
+	$(call RUN_AND_SUMMARISE,--configfile $(SMOKE_CONFIG))
+
+# rebuild results/report.html alone (from the results the default config describes)
+report: setup
+	$(SNAKEMAKE) --report results/report.html
+	@echo "open results/report.html in a browser"
 
 test: setup
 	$(PY) -m pytest

@@ -22,7 +22,17 @@ pytestmark = pytest.mark.workflow
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COPY = ["Snakefile", "rules", "workflow_scripts", "schemas", "config.yaml", "configs", "report",
-        "lib", "envs"]
+        "lib", "envs", "Makefile", "pyproject.toml"]
+VENV = Path(sys.executable).parent.parent   # the environment the tests run in (make's VENV)
+
+
+def run_make(workdir: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    """`make ARGS` in `workdir` with this environment as the Makefile's VENV (never rebuilt);
+    stdout and stderr together, as a terminal shows them."""
+    env = {k: v for k, v in os.environ.items() if k != "CURVROBUST_ECHO_LOGS"}
+    return subprocess.run(["make", "-s", "-o", f"{VENV}/.installed", f"VENV={VENV}", *args],
+                          cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout, env=env)
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
@@ -67,8 +77,57 @@ def smoke_run(tmp_path_factory, real_mnist_dir):
     cfg = yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
     cfg["datasets"]["mnist"] = {"sources": ["local"], "local_dir": str(real_mnist_dir)}
     (work / "smoke.yaml").write_text(yaml.safe_dump(cfg))
-    run_snakemake(work, "--configfile", "smoke.yaml", "--cores", "2")
+    # through make, as a user runs it: the terminal's text is kept for the tests that read it
+    proc = run_make(work, "smoke", "SMOKE_CONFIG=smoke.yaml", "CORES=2")
+    (work / "terminal.txt").write_text(proc.stdout)
+    if proc.returncode != 0:
+        raise AssertionError(f"make smoke failed:\n{proc.stdout[-6000:]}")
     return work, cfg
+
+
+def test_make_smoke_prints_a_few_lines_per_job_and_ends_with_the_answer(smoke_run):
+    """The terminal of `make smoke`: Snakemake's progress and one line per finished job (no
+    provenance, device or per-epoch lines), then the report and the summary with each study's
+    headline verdict."""
+    work, _ = smoke_run
+    text = (work / "terminal.txt").read_text()
+    counts = job_counts(text)
+    n_jobs = sum(counts.values())
+    assert n_jobs > 100
+    body, _, summary = text.partition("=" * 72 + "\n")
+    stats = re.search(r"Job stats:\n.*?\n\n", body, re.S).group(0)
+    lines = body.replace(stats, "").splitlines()
+    assert len(lines) <= 3 * n_jobs + 30, f"{len(lines)} lines for {n_jobs} jobs"
+    assert len(re.findall(r"^\d+ of \d+ steps", body, re.M)) == n_jobs
+    done = re.findall(r"^done (\w+): ", body, re.M)
+    assert done.count("train_model") == counts["train_model"]
+    assert " provenance " not in text and "device: " not in text
+    assert not re.search(r"epoch \d+/\d+:", text)
+    assert "reason: " not in text and "Select jobs to execute" not in text
+    # the answer: report built, where things are, each study's headline verdict
+    assert (work / "results" / "report.html").stat().st_size > 10_000
+    assert re.search(r"Run finished in \d+ min \d+ s; \d+ jobs run\.", summary)
+    assert "results/report.html" in summary and "results/claims.md" in summary
+    for study in ("Study 000", "Study 001", "Study 002", "Study 003"):
+        assert re.search(rf"^  {study} \(.*\): [A-Z ]+", summary, re.M), study
+
+
+def test_a_failing_job_shows_its_log_path_and_last_lines(smoke_run):
+    work, cfg = smoke_run
+    bad = yaml.safe_load(yaml.safe_dump(cfg))
+    bad["variants"]["huge"] = {"kind": "clean", "subset": {"train": 10_000_000}}
+    (work / "huge.yaml").write_text(yaml.safe_dump(bad))
+    cmd = (f"{sys.executable} -m snakemake --configfile huge.yaml --cores 1 "
+           f"results/data/mnist/huge/train.pt 2>&1 | {sys.executable} -m curvrobust.run_summary "
+           "--filter")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=work, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode != 0
+    out = proc.stdout
+    assert "FAILED make_variant: ValueError: variant spec 'subset.train'" in out
+    assert "log: results/logs/make_variant/mnist_huge.log (last" in out
+    assert re.search(r"^  \| .*exceeds the 60000 train examples", out, re.M)
+    assert "Error in rule make_variant:" in out   # Snakemake's own error block passes too
 
 
 def test_smoke_produces_every_table_and_figure(smoke_run):
@@ -626,6 +685,7 @@ def test_job_logs_record_provenance(smoke_run):
     assert set(prov["git"]) == {"commit", "dirty"}
     text = log.read_text()
     assert "device: cpu" in text and "job finished after" in text
+    assert re.search(r"epoch 1/1: train loss", text)   # per-epoch progress stays in the log
     mdir = work / "results/models/mnist/clean/cnn_gn/seed42"
     side = json.loads((mdir / "model.pt.prov.json").read_text())
     assert side["params_sha256"] == prov["params_sha256"] and side["wall_time_s"] > 0

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from .utils import job_logger, set_threads
+from .utils import echo_logs, job_logger, set_threads
 
 PACKAGES = ("curvrobust", "torch", "torchvision", "numpy", "pandas", "snakemake")
 
@@ -53,20 +53,72 @@ def provenance(smk: Any) -> dict[str, Any]:
                 git=git_state(repo), packages=package_versions())
 
 
+TAIL_LINES = 15   # lines of a failed job's log shown in the terminal
+WIDTH = 240       # characters of each (a provenance line is thousands)
+
+
+def done_line(rule: str | None, outputs: list[str], wall: float) -> str:
+    """The one terminal line of a finished job: rule, what it made, seconds."""
+    made = outputs[0] if outputs else "no output"
+    more = f" (+{len(outputs) - 1} more)" if len(outputs) > 1 else ""
+    return f"done {rule}: {made}{more} in {wall:.0f} s"
+
+
+def failure_report(rule: str | None, log_path: str | None, exc: BaseException,
+                   n: int = TAIL_LINES) -> str:
+    """What the terminal shows of a failed job: the error, its log's path and last lines."""
+    head = f"FAILED {rule}: {type(exc).__name__}: {exc}"
+    if not log_path:
+        return head
+    lines = Path(log_path).read_text(errors="replace").splitlines() if Path(
+        log_path).is_file() else []
+    tail = "\n".join(f"  | {line[:WIDTH]}{'…' if len(line) > WIDTH else ''}"
+                     for line in lines[-n:])
+    return f"{head}\n  log: {log_path} (last {min(n, len(lines))} lines below)\n{tail}"
+
+
 def start_job(smk: Any) -> Callable[[str], None]:
     """Open the rule's log, pin torch's threads to the rule's `threads:` and write the job's
-    provenance as the log's first lines; returns the `log(msg)` function."""
-    log = job_logger(smk.log[0] if smk.log else None)
+    provenance as the log's first lines; returns the `log(msg)` function.
+
+    The log file gets everything (provenance, device, progress); the terminal one line when the
+    job ends (`done_line`), or on an error the traceback's summary with the log's path and last
+    lines (`failure_report`; the full traceback is in the log). CURVROBUST_ECHO_LOGS=1 echoes
+    the log lines too."""
+    import sys
+    import traceback
+    import warnings
+
+    log_path = str(smk.log[0]) if smk.log else None
+    log = job_logger(log_path)
     set_threads(getattr(smk, "threads", None))
     prov = provenance(smk)
     log("provenance " + json.dumps(prov, sort_keys=True, default=str))
     start, started_at = time.perf_counter(), time.time()
+    rule = prov["rule"]
+    failed = []
+
+    def on_error(kind, exc, tb) -> None:
+        failed.append(exc)
+        log("job failed:\n" + "".join(traceback.format_exception(kind, exc, tb)).rstrip())
+        print(failure_report(rule, log_path, exc), file=sys.stderr, flush=True)
+
+    sys.excepthook = on_error
+
+    def to_log(message, category, filename, lineno, file=None, line=None) -> None:
+        log(warnings.formatwarning(message, category, filename, lineno, line).rstrip())
+
+    if not echo_logs():
+        warnings.showwarning = to_log   # library warnings belong in the log, not the terminal
 
     def finish() -> None:
         wall = time.perf_counter() - start
-        log(f"job finished after {wall:.1f} s")
-        write_sidecars([str(o) for o in smk.output], dict(prov, wall_time_s=round(wall, 3)),
-                       started_at)
+        log(f"job {'failed' if failed else 'finished'} after {wall:.1f} s")
+        outputs = [str(o) for o in smk.output]
+        if failed:
+            return
+        if write_sidecars(outputs, dict(prov, wall_time_s=round(wall, 3)), started_at):
+            print(done_line(rule, outputs, wall), file=sys.stderr, flush=True)
 
     import atexit
 
@@ -74,13 +126,14 @@ def start_job(smk: Any) -> Callable[[str], None]:
     return log
 
 
-def write_sidecars(outputs: list[str], prov: dict[str, Any], started_at: float) -> None:
+def write_sidecars(outputs: list[str], prov: dict[str, Any], started_at: float) -> bool:
     """Write `<output>.prov.json` beside every output, only when all of them were written by
-    this job (a failed or cancelled job leaves none)."""
+    this job (a failed or cancelled job leaves none); returns whether it did."""
     from .utils import write_json_atomic
 
     paths = [Path(o) for o in outputs]
     if not paths or not all(p.exists() and p.stat().st_mtime >= started_at - 1 for p in paths):
-        return
+        return False
     for p in paths:
         write_json_atomic(p.with_name(p.name + ".prov.json"), dict(prov, output=str(p)))
+    return True

@@ -88,9 +88,19 @@ def sha256_tensor(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def job_logger(path: str | os.PathLike | None, echo: bool = True):
-    """A `log(msg)` function that appends timestamped lines to `path` (a rule's `log:`) and
-    echoes them to stderr, flushing each line so long jobs show progress as they go.
+ECHO_ENV = "CURVROBUST_ECHO_LOGS"
+
+
+def echo_logs() -> bool:
+    """Whether jobs echo their log lines to the terminal: environment variable
+    CURVROBUST_ECHO_LOGS=1 (for debugging; by default the lines go to the log file only)."""
+    return os.environ.get(ECHO_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def job_logger(path: str | os.PathLike | None, echo: bool | None = None):
+    """A `log(msg)` function that appends timestamped lines to `path` (a rule's `log:`),
+    flushing each line so a long job's log shows its progress as it goes; the lines are echoed
+    to stderr too when `echo` (default: :func:`echo_logs`), or when there is no log file.
 
     Meant to be called once at the start of a job script: it also records the host, PID and
     SLURM job id, and makes SIGTERM unwind the job cleanly (no temporary files left)."""
@@ -101,6 +111,8 @@ def job_logger(path: str | os.PathLike | None, echo: bool = True):
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "a", buffering=1)
+    if echo is None:
+        echo = echo_logs() or fh is None
 
     def log(msg: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {msg}"
