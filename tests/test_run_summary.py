@@ -37,6 +37,7 @@ done train_model: results/models/m/model.pt (+1 more) in 12 s
 [Sun Nov 29 07:43:53 2026]
 Finished jobid: 5 (Rule: train_model)
 1 of 2 steps (50%) done
+
 Select jobs to execute...
 Execute 1 jobs...
 [Sun Nov 29 07:43:54 2026]
@@ -59,6 +60,8 @@ def test_filter_drops_rule_blocks_and_chatter_but_keeps_progress_and_errors():
     assert "Finished jobid" not in text and "[Sun Nov" not in text
     assert "localrule train_model:\n" not in out and "rule attack_model:\n" not in out
     assert "1 of 2 steps (50%) done\n" in out
+    assert out[out.index("1 of 2 steps (50%) done\n") + 1].strip()   # its blank line dropped
+    assert "\n\n" in text   # other blank lines (after the job table) stay
     assert "done train_model: results/models/m/model.pt (+1 more) in 12 s\n" in out
     # the error block passes whole: the failing job's log path stays visible
     assert "Error in rule attack_model:\n" in out

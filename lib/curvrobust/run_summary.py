@@ -36,8 +36,9 @@ BLOCK_RX = re.compile(r"^(local)?(rule|checkpoint) \S+:$")
 def filter_progress(lines: Iterable[str]) -> Iterator[str]:
     """Snakemake's terminal output without the scheduler's chatter and the per-job rule blocks
     (rule name, input, output, log, reason, wildcards, resources); everything else passes, error
-    blocks ('Error in rule …' with the job's log path) and the progress lines included."""
-    in_block = False
+    blocks ('Error in rule …' with the job's log path) and the progress lines included (the blank
+    line Snakemake prints after each of those goes)."""
+    in_block, after_progress = False, False
     for line in lines:
         bare = line.rstrip("\n")
         if in_block:
@@ -47,8 +48,9 @@ def filter_progress(lines: Iterable[str]) -> Iterator[str]:
         if BLOCK_RX.match(bare):
             in_block = True
             continue
-        if DROP_RX.match(bare):
+        if DROP_RX.match(bare) or (after_progress and not bare.strip()):
             continue
+        after_progress = bool(STEPS_RX.match(bare))
         yield line
 
 
