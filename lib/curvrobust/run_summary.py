@@ -80,7 +80,8 @@ def _num(v: str) -> float:
 def headline_lines(claims_csv: str | Path) -> list[str]:
     """One line per headline claim of the claims table: study, claim, verdict, effect with its
     95 % interval and basis, exactly as the table has them."""
-    rows = list(csv.DictReader(open(claims_csv, newline="")))
+    with open(claims_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     out = []
     for r in rows:
         if r.get("headline") != "headline":

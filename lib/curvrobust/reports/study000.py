@@ -183,7 +183,6 @@ def make_table(name: str, records: Records, presentation: Presentation, *, study
     """Table `name`: its numeric frame, readable frame and caption. `study` is the config's
     studies.study000 block, `recipes` the recipes it uses (name -> recipe), `robust` model key
     -> robust-evaluation summary file (worst case beside FGSM, the validity gate)."""
-    name = name.rsplit("/", 1)[-1]   # '<dataset>/<table>' names a table too
     if name not in TABLES:
         raise ValueError(f"unknown study000 table {name!r}")
     ref = load_reference("study000")

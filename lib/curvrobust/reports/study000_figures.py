@@ -62,7 +62,6 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Presentation, list[str]], plt.Figure]
 
 def make_figure(name: str, records: Records, presentation: Presentation) -> plt.Figure:
     """Figure `name` from its records' per-model CSV files."""
-    name = name.rsplit("/", 1)[-1]   # '<dataset>/<figure>' names a figure too
     if name not in FIGURES:
         raise ValueError(f"unknown study000 figure {name!r}")
     labels = presentation["labels"]
