@@ -35,12 +35,14 @@ endef
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r envs/requirements.txt
-	$(PY) -m pip install --quiet --no-deps -r envs/requirements-nodeps.txt
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $@
+	@echo "setting up $(VENV) (a few minutes; pip's output: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install --upgrade pip && \
+	   $(PY) -m pip install -r envs/requirements.txt && \
+	   $(PY) -m pip install --no-deps -r envs/requirements-nodeps.txt && \
+	   $(PY) -m pip install --no-deps -e . ; } > $(VENV)/install.log 2>&1 || \
+	 { tail -n 30 $(VENV)/install.log; echo "setup failed; log: $(VENV)/install.log"; exit 1; }
+	@touch $@
 
 run: setup
 	$(call RUN_AND_SUMMARISE,)
