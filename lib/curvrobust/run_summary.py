@@ -78,8 +78,9 @@ def _num(v: str) -> float:
 
 
 def headline_lines(claims_csv: str | Path) -> list[str]:
-    """One line per headline claim of the claims table: study, claim, verdict, effect with its
-    95 % interval and basis, exactly as the table has them."""
+    """A few lines per headline claim of the claims table: study, verdict, effect with its 95 %
+    interval and basis, the claim, and our measured values (what the effect is the difference
+    or slope of), exactly as the table has them."""
     with open(claims_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     out = []
@@ -96,8 +97,9 @@ def headline_lines(claims_csv: str | Path) -> list[str]:
             number = f", effect {effect:+.3g}{unit} [{lo:+.3g}, {hi:+.3g}]"
         basis = f", {r['basis']}" if r.get("basis") else ""
         study = STUDIES.get(r.get("study", ""), r.get("study", ""))
+        ours = f"\n    ours: {r['ours_value']}" if r.get("ours_value") else ""
         out.append(f"  {study}: {r['verdict'].upper()}{number}{basis}\n"
-                   f"    {r['id']}: {r['claim']}")
+                   f"    {r['id']}: {r['claim']}{ours}")
     return out
 
 
