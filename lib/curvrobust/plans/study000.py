@@ -293,9 +293,11 @@ class Study000(StudyPlan):
                     f"attack at ε = {eps:g} (FGSM, PGD-CE, margin PGD, Square, transfer), the "
                     "robust evaluation's shared test subset")
 
+        def arm(label, role="clean", ckpt="final", ds=STUDY_DATASET):
+            return dict(dataset=ds, label=label, variant=role, ckpt=ckpt)
+
         def pair(a, b, role="clean", ckpt_b="final", ds=STUDY_DATASET):
-            return [dict(dataset=ds, label=a, variant=role, ckpt="final"),
-                    dict(dataset=ds, label=b, variant=role, ckpt=ckpt_b)]
+            return [arm(a, role, ds=ds), arm(b, role, ckpt_b, ds)]
 
         h_eps = HEADLINE_EPS
         out.append(claim(
@@ -325,8 +327,7 @@ class Study000(StudyPlan):
                         f"Gauss-Newton − {LABELS[other]}, {data}, {same}", "less", "fgsm_rate",
                         dict(eps=eps, arms=pair("gn", other, role)),
                         study_value=printed_pair("gn", other, role, eps)))
-        poison = [dict(label=k, variant=r, ckpt="final") for k in ("gn",)
-                  for r in ("poisoned", "clean")]
+        poison = [arm("gn", "poisoned"), arm("gn")]
         out.append(claim(
             f"000-gn-poison-unchanged-{h_eps:g}",
             "Gauss-Newton did not significantly change at all (poisoned vs clean training)",
@@ -339,8 +340,7 @@ class Study000(StudyPlan):
                 f"{LABELS[k]} actually improved robustness when trained on poisoned labels",
                 "§3.1", fgsm_metric(h_eps), f"{LABELS[k]} poisoned − {LABELS[k]} clean, "
                 "same seed", "less", "fgsm_rate",
-                dict(eps=h_eps, arms=[dict(label=k, variant="poisoned", ckpt="final"),
-                                      dict(label=k, variant="clean", ckpt="final")]),
+                dict(eps=h_eps, arms=[arm(k, "poisoned"), arm(k)]),
                 study_value=printed_poison(k, h_eps)))
         out.append(claim(
             "000-gn-adam-gradnorm", "Gauss-Newton resulted in significantly larger average "

@@ -238,14 +238,14 @@ def _arm_name(arm: dict, labels: dict[str, str], both: bool = False) -> str:
 def _tag(m: dict) -> str:
     """How flags name a model: 'gn seed 42', 'adam poisoned seed 43', 'sgd match-accuracy …'."""
     role = "" if m["role"] == "clean" else f" {m['role']}"
-    data = "" if m.get("dataset", "mnist") == "mnist" else f" {m['dataset']}"
+    data = "" if m["dataset"] == "mnist" else f" {m['dataset']}"
     return f"{m['label']}{data}{role}{MATCH_TAGS[m['match']]} seed {m['seed']}"
 
 
 def _arm_models(models: Sequence[dict], arm: dict) -> dict[int, dict]:
     return {int(m["seed"]): m for m in models if m["label"] == arm["label"]
             and m["role"] == arm["variant"] and m["match"] == arm["ckpt"]
-            and m.get("dataset", "mnist") == arm.get("dataset", "mnist")}
+            and m["dataset"] == arm["dataset"]}
 
 
 class _NotRun(Exception):
