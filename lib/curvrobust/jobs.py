@@ -70,8 +70,8 @@ def failure_report(rule: str | None, log_path: str | None, exc: BaseException,
     head = f"FAILED {rule}: {type(exc).__name__}: {exc}"
     if not log_path:
         return head
-    lines = Path(log_path).read_text(errors="replace").splitlines() if Path(
-        log_path).is_file() else []
+    log = Path(log_path)
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
     tail = "\n".join(f"  | {line[:WIDTH]}{'…' if len(line) > WIDTH else ''}"
                      for line in lines[-n:])
     return f"{head}\n  log: {log_path} (last {min(n, len(lines))} lines below)\n{tail}"
