@@ -95,5 +95,10 @@ def test_study000_chain_runs_on_cifar_format_data(cifar_run):
     assert claims.loc[cid, "verdict"] not in ("not run", "not evaluable")
     assert claims.loc[f"000-cifar10-kfac-gn-worst-clean-{8 / 255:g}", "verdict"] != "not run"
     assert claims.loc["000-fashion_mnist-gn-adam-fgsm-clean-0.1", "verdict"] == "not run"
+    # the variant was built from the fetched files, checked against the MD5s fetch recorded
     manifest = json.loads((work / "results/data/cifar10/clean/manifest.json").read_text())
-    assert manifest  # the variant was built from the fetched files
+    raw = json.loads((work / "results/data/cifar10/raw/manifest.json").read_text())
+    assert manifest["dataset"] == "cifar10"
+    assert manifest["raw_source"]["md5"] == {f: r["md5"] for f, r in raw["files"].items()}
+    assert manifest["raw_source"]["md5"] != dict(DATASETS["cifar10"].md5)
+    assert (manifest["splits"]["train"]["n"], manifest["splits"]["test"]["n"]) == (200, 60)
