@@ -328,3 +328,20 @@ def test_robustness_indicator_smooth_net_uses_power_float32():
     assert np.isfinite(df[cols].to_numpy(dtype=float)).all()
     assert df["hess_zero_frac"].isna().all()
     assert df["jac_zero_frac"].between(0, 1).all()
+
+
+def test_exact_spectrum_of_a_float32_model_is_finite_and_psd():
+    # the float32 eigendecomposition that failed K-FAC (issue 25) has no counterpart here: the
+    # C×C matrix of a float32 model is formed and eigendecomposed in float64, so its singular
+    # direction (rank ≤ C − 1) comes out ≈ 0, not NaN or a large negative value; the spectrum
+    # equals the float64 model's dense Hessian to float32 accuracy
+    x, y = _data(6, seed=3, dtype=torch.float32)
+    got = ce_input_hessian_spectrum_exact(_relu_net(2, torch.float32), x, y)
+    assert got.dtype == torch.float64 and bool(torch.isfinite(got).all())
+    model64 = _relu_net(2, torch.float64)
+    for i in range(len(x)):
+        dense = torch.linalg.eigvalsh(_dense_hessian(model64, x[i].double(), y[i])).flip(0)
+        scale = float(dense.abs().max())
+        assert scale > 1e-6
+        torch.testing.assert_close(got[i], dense[:C], rtol=1e-4, atol=1e-5 * scale)
+        assert abs(float(got[i, -1])) <= 1e-12 * scale  # the singular direction, in float64

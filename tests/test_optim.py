@@ -13,6 +13,7 @@ from curvrobust.models import build_model
 from curvrobust.optim import (
     GaussNewton,
     StructureError,
+    dense_direction,
     dense_ggn,
     ggn_vector_product,
     softmax_hessian_factor,
@@ -213,3 +214,22 @@ def test_step_works_under_no_grad() -> None:
         with torch.no_grad():
             d_ng, _ = opt.solve_direction(x, y)
         assert rel(d_ng, d) <= 1e-8
+
+
+def test_exact_solver_is_safe_on_a_singular_kernel_in_float32() -> None:
+    # K-FAC's float32 eigendecomposition failed on singular factors (issue 25); the exact solver's
+    # one factorization is a float64 Cholesky of λI + AAᵀ, whose eigenvalues are ≥ λ whatever the
+    # rank of AAᵀ: here a float32 model and a batch of 3 examples each repeated, so AAᵀ
+    # (6·(C−1) square) has rank ≤ 3·(C−1), and the direction equals the dense float64 LU solve
+    # from the same Jacobian
+    torch.manual_seed(0)
+    model = conv_net()
+    x = torch.rand(3, 1, 6, 6).repeat(2, 1, 1, 1)
+    y = torch.randint(0, C, (3,)).repeat(2)
+    J, _ = structured_jacobian(model, x)
+    A = J.transform(softmax_hessian_factor(torch.softmax(model(x).double(), -1)))
+    gram = A.gram()
+    assert int(torch.linalg.matrix_rank(gram, hermitian=True)) <= 3 * (C - 1) < gram.shape[0]
+    d, _ = GaussNewton(model, damping=LAMBDA, exact_backend="autodiff").solve_direction(x, y)
+    ref = dense_direction(model, x, y, LAMBDA)
+    assert bool(torch.isfinite(d).all()) and rel(d, ref) <= 1e-9

@@ -574,9 +574,14 @@ class KFAC:
     its batch (:class:`GaussNewton`, same lr, λ and scaling) and records the cosine between the
     two directions in `diagnostic_rows` (step, cos_gn); the weights never see that direction.
 
-    The operators are curvlinops' `KFACLinearOperator` and `KFACInverseLinearOperator`
-    (`fisher_type="type-2"`, `separate_weight_and_bias=False`, `use_exact_damping=True`); its
-    defaults, a Monte-Carlo Fisher and per-factor damping, would be another optimiser."""
+    The factors are curvlinops' `KFACLinearOperator` (`fisher_type="type-2"`,
+    `separate_weight_and_bias=False`; its defaults, a Monte-Carlo Fisher and per-factor damping,
+    would be another optimiser); the damped inverse is its `KFACInverseLinearOperator` with
+    exact damping, extended (:class:`~curvrobust.kfac_inverse.Float64KFACInverse`) to
+    eigendecompose the factors in float64 with negative eigenvalues clamped at 0 and to apply
+    the inverse in float64, whatever the model's dtype: the factors of a wide layer are singular
+    when the batch is smaller than its input, and float32 `eigh` there returns negative
+    eigenvalues, or NaN on some CPUs."""
 
     def __init__(self, model: nn.Module, lr: float = 0.01, damping: float = 0.01,
                  ggn_scale: str = "sum", kfac_approx: str = "expand",
@@ -606,17 +611,22 @@ class KFAC:
 
     def refresh(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Compute the Kronecker factors on the batch (x, y) and their damped inverse."""
-        with warnings.catch_warnings():  # its dependencies' import-time deprecation notices
-            warnings.simplefilter("ignore", FutureWarning)
-            from curvlinops import KFACInverseLinearOperator, KFACLinearOperator
+        from curvrobust.kfac_inverse import Float64KFACInverse, KFACLinearOperator
 
         reduction = "sum" if self.ggn_scale == "sum" else "mean"
         op = KFACLinearOperator(
             self.model, nn.CrossEntropyLoss(reduction=reduction), self.params, [(x, y)],
             fisher_type="type-2", kfac_approx=self.kfac_approx,
             separate_weight_and_bias=False, check_deterministic=False, num_data=len(x))
-        self._inverse = KFACInverseLinearOperator(op, damping=self.damping,
-                                                  use_exact_damping=True)
+        self._inverse = Float64KFACInverse(op, damping=self.damping)
+
+    def _apply_inverse(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """(K + λI)⁻¹ g as a flat float64 vector; a non-finite factor or spectrum is reported
+        with the step, the layer and the factor."""
+        try:
+            return flatten(self._inverse @ [g.detach().to(torch.float64) for g in grads])
+        except FloatingPointError as e:
+            raise FloatingPointError(f"K-FAC step {self.step_count}: {e}") from e
 
     def solve_direction(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(K + λI)⁻¹ g as a flat float64 vector (parameter order) and the batch-mean CE loss at
@@ -630,7 +640,7 @@ class KFAC:
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise self._fail(f"non-finite loss {loss_value}")
-        d = flatten(self._inverse @ [g.detach() for g in grads]).to(torch.float64)
+        d = self._apply_inverse(grads)
         if not bool(torch.isfinite(d).all()):
             raise self._fail("non-finite update direction")
         if self.gn_cosine_every and self.step_count % self.gn_cosine_every == 0:
