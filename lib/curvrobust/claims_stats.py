@@ -1,0 +1,352 @@
+"""The claims engine's statistics: intervals that cover seeds *and* test images, power, the
+smallest detectable effect, exact tests for few discordant images or few models, and the
+false-discovery adjustment of a study's exploratory rows.
+
+A claim's effect is a fixed linear contrast of arm values (A − B, or the OLS slope against
+log₂ of a swept value), each arm value a ratio of sums over the test images (successes among
+correctly classified images) or a mean, per training run (seed). Every seed is scored on the
+same test images, so the effect's error has two parts:
+
+- between seeds: the sample variance s² of the per-seed effects, over S seeds;
+- between images: the delta-method (linearisation) variance of the seed-averaged effect with
+  the seeds held fixed, over the n shared images. Resampling the images is what a new test
+  set would do; s² cannot see it, because every seed shares the same images.
+
+SE² = s²/S + SE²_img, with Satterthwaite's degrees of freedom. The sum counts the seed × image
+noise twice (conservative, never below the image-level error), so identical per-seed effects
+cannot give a point interval. With one seed, s² is unknown: the row is "one training run"
+unless a between-seed variance is borrowed (with its own degrees of freedom) from multi-seed
+rows of the same metric.
+
+Power at the smallest effect of interest (SESOI) is the probability that the interval lies
+on the asserted side of 0 when the true effect equals the SESOI (noncentral t with the
+interval's degrees of freedom); below 80 % the design is underpowered for the claim. The
+minimum detectable effect (MDE) is the true effect at which the verdict rule "holds" (interval
+on the asserted side of 0 and estimate at least the SESOI) has 80 % probability.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import optimize, stats
+
+LEVEL = 0.95            # coverage of every interval (two-sided): one-sided α/2 = 2.5 % a side
+POWER = 0.80            # the power the MDE is defined at
+MIN_RANK_MODELS = 5     # a rank correlation over fewer models cannot reach p < 0.05 two-sided
+RANK_EXACT_MAX = 8      # exact permutation distribution up to this many models (8! = 40,320)
+DF_IMAGES_MIN = 30      # the image-level term's degrees of freedom are at least n − 1 ≥ this
+
+
+@dataclass(frozen=True)
+class Inference:
+    """The effect of one claim with its uncertainty (display units are the caller's).
+
+    effect: mean over seeds of the per-seed effects; se: its standard error (seeds and images);
+    df: Satterthwaite's degrees of freedom; lo, hi: the ``level`` interval; se_seed, se_image:
+    the two parts (se² = se_seed² + se_image²); n_seeds, n_images: the design; borrowed: the
+    source of a borrowed between-seed variance ("" if none)."""
+
+    effect: float
+    se: float
+    df: float
+    lo: float
+    hi: float
+    level: float
+    se_seed: float
+    se_image: float
+    n_seeds: int
+    n_images: int
+    borrowed: str = ""
+
+
+def contrast_weights(k: int, x: Sequence[float] | None = None) -> np.ndarray:
+    """Weights w of the effect Σ w_k·value_k: (1, −1) for A − B (x None, k = 2), else the OLS
+    slope against log₂ x (the change per doubling of the swept value)."""
+    if x is None:
+        if k != 2:
+            raise ValueError(f"a pairwise effect takes exactly 2 arms, got {k}; pass x for a trend")
+        return np.array([1.0, -1.0])
+    t = np.log2(np.asarray(x, dtype=float))
+    if t.shape != (k,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"x must hold {k} positive values, got {list(x)}")
+    tc = t - t.mean()
+    if not np.any(tc != 0):
+        raise ValueError(f"x needs two distinct values for a slope, got {list(x)}")
+    return tc / (tc @ tc)
+
+
+def _as_cube(num, den) -> tuple[np.ndarray, np.ndarray]:
+    """(S, n, k) numerators and denominators (den None: every image counts once)."""
+    num = np.asarray(num, dtype=float)
+    if num.ndim != 3 or min(num.shape) < 1 or num.shape[2] < 2:
+        raise ValueError(f"per-image values must be (seeds, images, arms ≥ 2), got {num.shape}")
+    den = np.ones_like(num) if den is None else np.asarray(den, dtype=float)
+    if den.shape != num.shape:
+        raise ValueError(f"denominators have shape {den.shape}, numerators {num.shape}")
+    return num, den
+
+
+def per_seed_effects(num, den=None, x: Sequence[float] | None = None) -> np.ndarray:
+    """(S,) effect of each seed: Σ_k w_k·(Σ_i num / Σ_i den) (nan where an arm has no
+    denominator)."""
+    num, den = _as_cube(num, den)
+    w = contrast_weights(num.shape[2], x)
+    top, bottom = num.sum(axis=1), den.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
+    return values @ w
+
+
+def image_se(num, den=None, x: Sequence[float] | None = None) -> float:
+    """Delta-method standard error, over the shared images, of the seed-averaged effect with
+    the seeds held fixed: each image's influence ψ_i = (1/S)·Σ_s Σ_k w_k·(num − r·den)/Σden,
+    SE² = n/(n − 1)·Σ ψ_i² (Σ ψ_i = 0 by construction)."""
+    num, den = _as_cube(num, den)
+    S, n, k = num.shape
+    w = contrast_weights(k, x)
+    total = den.sum(axis=1, keepdims=True)                       # (S, 1, k)
+    if np.any(total <= 0):
+        return math.nan
+    rate = num.sum(axis=1, keepdims=True) / total
+    psi = ((num - rate * den) / total @ w).mean(axis=0)          # (n,)
+    if n < 2:
+        return math.nan
+    return math.sqrt(n / (n - 1) * float(psi @ psi))
+
+
+def _satterthwaite(parts: Sequence[tuple[float, float]]) -> float:
+    """Degrees of freedom of a sum of variance estimates [(v_j, df_j)] (Welch-Satterthwaite);
+    inf when every part is exact (df inf) or the sum is 0."""
+    total = sum(v for v, _ in parts)
+    denom = sum(v * v / d for v, d in parts if math.isfinite(d) and d > 0)
+    if total <= 0 or denom <= 0:
+        return math.inf
+    return total * total / denom
+
+
+def _t_quantile(q: float, df: float) -> float:
+    return float(stats.norm.ppf(q) if not math.isfinite(df) else stats.t.ppf(q, df))
+
+
+def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
+                      level: float = LEVEL, borrowed_var: float | None = None,
+                      borrowed_df: float | None = None, borrowed_from: str = "") -> Inference:
+    """The effect's interval over seeds and shared test images (module docstring).
+
+    Args:
+        num: (S, n, k) per-image numerators, images aligned across seeds and arms.
+        den: same shape (rates among a subset) or None (means).
+        x: the swept values of a trend, or None for A − B.
+        level: two-sided coverage.
+        borrowed_var, borrowed_df, borrowed_from: a between-seed variance of the per-seed
+            effect (its degrees of freedom and source) used when S = 1.
+
+    Returns:
+        an :class:`Inference`; with one seed and nothing borrowed, se_seed and df are nan and
+        the interval is the image-level one (it does not see the training's variation).
+    """
+    num, den = _as_cube(num, den)
+    S, n, _ = num.shape
+    effects = per_seed_effects(num, den, x)
+    if not np.all(np.isfinite(effects)):
+        raise ValueError(f"the effect is undefined (an arm without denominator) for seeds at "
+                         f"positions {np.flatnonzero(~np.isfinite(effects)).tolist()}")
+    effect = float(effects.mean())
+    se_img = image_se(num, den, x)
+    parts = [(se_img ** 2, float(max(n - 1, DF_IMAGES_MIN)))]
+    borrowed = ""
+    if S >= 2:
+        var_seed = float(effects.var(ddof=1)) / S
+        parts.append((var_seed, float(S - 1)))
+    elif borrowed_var is not None:
+        if not (borrowed_df and borrowed_df > 0 and borrowed_var >= 0):
+            raise ValueError("a borrowed between-seed variance needs a variance ≥ 0 and df > 0, "
+                             f"got {borrowed_var}, {borrowed_df}")
+        var_seed = float(borrowed_var)
+        parts.append((var_seed, float(borrowed_df)))
+        borrowed = borrowed_from or "borrowed"
+    else:
+        var_seed = math.nan
+    known = [(v, d) for v, d in parts if math.isfinite(v)]
+    se = math.sqrt(sum(v for v, _ in known))
+    df = _satterthwaite(known) if (S >= 2 or borrowed) else math.inf
+    half = _t_quantile((1 + level) / 2, df) * se
+    return Inference(effect=effect, se=se, df=df, lo=effect - half, hi=effect + half,
+                     level=level, se_seed=math.sqrt(var_seed) if math.isfinite(var_seed)
+                     else math.nan, se_image=se_img, n_seeds=S, n_images=n, borrowed=borrowed)
+
+
+# --------------------------------------------------------------------------- power
+
+def holds_probability(true_effect: float, se: float, df: float, sesoi: float,
+                      level: float = LEVEL) -> float:
+    """P("holds") for a directional claim whose true effect (on the asserted side, > 0) is
+    `true_effect`: P(lower bound > 0 and estimate ≥ sesoi) = P(T' > max(t_c, sesoi/se)),
+    T' noncentral t with noncentrality true_effect/se (normal when df is inf)."""
+    if not (se > 0):
+        return math.nan
+    bound = max(_t_quantile((1 + level) / 2, df), sesoi / se)
+    nc = true_effect / se
+    if not math.isfinite(df):
+        return float(stats.norm.sf(bound - nc))
+    return float(stats.nct.sf(bound, df, nc))
+
+
+def minimum_detectable_effect(se: float, df: float, sesoi: float = 0.0, *,
+                              level: float = LEVEL, power: float = POWER) -> float:
+    """The true effect at which "holds" has probability `power` (:func:`holds_probability`);
+    with sesoi = 0 the classical MDE of a one-sided test at (1 − level)/2."""
+    if not (se > 0):
+        return math.nan
+    hi = se
+    while holds_probability(hi, se, df, sesoi, level) < power:
+        hi *= 2
+    return float(optimize.brentq(lambda d: holds_probability(d, se, df, sesoi, level) - power,
+                                 0.0, hi, xtol=1e-12 * hi, rtol=1e-10))
+
+
+def equivalence_power(margin: float, se: float, df: float, level: float = LEVEL) -> float:
+    """P(the interval lies inside ±margin) when the true effect is 0 (two one-sided tests)."""
+    if not (se > 0):
+        return math.nan
+    t_c = _t_quantile((1 + level) / 2, df)
+    one = (stats.norm.sf(t_c - margin / se) if not math.isfinite(df)
+           else stats.nct.sf(t_c, df, margin / se))
+    return float(max(0.0, 2 * one - 1))
+
+
+def p_value(inf: Inference, side: str) -> float:
+    """One-sided p of the effect against 0 on the asserted side ("greater" or "less")."""
+    if not (inf.se > 0) or side not in ("greater", "less"):
+        return math.nan
+    t = inf.effect / inf.se
+    sf = stats.norm.sf if not math.isfinite(inf.df) else (lambda v: stats.t.sf(v, inf.df))
+    return float(sf(t) if side == "greater" else sf(-t))
+
+
+# --------------------------------------------------------------------------- exact tests
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p for paired 0/1 outcomes: a_only images succeed in arm A alone,
+    b_only in arm B alone; under no effect a_only ~ Binomial(a_only + b_only, 1/2)."""
+    a_only, b_only = int(a_only), int(b_only)
+    if a_only < 0 or b_only < 0:
+        raise ValueError(f"discordant counts must be ≥ 0, got {a_only}, {b_only}")
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    tail = float(stats.binom.cdf(min(a_only, b_only), n, 0.5))
+    return min(1.0, 2 * tail)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry) / den if den > 0 else math.nan
+
+
+def spearman_permutation(x: Sequence[float], y: Sequence[float], *, n_perm: int = 20000,
+                         seed: int = 0) -> tuple[float, float]:
+    """Spearman's ρ and its two-sided permutation p (exact for ≤ RANK_EXACT_MAX models,
+    seeded Monte Carlo above); (ρ, nan) below MIN_RANK_MODELS models, where no p < 0.05 is
+    possible."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be two vectors of one length, got {x.shape}, {y.shape}")
+    rho = _spearman(x, y)
+    if x.size < MIN_RANK_MODELS or not math.isfinite(rho):
+        return rho, math.nan
+    if x.size <= RANK_EXACT_MAX:
+        perms = (np.array(p) for p in itertools.permutations(range(x.size)))
+        null = np.array([_spearman(x, y[p]) for p in perms])
+    else:
+        rng = np.random.default_rng(seed)
+        null = np.array([_spearman(x, rng.permutation(y)) for _ in range(n_perm)])
+    return rho, float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
+
+
+def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg q-values (nan p-values stay nan and do not count in the family)."""
+    p = np.asarray(p, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return q
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    return q
+
+
+# --------------------------------------------------------------------------- verdicts
+
+SIDE = {"less": -1.0, "decreasing": -1.0, "greater": 1.0, "increasing": 1.0}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict with its reason, and what the design could detect: power at the SESOI and the
+    MDE (the true effect at which the claim's "holds", or "equivalent", has 80 % probability)."""
+
+    verdict: str
+    reason: str
+    power: float
+    mde: float
+
+
+def _one_run(inf: Inference) -> bool:
+    return inf.n_seeds < 2 and not inf.borrowed
+
+
+def judge_directional(direction: str, sesoi: float, inf: Inference) -> Judgement:
+    """less / greater / decreasing / increasing: holds when the interval lies on the asserted
+    side of 0 and the estimate reaches the SESOI; contradicted when it lies on the other side,
+    or within ±SESOI ("no effect as large as"); else inconclusive, with the reason."""
+    sign = SIDE[direction]
+    e = sign * inf.effect
+    lo, hi = sorted((sign * inf.lo, sign * inf.hi))
+    power = holds_probability(sesoi, inf.se, inf.df, 0.0, inf.level)
+    mde = minimum_detectable_effect(inf.se, inf.df, sesoi, level=inf.level)
+    if _one_run(inf):
+        return Judgement("inconclusive", "one training run: the interval covers the test "
+                         "images, not the training's variation", power, mde)
+    if lo > 0 and e >= sesoi:
+        return Judgement("holds", f"interval on the asserted side of 0, estimate ≥ SESOI "
+                         f"{sesoi:g}", power, mde)
+    if hi < 0:
+        return Judgement("contradicted", "interval on the other side of 0", power, mde)
+    if -sesoi < lo and hi < sesoi:
+        return Judgement("contradicted", f"no effect as large as the SESOI {sesoi:g}: interval "
+                         f"inside ±{sesoi:g}", power, mde)
+    if lo > 0:
+        return Judgement("inconclusive", f"effect on the asserted side but below the SESOI "
+                         f"{sesoi:g}", power, mde)
+    if power < POWER:
+        return Judgement("inconclusive", f"underpowered: detects ≥ {mde:.3g}, SESOI {sesoi:g}",
+                         power, mde)
+    return Judgement("inconclusive", "interval crosses 0", power, mde)
+
+
+def judge_equivalent(margin: float, inf: Inference) -> Judgement:
+    """No-difference claims: equivalent inside ±margin, contradicted entirely outside."""
+    power = equivalence_power(margin, inf.se, inf.df, inf.level)
+    t_c = _t_quantile((1 + inf.level) / 2, inf.df)
+    mde = (t_c + _t_quantile((1 + POWER) / 2, inf.df)) * inf.se  # the margin TOST needs
+    if _one_run(inf):
+        return Judgement("inconclusive", "one training run: the interval covers the test "
+                         "images, not the training's variation", power, mde)
+    if -margin < inf.lo and inf.hi < margin:
+        return Judgement("equivalent", f"interval inside ±{margin:g}", power, mde)
+    if inf.lo > margin or inf.hi < -margin:
+        return Judgement("contradicted", f"interval entirely outside ±{margin:g}", power, mde)
+    if power < POWER:
+        return Judgement("inconclusive", f"underpowered: equivalence within ±{mde:.3g} "
+                         f"detectable, margin {margin:g}", power, mde)
+    return Judgement("inconclusive", f"interval crosses ±{margin:g}", power, mde)
