@@ -70,7 +70,7 @@ def test_seed_only_noise_gives_the_t_interval_of_the_per_seed_effects():
     ci = stats.ttest_1samp(effects, 0.0).confidence_interval(0.95)
     assert inf.se_image == pytest.approx(0.0, abs=1e-15)
     assert (inf.lo, inf.hi) == pytest.approx((ci.low, ci.high), rel=1e-9)
-    assert inf.df == pytest.approx(3.0)
+    assert inf.df == 3.0
 
 
 def test_identical_seeds_do_not_give_a_point_interval():
@@ -89,8 +89,8 @@ def test_identical_seeds_do_not_give_a_point_interval():
     assert inf.se >= inf.se_image > 0
     assert inf.hi - inf.lo >= 2 * 1.96 * inf.se_image
     zero = two_way_inference(np.stack([num[0]] * 3))  # zero spread across seeds
-    assert zero.se_seed == 0 and zero.hi - zero.lo == pytest.approx(2 * 1.96 * zero.se_image,
-                                                                      rel=1e-2)
+    assert zero.se_seed == 0 and zero.hi - zero.lo == pytest.approx(
+        2 * stats.t.ppf(0.975, 2) * zero.se_image, rel=1e-12)
 
 
 def test_trend_effect_is_the_slope_per_doubling():
@@ -210,7 +210,7 @@ def test_borrowed_variance_enters_the_interval():
     with_seed = two_way_inference(num, borrowed_var=0.07 ** 2, borrowed_df=2,
                                   borrowed_from="three-seed rows")
     assert with_seed.se == pytest.approx(math.hypot(0.07, alone.se_image))
-    assert with_seed.borrowed == "three-seed rows" and 2 <= with_seed.df < 3
+    assert with_seed.borrowed == "three-seed rows" and with_seed.df == 2
 
 
 @pytest.mark.parametrize("lo_hi,verdict", [((-0.02, 0.02), "equivalent"),
@@ -273,8 +273,7 @@ def design_mde(seeds: int, images: int, draws: int = 400) -> float:
             seed_var.append(per_seed_effects(num).var(ddof=1) / seeds)
             image_var.append(two_way_inference(num).se_image ** 2)
     v_seed, v_img = float(np.mean(seed_var)), float(np.mean(image_var))
-    df = (v_seed + v_img) ** 2 / (v_seed ** 2 / (seeds - 1) + v_img ** 2 / (images - 1))
-    return minimum_detectable_effect(math.sqrt(v_seed + v_img), df, SESOI)
+    return minimum_detectable_effect(math.sqrt(v_seed + v_img), seeds - 1, SESOI)
 
 
 DRAWS = 1000  # Monte Carlo error of a share p: √(p(1 − p)/1000): 0.49 points at 2.5 %,
@@ -299,7 +298,10 @@ def test_calibration_at_the_sesoi(seeds, images, borrow):
 
 
 def test_calibration_at_the_reported_mde():
+    # the t quantile's S − 1 degrees of freedom are conservative (claims_stats' docstring), so
+    # "holds" reaches at least 80 % at the reported MDE; measured: 85 % (2,000 draws), which is
+    # what the MDE overstates; the upper check catches an MDE far too large
     mde = design_mde(3, 400)
     assert mde > SESOI  # 3 seeds cannot detect 5 points: the premise of "underpowered"
     rates = verdict_rates(mde, DRAWS, 3, 400, False)
-    assert abs(rates.get("holds", 0) - 0.80) <= mc(0.80)
+    assert 0.80 - mc(0.80) <= rates.get("holds", 0) <= 0.90
