@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .claims_stats import arm_values
+
 HOLDS = "holds"
 CONTRADICTED = "contradicted"
 EQUIVALENT = "equivalent"
@@ -146,26 +148,6 @@ def join_flags(flags: Sequence[Any]) -> str:
 
 
 # --------------------------------------------------------------------------- effects
-
-def arm_values(num: Any, den: Any = None) -> np.ndarray:
-    """The value of each arm from per-image rows: sum(num)/sum(den) per column (den None:
-    the column mean), so a rate "successes among correct" pools images, not per-image ratios.
-
-    Args:
-        num: (n, k) per-image numerators, rows paired (same image in every arm).
-        den: (n, k) denominators of the same shape, or None.
-
-    Returns:
-        (k,) float array (nan where a denominator sums to 0).
-    """
-    num = np.asarray(num, dtype=float)
-    if den is None:
-        return num.mean(axis=0)
-    den = np.asarray(den, dtype=float)
-    top, bottom = num.sum(axis=0), den.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(bottom != 0, top / np.where(bottom != 0, bottom, 1.0), np.nan)
-
 
 def slope_log2(x: Sequence[float], y: Any) -> np.ndarray | float:
     """OLS slope of y against log₂ x: the change per doubling of the swept value.
