@@ -1,7 +1,9 @@
 # Verdicts: every enabled study's claims (declared as data next to its plan) judged from the
 # per-seed and per-image results, with 95 % intervals, validity and masking flags; gathered into
-# results/claims.{csv,md}, the run's answer. Plan: curvrobust.plans.claims; statistics:
-# curvrobust.claims.
+# results/claims.{csv,md}, the run's answer, and results/power.{csv,md}, what it would take to
+# decide (priced on this run's benchmarks, read when the report is made). Plan:
+# curvrobust.plans.claims; statistics: curvrobust.claims, curvrobust.claims_stats,
+# curvrobust.claims_power.
 
 
 rule judge_claims:
@@ -42,11 +44,20 @@ rule make_claims_report:
             category="Claims",
             subcategory="Verdicts",
         ),
+        power_csv=C.power_files()["csv"],
+        power_md=report(
+            C.power_files()["md"],
+            caption="../report/power.rst",
+            category="Claims",
+            subcategory="What it would take",
+        ),
     log:
         f"{paths.LOGS}/make_claims_report/claims.log",
     conda:
         "../envs/curvrobust.yaml"
     params:
         deviations={s: STUDIES[s].deviations() for s in C.judged()},
+        benchmarks=paths.BENCHMARKS,
+        power=C.power_spec(config["robustness"]["n_examples"]),
     script:
         "../workflow_scripts/make_claims_report.py"

@@ -10,7 +10,8 @@ from torch import nn
 
 from curvrobust.models import TwoLayerNet
 from curvrobust.pga import (PGAResult, binary_pair, converged_maxima, converged_starts,
-                            iters_to_climb_fraction, iters_to_loss_tol, local_maxima_stats, pga,
+                            iters_to_climb_fraction, iters_to_loss_tol, local_maxima_stats,
+                            never_climbs, pga,
                             pga_example_rows, pga_trace_rows, project, quadratic_loss)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -437,16 +438,18 @@ def _losses(*traces) -> torch.Tensor:
 
 
 def test_iters_to_climb_fraction_hand_made():
-    # start 1, best 4 (climb 3); start 1, best 5 (climb 4) with a dip; never rises (climb 0);
-    # the first trace plus 10 (the same climb, from higher up): the same share, the same count
+    # start 1, best 4 (climb 3); start 1, best 5 (climb 4) with a dip; never rises (climb 0:
+    # censored at T = 4, not the fastest); the first trace plus 10 (the same climb, from higher
+    # up): the same share, the same count
     losses = _losses([1.0, 2.0, 3.0, 3.9995, 4.0], [1.0, 5.0, 4.0, 5.0, 5.0],
                      [2.0, 1.0, 1.0, 1.0, 1.0], [11.0, 12.0, 13.0, 13.9995, 14.0])
     # f = 0.9: targets 1 + 2.7 = 3.7, 1 + 3.6 = 4.6, 2, 11 + 2.7 = 13.7
-    assert iters_to_climb_fraction(losses, 0.9).tolist() == [[3, 1, 0, 3]]
+    assert iters_to_climb_fraction(losses, 0.9).tolist() == [[3, 1, 4, 3]]
     # f = 0.5: targets 2.5, 3, 2, 12.5
-    assert iters_to_climb_fraction(losses, 0.5).tolist() == [[2, 1, 0, 2]]
+    assert iters_to_climb_fraction(losses, 0.5).tolist() == [[2, 1, 4, 2]]
     # f = 1: the first iteration at the best loss
-    assert iters_to_climb_fraction(losses, 1.0).tolist() == [[4, 1, 0, 4]]
+    assert iters_to_climb_fraction(losses, 1.0).tolist() == [[4, 1, 4, 4]]
+    assert never_climbs(losses).tolist() == [[False, False, True, False]]
     # the tolerance relative to the best loss is a different share of the two climbs: at
     # rtol 0.1 the targets are 3.6 (t = 3) and 12.6 (t = 2)
     assert iters_to_loss_tol(losses, 0.1)[0, [0, 3]].tolist() == [3, 2]
@@ -501,6 +504,7 @@ def test_example_rows_carry_the_scale_comparable_measures():
                               plateau_window=2)
     # climb-fraction targets 1 + 0.9·3 = 3.7 (t = 2) and 2 + 0.9·2 = 3.8 (t = 4)
     assert row["iters_to_climb"] == pytest.approx(3.0)
+    assert row["climb_censored"] == 0.0
     assert row["climb"] == pytest.approx(2.5)
     assert row["converged_share"] == pytest.approx(0.5)
     assert row["maxima_converged"] == 1.0       # the converged start alone

@@ -15,8 +15,7 @@ study = snakemake.wildcards.study
 plan = snakemake.params.plan
 stats = snakemake.params.statistics
 evidence = EVIDENCE[study](plan["claims"], plan["records"], plan["robust"])
-rows = claims.judge_all(plan["claims"], evidence, n_boot=stats["n_boot"], seed=stats["seed"],
-                        level=stats["level"])
+rows = claims.judge_all(plan["claims"], evidence, seed=stats["seed"], level=stats["level"])
 claims.write_claims(rows, snakemake.output.csv, snakemake.output.md,
                     deviations={study: plan["deviations"]})
 write_json_atomic(snakemake.output.json, rows)

@@ -1,29 +1,34 @@
 """The claims engine: from a claim (plain data, declared by a study's plan) and its evidence
-(per-seed paired effects or one run's per-image outcomes, built by the study's report module)
-to a verdict with an effect, a 95 % interval and the reason, and the tables
-``results/claims.{csv,md}`` that list them.
+(per-seed, per-image values on test images every seed shares, built by the study's report
+module) to a verdict with an effect, a 95 % interval, the reason and what the design could
+detect, and the tables ``results/claims.{csv,md}`` that list them.
 
-The unit of replication is the training run. With two or more seeds the t-interval of the
-per-seed paired effects decides; with one seed a seeded paired bootstrap over the shared test
-images decides (labelled "one training run": it sees the images' noise, not the training's).
-Directional claims hold or are contradicted by which side of 0 the interval lies on; "at
-least as" claims hold when the lower bound exceeds −m; "no difference" claims are equivalent
-when the interval lies inside ±m; trends use the slope against log₂ of the swept value.
-Thresholds and margins come from the claim data, fixed before a run; nothing here is tuned to
+The unit of replication is the training run; the statistics are in :mod:`.claims_stats`.
+The effect's interval covers the seeds *and* the shared test images (between-seed variance
+plus the delta-method image variance, t with S − 1 degrees of freedom), so seeds that agree by
+chance cannot give a point interval. Every claim declares its smallest effect of interest
+(SESOI, from the study's words): a directional claim holds only when the interval lies on the
+asserted side of 0 *and* the estimate reaches the SESOI, and is contradicted when the interval
+lies on the other side or entirely within ±SESOI; no-difference claims are equivalent inside
+±margin. One training run per arm is "inconclusive (one training run)" unless the claim
+borrows a between-seed variance. Paired 0/1 outcomes also need the exact McNemar test; rank
+correlations need a permutation test over enough models; censored trends need every one of
+≥ 3 seeds to order the arms. Each study's exploratory rows are adjusted by Benjamini-Hochberg.
+Thresholds and SESOIs come from the claim data, fixed before a run; nothing here is tuned to
 an outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .claims_stats import arm_values
+from . import claims_stats as cs
 
 HOLDS = "holds"
 CONTRADICTED = "contradicted"
@@ -44,28 +49,35 @@ CLAIM_KEYS: dict[str, tuple[type, ...]] = {
     "id": (str,), "study": (str,), "text": (str,), "where": (str,), "metric": (str,),
     "comparison": (str,), "direction": (str,), "margin": (int, float), "unit": (str,),
     "headline": (bool,), "ours": (bool,), "worst_case": (bool,), "study_value": (str,),
-    "measure": (str,), "args": (dict,),
+    "measure": (str,), "args": (dict,), "sesoi": (int, float), "sesoi_source": (str,),
 }
 
 # the columns of claims.csv, in order (the spec's); extra claim facts follow them
 COLUMNS = ["study", "id", "headline", "ours", "claim", "where", "metric", "comparison",
-           "study_value", "ours_value", "effect", "lo", "hi", "seeds", "basis", "verdict",
-           "reason", "flags"]
-EXTRA_COLUMNS = ["direction", "margin", "unit", "worst_case"]
+           "study_value", "ours_value", "effect", "lo", "hi", "sesoi", "mde", "power", "seeds",
+           "basis", "verdict", "reason", "flags"]
+# se: the effect's standard error (se² = se_seed² + se_image²), df: its t degrees of freedom,
+# images: the shared test images, p: the verdict's one-sided p, q: its Benjamini-Hochberg
+# q-value (exploratory rows), *_both_correct: the rate on images every arm classifies correctly
+EXTRA_COLUMNS = ["direction", "margin", "unit", "worst_case", "se", "df", "se_seed",
+                 "se_image", "images", "p", "q", "effect_both_correct", "lo_both_correct",
+                 "hi_both_correct", "sesoi_source"]
 
 LEGEND = {
-    HOLDS: "the 95 % interval of the effect lies on the asserted side of 0 (for \"at least "
-           "as\" claims: above −m)",
-    CONTRADICTED: "the interval lies entirely on the other side (\"at least as\": below −m; "
-                  "\"no difference\": entirely outside ±m)",
-    EQUIVALENT: "a \"no difference\" claim whose interval lies inside ±m",
-    INCONCLUSIVE: "the interval crosses the boundary, or no interval could be formed",
-    NOT_EVALUABLE: "a model the claim needs failed the validity gate (the reason says which)",
+    HOLDS: "the 95 % interval (seeds and test images) lies on the asserted side of 0 and the "
+           "estimate reaches the SESOI (\"at least as\" claims: the interval lies above −m)",
+    CONTRADICTED: "the interval lies on the other side of 0, or entirely within ±SESOI (\"no "
+                  "effect as large as\"); \"no difference\": entirely outside ±m",
+    EQUIVALENT: "a \"no difference\" claim whose interval lies inside ±m (its SESOI)",
+    INCONCLUSIVE: "anything else, with the reason: one training run, underpowered (the MDE "
+                  "beside the SESOI), the interval crosses 0, an effect below the SESOI, too "
+                  "few discordant images, or not significant after Benjamini-Hochberg",
+    NOT_EVALUABLE: "a model the claim needs failed the validity gate, a matched checkpoint "
+                   "missed its target, or too few models for a rank test (the reason says)",
     NOT_RUN: "the preset did not train the models the claim needs",
 }
 
-BOOT_CHUNK = 256          # bootstrap replicates drawn per block (bounds memory, not results)
-MIN_FINITE_BOOT = 0.95    # share of defined bootstrap replicates needed for an interval
+MIN_CENSORED_SEEDS = 3    # the censored order rule decides only from this many seeds
 MINUS = "\u2212"
 
 
@@ -103,6 +115,12 @@ def validate_claim(claim: Mapping[str, Any]) -> None:
     if claim["direction"] in MARGIN_DIRECTIONS and margin <= 0:
         raise ValueError(f"claim {cid!r}: key 'margin' must be > 0 for direction "
                          f"{claim['direction']!r}, got {margin}")
+    sesoi = float(claim["sesoi"])
+    if not math.isfinite(sesoi) or sesoi < 0:
+        raise ValueError(f"claim {cid!r}: key 'sesoi' must be finite and >= 0, got {sesoi}")
+    if claim["direction"] in MARGIN_DIRECTIONS and sesoi != margin:
+        raise ValueError(f"claim {cid!r}: key 'sesoi' ({sesoi:g}) must equal 'margin' "
+                         f"({margin:g}) for direction {claim['direction']!r}")
     if claim["unit"] not in UNITS:
         raise ValueError(f"claim {cid!r}: key 'unit' is {claim['unit']!r}, not one of "
                          f"{UNITS}")
@@ -147,6 +165,7 @@ def join_flags(flags: Sequence[Any]) -> str:
     return "; ".join(f"{k}: {', '.join(v)}" if v else k for k, v in grouped.items())
 
 
+
 # --------------------------------------------------------------------------- effects
 
 def slope_log2(x: Sequence[float], y: Any) -> np.ndarray | float:
@@ -154,7 +173,7 @@ def slope_log2(x: Sequence[float], y: Any) -> np.ndarray | float:
 
     Args:
         x: the k swept values (> 0).
-        y: (k,) values, or (..., k) to get one slope per leading index (bootstrap replicates).
+        y: (k,) values, or (..., k) to get one slope per leading index.
 
     Returns:
         the slope (float), or an array of slopes of shape y.shape[:-1].
@@ -164,155 +183,6 @@ def slope_log2(x: Sequence[float], y: Any) -> np.ndarray | float:
     tc = t - t.mean()
     slope = (y - y.mean(axis=-1, keepdims=True)) @ tc / (tc @ tc)
     return float(slope) if np.ndim(slope) == 0 else slope
-
-
-def _effect_of_arms(values: np.ndarray, x: Sequence[float] | None) -> np.ndarray | float:
-    """arm0 − arm1 (pairwise) or the slope against log₂ x (trend); values (..., k)."""
-    if x is None:
-        out = values[..., 0] - values[..., 1]
-    else:
-        out = slope_log2(x, values)
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def _check_images(num: Any, den: Any, x: Sequence[float] | None,
-                  where: str = "evidence") -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-image arrays as float (n, k) with the shapes the spec asks for, else ValueError."""
-    num = np.asarray(num, dtype=float)
-    if num.ndim != 2 or num.shape[0] < 1 or num.shape[1] < 2:
-        raise ValueError(f"{where}: key 'images_num' must be (n images, k >= 2 arms), "
-                         f"got shape {num.shape}")
-    if den is not None:
-        den = np.asarray(den, dtype=float)
-        if den.shape != num.shape:
-            raise ValueError(f"{where}: key 'images_den' has shape {den.shape}, "
-                             f"images_num {num.shape}")
-    if x is None:
-        if num.shape[1] != 2:
-            raise ValueError(f"{where}: key 'x' is needed for {num.shape[1]} arms "
-                             "(a pairwise effect takes exactly 2)")
-    else:
-        xs = np.asarray(x, dtype=float)
-        if xs.shape != (num.shape[1],) or not np.all(xs > 0):
-            raise ValueError(f"{where}: key 'x' must hold {num.shape[1]} positive values, "
-                             f"got {list(x)}")
-        if np.unique(xs).size < 2:
-            raise ValueError(f"{where}: key 'x' needs two distinct values for a slope")
-    return num, den
-
-
-def images_effect(num: Any, den: Any = None, x: Sequence[float] | None = None) -> float:
-    """The effect of one training run from its per-image rows.
-
-    Args:
-        num: (n, k) per-image numerators of the k arms, rows paired.
-        den: same-shape denominators, or None (arm value = mean).
-        x: the k swept values for a trend, or None for a pairwise effect (k = 2).
-
-    Returns:
-        arm0 − arm1, or the OLS slope of the arm values against log₂ x.
-    """
-    num, den = _check_images(num, den, x)
-    return _effect_of_arms(arm_values(num, den), x)
-
-
-def paired_bootstrap(num: Any, den: Any = None, x: Sequence[float] | None = None, *,
-                     n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """Bootstrap replicates of :func:`images_effect`, resampling whole image rows so the arms
-    stay paired (the same images in every arm); seeded, so a rerun gives the same interval.
-
-    Args:
-        num: (n, k) per-image numerators; den: same shape or None; x: swept values or None.
-        n_boot: number of replicates.
-        seed: seed of ``numpy.random.default_rng``.
-
-    Returns:
-        (n_boot,) array of effects (nan where a replicate's denominator sums to 0).
-    """
-    num, den = _check_images(num, den, x)
-    n, k = num.shape
-    rng = np.random.default_rng(seed)
-    out = np.empty(int(n_boot))
-    for start in range(0, int(n_boot), BOOT_CHUNK):
-        b = min(BOOT_CHUNK, int(n_boot) - start)
-        idx = rng.integers(0, n, size=(b, n))
-        # how often each image is drawn in each replicate; sums are then one matrix product
-        counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(),
-                             minlength=b * n).reshape(b, n).astype(float)
-        top = counts @ num
-        if den is None:
-            values = top / n
-        else:
-            bottom = counts @ den
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = np.where(bottom != 0, top / np.where(bottom != 0, bottom, 1.0), np.nan)
-        out[start:start + b] = _effect_of_arms(values, x)
-    return out
-
-
-def percentile_interval(replicates: Iterable[float], level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates (non-finite ones left out).
-
-    Args:
-        replicates: the bootstrap effects.
-        level: coverage, e.g. 0.95.
-
-    Returns:
-        (lo, hi); (nan, nan) when no replicate is finite.
-    """
-    r = np.asarray(list(replicates), dtype=float)
-    r = r[np.isfinite(r)]
-    if r.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.quantile(r, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def t_interval(effects: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of per-seed effects: mean ± t_{(1+level)/2, n−1}·s/√n.
-
-    Args:
-        effects: the per-seed paired effects (at least 2).
-        level: coverage, e.g. 0.95.
-
-    Returns:
-        (mean, lo, hi); lo = hi = mean when every effect is the same.
-    """
-    v = np.asarray(list(effects), dtype=float)
-    if v.size < 2:
-        raise ValueError(f"a t-interval needs at least 2 per-seed effects, got {v.size}")
-    mean = float(v.mean())
-    s = float(v.std(ddof=1))
-    if s == 0.0:
-        return mean, mean, mean
-    half = float(stats.t.ppf((1 + level) / 2, v.size - 1)) * s / math.sqrt(v.size)
-    return mean, mean - half, mean + half
-
-
-def decide(direction: str, margin: float, lo: float, hi: float) -> str:
-    """The verdict an interval gives for a direction (the spec's rules, nothing tuned).
-
-    Args:
-        direction: one of ``DIRECTIONS``.
-        margin: m for "at_least" (A − B > −m) and "equivalent" (|A − B| < m).
-        lo, hi: the interval of the effect (same units as the margin).
-
-    Returns:
-        "holds", "contradicted", "equivalent" or "inconclusive".
-    """
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return INCONCLUSIVE
-    if direction in ("less", "decreasing"):
-        return HOLDS if hi < 0 else CONTRADICTED if lo > 0 else INCONCLUSIVE
-    if direction in ("greater", "increasing"):
-        return HOLDS if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
-    if direction == "at_least":
-        return HOLDS if lo > -margin else CONTRADICTED if hi < -margin else INCONCLUSIVE
-    if direction == "equivalent":
-        if -margin < lo and hi < margin:
-            return EQUIVALENT
-        return CONTRADICTED if (lo > margin or hi < -margin) else INCONCLUSIVE
-    raise ValueError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
 
 
 # --------------------------------------------------------------------------- formatting
@@ -381,113 +251,219 @@ def _sorted_seeds(mapping: Mapping[Any, Any]) -> list[Any]:
     return sorted(mapping, key=key)
 
 
-def _fmt_margin(margin: float) -> str:
-    """A margin as declared: '3.0', '0.5', '0.02' (never rounded away)."""
-    margin = round(float(margin), 9)  # 0.07 × 100 is 7.000000000000001
-    text = f"{margin:.1f}" if margin.is_integer() else f"{margin:g}"
-    return text.replace("-", MINUS)
-
-
-def _reason(verdict: str, direction: str, margin: float, effect: float, lo: float, hi: float,
-            level: float) -> str:
-    """Why an interval gives its verdict, in display units (the effect cell's precision)."""
-    d = _decimals(effect, lo, hi)
-    iv = f"{_level_text(level)} interval [{fmt_number(lo, d)}, {fmt_number(hi, d)}]"
-    m = _fmt_margin(margin)
-    if direction in ("less", "greater", "decreasing", "increasing"):
-        what = "slope per doubling: " if direction in TREND_DIRECTIONS else ""
-        if lo > 0:
-            return f"{what}{iv} lies above 0"
-        if hi < 0:
-            return f"{what}{iv} lies below 0"
-        return f"{what}{iv} crosses 0"
-    if direction == "at_least":
-        if lo > -margin:
-            return f"{iv} lies above {MINUS}{m} ({MINUS}margin)"
-        if hi < -margin:
-            return f"{iv} lies below {MINUS}{m} ({MINUS}margin)"
-        return f"{iv} crosses {MINUS}{m} ({MINUS}margin)"
-    # equivalent
-    if verdict == EQUIVALENT:
-        return f"{iv} lies inside ±{m}"
-    if verdict == CONTRADICTED:
-        return f"{iv} lies outside ±{m}"
-    return f"{iv} is not inside ±{m}"
 
 
 # --------------------------------------------------------------------------- judging
 
+ONE_RUN = "one training run"
+EVIDENCE_SHAPES = ("images_num (seeds × images × arms)", "per_seed", "orders (censored)",
+                   "rank_x/rank_y (models)")
+
+
+def _scale(claim: Mapping[str, Any]) -> float:
+    return 100.0 if claim["unit"] == "%" else 1.0
+
+
 def _base_row(claim: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str, Any]:
-    scale = 100.0 if claim["unit"] == "%" else 1.0
+    scale = _scale(claim)
     return {
         "study": claim["study"], "id": claim["id"],
         "headline": "headline" if claim["headline"] else "exploratory",
         "ours": bool(claim["ours"]), "claim": claim["text"], "where": claim["where"],
         "metric": claim["metric"], "comparison": claim["comparison"],
         "study_value": claim["study_value"], "ours_value": str(evidence.get("ours", "") or ""),
-        "effect": math.nan, "lo": math.nan, "hi": math.nan, "seeds": 0, "basis": "",
-        "verdict": INCONCLUSIVE, "reason": "",
+        "effect": math.nan, "lo": math.nan, "hi": math.nan,
+        "sesoi": round(float(claim["sesoi"]) * scale, 12), "mde": math.nan, "power": math.nan,
+        "seeds": 0, "basis": "", "verdict": INCONCLUSIVE, "reason": "",
         "flags": join_flags(evidence.get("flags") or []),
         "direction": claim["direction"], "margin": round(float(claim["margin"]) * scale, 12),
         "unit": claim["unit"], "worst_case": bool(claim["worst_case"]),
+        "se": math.nan, "df": math.nan, "se_seed": math.nan, "se_image": math.nan,
+        "images": 0, "p": math.nan, "q": math.nan, "effect_both_correct": math.nan,
+        "lo_both_correct": math.nan, "hi_both_correct": math.nan,
+        "sesoi_source": claim["sesoi_source"],
     }
 
 
-def _censored(row: dict[str, Any], evidence: Mapping[str, Any], scale: float) -> dict:
-    """Study 003's rule when some run never crossed: every seed must order the arms."""
+def _asserted_sign(direction: str) -> int:
+    return 1 if direction in ("greater", "increasing") else -1
+
+
+def _censored(row: dict[str, Any], claim: Mapping[str, Any],
+              evidence: Mapping[str, Any]) -> dict:
+    """Study 003's rule when some run never crossed: each seed's order of the arms (+1: the
+    values increase along the sweep, −1: decrease, 0: neither) against the claim's direction;
+    holds (contradicted) when at least MIN_CENSORED_SEEDS seeds all order them as asserted
+    (opposite)."""
     orders = evidence.get("orders") or {}
     seeds = _sorted_seeds(orders)
     row["seeds"] = len(seeds)
     row["basis"] = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}, censored"
-    if "effect" in evidence and evidence["effect"] is not None:
-        row["effect"] = float(evidence["effect"]) * scale
-    if not seeds:
-        row["verdict"], row["reason"] = INCONCLUSIVE, "censored, and no seed's order given"
-        return row
+    if evidence.get("effect") is not None:
+        row["effect"] = float(evidence["effect"]) * _scale(claim)
     values = {s: int(orders[s]) for s in seeds}
     bad = [s for s in seeds if values[s] not in (1, -1, 0)]
     if bad:
         raise ValueError(f"claim {row['id']!r}: key 'orders' must be 1, -1 or 0 per seed, "
                          f"got {[orders[s] for s in bad]}")
-    plural = "seeds" if len(seeds) > 1 else "seed"
-    if all(v == 1 for v in values.values()):
-        row["verdict"] = HOLDS
-        row["reason"] = f"censored: {plural} {_seed_list(seeds)} all order the arms as asserted"
-    elif all(v == -1 for v in values.values()):
-        row["verdict"] = CONTRADICTED
-        row["reason"] = (f"censored: {plural} {_seed_list(seeds)} all order the arms "
-                         "opposite to the assertion")
+    asserted = _asserted_sign(claim["direction"])
+    parts = []
+    for v, word in ((asserted, "as asserted"), (-asserted, "opposite"), (0, "neither way")):
+        these = [s for s in seeds if values[s] == v]
+        if these:
+            parts.append(f"{'seeds' if len(these) > 1 else 'seed'} {_seed_list(these)} {word}")
+    text = "; ".join(parts) or "no seed's order given"
+    if len(seeds) < MIN_CENSORED_SEEDS:
+        row["reason"] = (f"censored: {text}; the order rule needs ≥ {MIN_CENSORED_SEEDS} "
+                         "seeds")
+    elif all(v == asserted for v in values.values()):
+        row["verdict"], row["reason"] = HOLDS, f"censored: {text}"
+    elif all(v == -asserted for v in values.values()):
+        row["verdict"], row["reason"] = CONTRADICTED, f"censored: {text}"
     else:
-        parts = []
-        for v, word in ((1, "as asserted"), (-1, "opposite"), (0, "neither way")):
-            these = [s for s in seeds if values[s] == v]
-            if these:
-                parts.append(f"{'seeds' if len(these) > 1 else 'seed'} "
-                             f"{_seed_list(these)} {word}")
-        row["verdict"] = INCONCLUSIVE
-        row["reason"] = "censored, seeds disagree: " + "; ".join(parts)
+        row["reason"] = f"censored, seeds disagree: {text}"
     return row
 
 
-def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, n_boot: int = 2000,
-          seed: int = 0, level: float = 0.95) -> dict[str, Any]:
-    """The verdict on one claim from its evidence: effect, interval, basis and reason.
+def _rank(row: dict[str, Any], claim: Mapping[str, Any], evidence: Mapping[str, Any],
+          seed: int, level: float) -> dict:
+    """A rank correlation across models (seed-averaged values): permutation test, or not
+    evaluable below claims_stats.MIN_RANK_MODELS models."""
+    x, y = evidence["rank_x"], evidence["rank_y"]
+    verdict, reason, rho, p = cs.rank_judgement(claim["direction"], x, y, level=level, seed=seed)
+    row.update(effect=rho * _scale(claim), verdict=verdict, reason=reason,
+               basis=f"{len(x)} models, {evidence.get('seeds_text', 'seed-averaged')}",
+               seeds=int(evidence.get("n_seeds", 0)), p=p / 2 if math.isfinite(p) else p)
+    return row
 
-    ≥ 2 seeds in ``per_seed``: the t-interval of the per-seed effects. Otherwise one training
-    run with per-image rows (``images_num``/``images_den``, ``x``) or precomputed
-    ``bootstrap`` replicates: the percentile interval of a seeded paired bootstrap. Otherwise
-    no interval, "inconclusive". ``censored`` evidence is judged by the per-seed ``orders``.
+
+def _scaled(inf: cs.Inference, scale: float) -> cs.Inference:
+    return dataclasses.replace(
+        inf, effect=inf.effect * scale, se=inf.se * scale, lo=inf.lo * scale,
+        hi=inf.hi * scale, se_seed=inf.se_seed * scale, se_image=inf.se_image * scale)
+
+
+def _cube(evidence: Mapping[str, Any], prefix: str, cid: str):
+    """(S, n, k) numerators, denominators (or None) of `prefix`_num / `prefix`_den; a (n, k)
+    array is one seed."""
+    num = np.asarray(evidence[f"{prefix}_num"], dtype=float)
+    den = evidence.get(f"{prefix}_den")
+    den = None if den is None else np.asarray(den, dtype=float)
+    if num.ndim == 2:
+        num = num[None]
+        den = None if den is None else den[None]
+    try:
+        cs.as_cube(num, den)
+        cs.contrast_weights(num.shape[-1], evidence.get("x"))
+    except ValueError as e:
+        raise ValueError(f"claim {cid!r}: evidence key '{prefix}_num': {e}") from None
+    return num, den
+
+
+def _inference(claim: Mapping[str, Any], evidence: Mapping[str, Any], row: dict[str, Any],
+               level: float, borrowed: Mapping[str, Any] | None) -> cs.Inference | None:
+    """The effect's inference from per-image cubes or per-seed effects (None: row["reason"]
+    says why there is no interval)."""
+    cid, x = claim["id"], evidence.get("x")
+    if evidence.get("images_num") is not None:
+        num, den = _cube(evidence, "images", cid)
+        row["seeds"], row["images"] = num.shape[0], num.shape[1]
+        kw = {}
+        if num.shape[0] == 1 and borrowed:
+            kw = dict(borrowed_var=borrowed["var"], borrowed_df=borrowed["df"],
+                      borrowed_from=borrowed["from"])
+        effects = cs.per_seed_effects(num, den, x)
+        if not np.all(np.isfinite(effects)):
+            row["reason"] = "effect undefined (an arm with no image in its denominator)"
+            return None
+        return cs.two_way_inference(num, den, x, level=level, **kw)
+    per_seed = evidence.get("per_seed") or {}
+    seeds = _sorted_seeds(per_seed)
+    row["seeds"] = len(seeds)
+    values = np.array([math.nan if per_seed[s] is None else float(per_seed[s]) for s in seeds])
+    undefined = [s for s, v in zip(seeds, values) if not math.isfinite(v)]
+    if undefined:
+        row["reason"] = f"effect undefined for seed {_seed_list(undefined)}: no interval"
+        if len(undefined) < len(seeds):
+            row["effect"] = float(np.nanmean(values)) * _scale(claim)
+        return None
+    if len(seeds) >= 2:
+        inf = cs.seed_inference(values, level)
+        if inf is None:
+            row["effect"] = float(values.mean()) * _scale(claim)
+            row["reason"] = (f"the {len(seeds)} seeds give the same effect and no per-image "
+                             "data exist: no error estimate, no interval")
+        return inf
+    if len(seeds) == 1:
+        row["effect"] = float(values[0]) * _scale(claim)
+        row["basis"] = ONE_RUN
+        row["reason"] = f"{ONE_RUN}, and no per-image data: no interval"
+    elif evidence.get("effect") is not None:
+        row["effect"] = float(evidence["effect"]) * _scale(claim)
+        row["reason"] = "no interval: an effect without seeds or per-image data"
+    else:
+        row["reason"] = "no interval: no per-seed effects and no per-image data"
+    return None
+
+
+def _judgement(claim: Mapping[str, Any], inf: cs.Inference, sesoi: float) -> cs.Judgement:
+    direction = claim["direction"]
+    if direction == "equivalent":
+        return cs.judge_equivalent(sesoi, inf)
+    if direction == "at_least":
+        return cs.judge_at_least(sesoi, inf)
+    return cs.judge_directional(direction, sesoi, inf)
+
+
+def _mcnemar_gate(row: dict[str, Any], evidence: Mapping[str, Any], cid: str,
+                  level: float) -> None:
+    """Paired 0/1 outcomes (pooled over seeds): a verdict on a side of 0 also needs the exact
+    McNemar test at 1 − level, so a handful of discordant images cannot decide."""
+    if row["verdict"] not in (HOLDS, CONTRADICTED) or evidence.get("x") is not None:
+        return
+    if row["reason"].startswith("no effect as large"):
+        return
+    num, den = _cube(evidence, "images", cid)
+    counts = cs.discordant_counts(num, den)
+    if counts is None:
+        return
+    p = cs.mcnemar_exact(*counts)
+    if p >= 1 - level:
+        row["reason"] = (f"exact McNemar p = {p:.3g} ({counts[0]} vs {counts[1]} discordant "
+                         f"images): too few to decide, though the interval is "
+                         f"{'on the asserted side' if row['verdict'] == HOLDS else 'opposite'}")
+        row["verdict"] = INCONCLUSIVE
+
+
+def _both_correct(row: dict[str, Any], claim: Mapping[str, Any],
+                  evidence: Mapping[str, Any], level: float) -> None:
+    """The rate on the images every arm classifies correctly, beside the study's own one."""
+    if evidence.get("both_correct_num") is None:
+        return
+    num, den = _cube(evidence, "both_correct", claim["id"])
+    if not np.all(np.isfinite(cs.per_seed_effects(num, den, evidence.get("x")))):
+        return
+    inf = _scaled(cs.two_way_inference(num, den, evidence.get("x"), level=level),
+                  _scale(claim))
+    row.update(effect_both_correct=inf.effect, lo_both_correct=inf.lo, hi_both_correct=inf.hi)
+
+
+def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, seed: int = 0,
+          level: float = cs.LEVEL, borrowed: Mapping[str, Any] | None = None,
+          **_unused: Any) -> dict[str, Any]:
+    """The verdict on one claim from its evidence (the module docstring's rules).
 
     Args:
         claim: a claim dict (validated here).
-        evidence: the study's evidence dict for it (``status`` required; see the spec).
-        n_boot: bootstrap replicates for per-image evidence.
-        seed: the bootstrap's seed (the same for every claim: reruns give the same interval).
+        evidence: the study's evidence dict (``status`` required; shapes: EVIDENCE_SHAPES).
+        seed: the permutation test's seed (rank claims).
         level: interval coverage.
+        borrowed: {var, df, from}: a between-seed variance of this claim's per-seed effect
+            (raw units) for a one-run row, from another row (:func:`judge_all`).
 
     Returns:
-        a row dict with the columns ``COLUMNS`` + ``EXTRA_COLUMNS`` (effect, lo, hi and margin
-        in display units: percentage points when the claim's unit is "%").
+        a row dict with the columns ``COLUMNS`` + ``EXTRA_COLUMNS`` (effect, interval, SESOI,
+        MDE and margin in display units: percentage points when the claim's unit is "%").
     """
     validate_claim(claim)
     cid = claim["id"]
@@ -498,8 +474,6 @@ def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, n_boot: int 
         raise ValueError(f"claim {cid!r}: evidence key 'status' is {status!r}, not one of "
                          f"{', '.join(STATUSES)}")
     row = _base_row(claim, evidence)
-    scale = 100.0 if claim["unit"] == "%" else 1.0
-    per_seed = evidence.get("per_seed") or {}
     if status == "not_run":
         row["verdict"] = NOT_RUN
         row["reason"] = evidence.get("reason") or "the preset did not train these models"
@@ -507,84 +481,86 @@ def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, n_boot: int 
     if status == "not_evaluable":
         row["verdict"] = NOT_EVALUABLE
         row["reason"] = evidence.get("reason") or "a model failed the validity gate"
-        row["seeds"] = len(per_seed)
         return row
     if evidence.get("censored"):
-        return _censored(row, evidence, scale)
-
-    direction, margin = claim["direction"], float(claim["margin"])
-    seeds = _sorted_seeds(per_seed)
-    row["seeds"] = len(seeds)
-    effect = lo = hi = math.nan
-    if len(seeds) >= 2:
-        values = np.array([float(per_seed[s]) if per_seed[s] is not None else math.nan
-                           for s in seeds])
-        row["basis"] = f"{len(seeds)} seeds"
-        undefined = [s for s, v in zip(seeds, values) if not math.isfinite(v)]
-        if undefined:
-            row["reason"] = f"effect undefined for seed {_seed_list(undefined)}: no interval"
-            if len(undefined) < len(seeds):
-                row["effect"] = float(np.nanmean(values)) * scale
-            return row
-        effect, lo, hi = t_interval(values, level)
-    else:
-        boot = evidence.get("bootstrap")
-        has_images = evidence.get("images_num") is not None
-        if boot is not None or has_images:
-            row["seeds"] = max(len(seeds), 1)
-            row["basis"] = "one training run"
-            if boot is not None:
-                if evidence.get("effect") is None:
-                    raise ValueError(f"claim {cid!r}: evidence key 'effect' is required "
-                                     "with 'bootstrap'")
-                effect = float(evidence["effect"])
-                reps = np.asarray(boot, dtype=float)
-            else:
-                num, den = _check_images(evidence["images_num"], evidence.get("images_den"),
-                                         evidence.get("x"), where=f"claim {cid!r}")
-                effect = _effect_of_arms(arm_values(num, den), evidence.get("x"))
-                reps = (paired_bootstrap(num, den, evidence.get("x"), n_boot=n_boot, seed=seed)
-                        if math.isfinite(effect) else np.array([]))
-            if not math.isfinite(effect):
-                row["reason"] = "effect undefined (nan): no interval"
-                return row
-            finite = np.isfinite(reps)
-            if reps.size == 0 or finite.mean() < MIN_FINITE_BOOT:
-                row["effect"] = effect * scale
-                row["reason"] = (f"bootstrap: {int(finite.sum())} of {reps.size} replicates "
-                                 "defined: no interval")
-                return row
-            lo, hi = percentile_interval(reps[finite], level)
-        else:
-            if len(seeds) == 1:
-                effect = float(per_seed[seeds[0]]) if per_seed[seeds[0]] is not None else math.nan
-                row["basis"] = "one training run"
-                row["reason"] = "no interval: one seed and no per-image data"
-            elif evidence.get("effect") is not None:
-                effect = float(evidence["effect"])
-                row["reason"] = "no interval: an effect without seeds or per-image data"
-            else:
-                row["reason"] = "no interval: no per-seed effects and no per-image data"
-            row["effect"] = effect * scale
-            return row
-
-    row["effect"], row["lo"], row["hi"] = effect * scale, lo * scale, hi * scale
-    row["verdict"] = decide(direction, margin * scale, row["lo"], row["hi"])
-    row["reason"] = _reason(row["verdict"], direction, margin * scale, row["effect"],
-                            row["lo"], row["hi"], level)
+        return _censored(row, claim, evidence)
+    if evidence.get("rank_x") is not None:
+        return _rank(row, claim, evidence, seed, level)
+    inf = _inference(claim, evidence, row, level, borrowed)
+    if inf is None:
+        return row
+    scale = _scale(claim)
+    inf = _scaled(inf, scale)
+    row.update(effect=inf.effect, lo=inf.lo, hi=inf.hi, se=inf.se, df=inf.df,
+               se_seed=inf.se_seed, se_image=inf.se_image, seeds=inf.n_seeds)
+    row["basis"] = (f"{inf.n_seeds} seeds" if inf.n_seeds >= 2 else
+                    f"{ONE_RUN}, seed variance from {inf.borrowed}" if inf.borrowed else ONE_RUN)
+    if not inf.se > 0:
+        row["reason"] = "no variation across seeds or images: no interval"
+        return row
+    sesoi = row["sesoi"]
+    j = _judgement(claim, inf, sesoi)
+    row.update(verdict=j.verdict, reason=j.reason, mde=j.mde, power=j.power)
+    row["p"] = cs.decisive_p(claim["direction"], sesoi, inf, j.verdict, j.reason)
+    if evidence.get("images_num") is not None:
+        _mcnemar_gate(row, evidence, cid, level)
+    _both_correct(row, claim, evidence, level)
     return row
+
+
+def _borrowed(claim: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> dict | None:
+    """The between-seed variance of the per-seed effect a claim borrows (claim key `borrow`:
+    the id of a multi-seed row of the same study and metric), in raw units."""
+    source = claim.get("borrow")
+    if not source:
+        return None
+    r = rows.get(source)
+    if r is None or r.get("seeds", 0) < 2 or not math.isfinite(r.get("se_seed", math.nan)):
+        return None
+    scale = _scale(claim)
+    return {"var": (r["se_seed"] / scale) ** 2 * r["seeds"], "df": r["seeds"] - 1,
+            "from": f"{source} ({r['seeds']} seeds)"}
+
+
+def adjust_exploratory(rows: list[dict[str, Any]], level: float = cs.LEVEL) -> None:
+    """Benjamini-Hochberg over each study's exploratory rows (the family: that study's
+    exploratory rows with a p-value); a verdict whose q-value does not reach the one-sided
+    (1 − level)/2 becomes inconclusive. Headline rows stay unadjusted.
+
+    Args:
+        rows: judged rows (:func:`judge`), changed in place (``q``, verdict, reason).
+        level: the intervals' coverage.
+
+    Returns:
+        None.
+    """
+    alpha = (1 - level) / 2
+    for study in dict.fromkeys(r["study"] for r in rows):
+        family = [r for r in rows if r["study"] == study and r["headline"] == "exploratory"
+                  and math.isfinite(r.get("p", math.nan))]
+        if not family:
+            continue
+        q = cs.benjamini_hochberg([r["p"] for r in family])
+        for r, qi in zip(family, q):
+            r["q"] = float(qi)
+            if r["verdict"] in (HOLDS, CONTRADICTED, EQUIVALENT) and not qi < alpha:
+                r["reason"] = (f"{r['verdict']} before adjustment ({r['reason']}), but q = "
+                               f"{qi:.3g} ≥ {alpha:g} after Benjamini-Hochberg over "
+                               f"{len(family)} exploratory rows")
+                r["verdict"] = INCONCLUSIVE
 
 
 def judge_all(claims: Sequence[Mapping[str, Any]], evidences: Mapping[str, Mapping[str, Any]],
               **kw: Any) -> list[dict[str, Any]]:
-    """Judge every claim, in the claims' order.
+    """Judge every claim, in the claims' order (a claim that borrows a seed variance after
+    its source), then adjust each study's exploratory rows (:func:`adjust_exploratory`).
 
     Args:
         claims: the claim dicts (validated together: unique ids).
         evidences: claim id -> evidence dict; a claim without one is "inconclusive" ("no
             evidence returned"); an id that names no claim is an error (a typo would
             otherwise drop a verdict silently).
-        **kw: passed to :func:`judge` (n_boot, seed, level).
+        **kw: passed to :func:`judge` (seed, level).
 
     Returns:
         the row dicts, one per claim.
@@ -594,21 +570,23 @@ def judge_all(claims: Sequence[Mapping[str, Any]], evidences: Mapping[str, Mappi
     unknown = sorted(set(evidences) - ids)
     if unknown:
         raise ValueError(f"evidence for unknown claim ids: {', '.join(unknown)}")
-    rows = []
-    for claim in claims:
+    done: dict[str, dict[str, Any]] = {}
+    for claim in sorted(claims, key=lambda c: bool(c.get("borrow"))):
         ev = evidences.get(claim["id"])
         if ev is None:
             row = judge(claim, {"status": "ok"}, **kw)
             row["reason"] = "no evidence returned for this claim"
         else:
-            row = judge(claim, ev, **kw)
-        rows.append(row)
+            row = judge(claim, ev, borrowed=_borrowed(claim, done), **kw)
+        done[claim["id"]] = row
+    rows = [done[c["id"]] for c in claims]
+    adjust_exploratory(rows, kw.get("level", cs.LEVEL))
     return rows
 
 
+
 def claims_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The rows as a table: the spec's columns in order, then direction, margin, unit and
-    worst_case.
+    """The rows as a table: the spec's columns in order, then ``EXTRA_COLUMNS``.
 
     Args:
         rows: rows from :func:`judge` / :func:`judge_all`.
@@ -641,11 +619,58 @@ def _effect_cell(row: Mapping[str, Any]) -> str:
     return text + (" pp" if row.get("unit") == "%" else "")
 
 
+def basis_group(row: Mapping[str, Any]) -> str:
+    """The basis a verdict rests on, for the counts: "seeds" (≥ 2 training runs per arm),
+    "one run" (one per arm) or "none" (not run, not evaluable, no data).
+
+    Args:
+        row: a judged row.
+
+    Returns:
+        one of ``BASIS_GROUPS``.
+    """
+    if row.get("verdict") in (NOT_RUN, NOT_EVALUABLE) or not row.get("seeds"):
+        return "none"
+    return "seeds" if int(row["seeds"]) >= 2 else "one run"
+
+
+BASIS_GROUPS = ("seeds", "one run", "none")
+
+
+def verdict_counts(rows: Sequence[Mapping[str, Any]]) -> str:
+    """'7 holds (7 seeds), 20 inconclusive (14 seeds, 6 one run), …': each verdict's count,
+    split by basis.
+
+    Args:
+        rows: judged rows.
+
+    Returns:
+        the sentence.
+    """
+    parts = []
+    for v in VERDICTS:
+        these = [r for r in rows if r["verdict"] == v]
+        if not these:
+            continue
+        by = [(g, sum(basis_group(r) == g for r in these)) for g in BASIS_GROUPS]
+        split = ", ".join(f"{n} {g}" for g, n in by if n and g != "none")
+        parts.append(f"{len(these)} {v}" + (f" ({split})" if split and v not in
+                                             (NOT_RUN, NOT_EVALUABLE) else ""))
+    return ", ".join(parts) + "."
+
+
+def _num_cell(row: Mapping[str, Any], key: str, percent: bool = False) -> str:
+    v = row.get(key)
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "–"
+    return f"{100 * v:.0f} %" if percent else fmt_number(v, _decimals(v))
+
+
 def claims_markdown(rows: Sequence[Mapping[str, Any]],
                     deviations: Mapping[str, Sequence[str]] | None = None,
                     title: str = "Claims and verdicts") -> str:
-    """``claims.md``: a legend, then per study its claims (headline first) as a table and
-    the deviations of our runs from the study.
+    """``claims.md``: the counts by verdict and basis, a legend, then per study its claims
+    (headline first) as a table and the deviations of our runs from the study.
 
     Args:
         rows: rows from :func:`judge_all`.
@@ -658,18 +683,23 @@ def claims_markdown(rows: Sequence[Mapping[str, Any]],
     deviations = deviations or {}
     lines = [f"# {title}", "",
              "Generated by the workflow from the runs' results; every verdict below follows "
-             "from the data by fixed rules (curvrobust.claims), not by hand.", "",
-             "Verdicts:", ""]
+             "from the data by fixed rules (curvrobust.claims, curvrobust.claims_stats), not "
+             "by hand.", "", f"All rows: {verdict_counts(rows)} (\"seeds\": two or more "
+             "training runs per arm; \"one run\": one per arm).", "", "Verdicts:", ""]
     lines += [f"- **{v}**: {LEGEND[v]}." for v in VERDICTS]
     lines += ["",
               "Effect: the paired difference A − B of the comparison (for trends: the slope "
-              "against log₂ of the swept value), with its 95 % interval; pp: percentage "
-              "points. Basis: \"N seeds\" — t-interval of the per-seed paired effects (same "
-              "seed, initial weights and batch order); \"one training run\" — seeded paired "
-              "bootstrap over the shared test images, which does not see the training's "
-              "variation. Headline: the study's headline claim (≥ 3 seeds in the default run); "
-              "exploratory: the others. Flags: failed gradient-masking checks (the verdict is "
-              "kept).", ""]
+              "against log₂ of the swept value), mean over seeds, with its 95 % interval over "
+              "seeds *and* the shared test images (t, S − 1 degrees of freedom); pp: "
+              "percentage points. SESOI: the smallest effect that matters, declared from the "
+              "study's words (docs/claims.md). MDE: the true effect this run's design detects "
+              "(\"holds\") with 80 % probability; power: the probability of \"holds\" (or "
+              "\"equivalent\") at the SESOI. \"one training run\": one model per arm, so the "
+              "interval sees the images, not the training's variation: such a row is never a "
+              "verdict about the optimiser. Exploratory rows are adjusted for multiplicity "
+              "(Benjamini-Hochberg within the study); the headline (one per study, or one per "
+              "dataset) is not. What it would take to decide: results/power.md. Flags: failed "
+              "gradient-masking checks (the verdict is kept).", ""]
     studies = sorted({r["study"] for r in rows} | set(deviations), key=_study_order)
     for study in studies:
         these = [r for r in rows if r["study"] == study]
@@ -677,13 +707,10 @@ def claims_markdown(rows: Sequence[Mapping[str, Any]],
                  + [r for r in these if r.get("headline") != "headline"])
         lines += [f"## {study}", ""]
         if these:
-            counts: dict[str, int] = {}
-            for r in these:
-                counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-            lines += [", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts) + ".", ""]
-            lines += ["| claim | metric | study | ours | effect [95 % interval] | seeds/basis "
-                      "| verdict | flags |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += [verdict_counts(these), ""]
+            lines += ["| claim | metric | study | ours | effect [95 % interval] | SESOI | MDE "
+                      "| power | seeds/basis | verdict | flags |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
             for r in these:
                 tags = []
                 if r.get("headline") == "headline":
@@ -697,9 +724,15 @@ def claims_markdown(rows: Sequence[Mapping[str, Any]],
                 verdict = f"**{r['verdict']}**"
                 if r.get("reason"):
                     verdict += f": {r['reason']}"
+                q = r.get("q")
+                if isinstance(q, float) and math.isfinite(q):
+                    verdict += f" (q = {q:.3g})"
                 basis = r.get("basis") or ("–" if not r.get("seeds") else f"{r['seeds']} seeds")
+                if r.get("images"):
+                    basis += f", {r['images']} images"
                 cells = [claim, r.get("metric"), r.get("study_value") or "–",
-                         r.get("ours_value") or "–", _effect_cell(r), basis, verdict,
+                         r.get("ours_value") or "–", _effect_cell(r), _num_cell(r, "sesoi"),
+                         _num_cell(r, "mde"), _num_cell(r, "power", True), basis, verdict,
                          r.get("flags") or ""]
                 lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
             lines.append("")

@@ -88,7 +88,7 @@ def contrast_weights(k: int, x: Sequence[float] | None = None) -> np.ndarray:
     return tc / (tc @ tc)
 
 
-def _as_cube(num, den) -> tuple[np.ndarray, np.ndarray]:
+def as_cube(num, den) -> tuple[np.ndarray, np.ndarray]:
     """(S, n, k) numerators and denominators (den None: every image counts once)."""
     num = np.asarray(num, dtype=float)
     if num.ndim != 3 or min(num.shape) < 1 or num.shape[2] < 2:
@@ -123,7 +123,7 @@ def arm_values(num, den=None, axis: int = 0) -> np.ndarray:
 def per_seed_effects(num, den=None, x: Sequence[float] | None = None) -> np.ndarray:
     """(S,) effect of each seed: Σ_k w_k·(Σ_i num / Σ_i den) (nan where an arm has no
     denominator)."""
-    num, den = _as_cube(num, den)
+    num, den = as_cube(num, den)
     return arm_values(num, den, axis=1) @ contrast_weights(num.shape[2], x)
 
 
@@ -131,7 +131,7 @@ def image_se(num, den=None, x: Sequence[float] | None = None) -> float:
     """Delta-method standard error, over the shared images, of the seed-averaged effect with
     the seeds held fixed: each image's influence ψ_i = (1/S)·Σ_s Σ_k w_k·(num − r·den)/Σden,
     SE² = n/(n − 1)·Σ ψ_i² (Σ ψ_i = 0 by construction)."""
-    num, den = _as_cube(num, den)
+    num, den = as_cube(num, den)
     S, n, k = num.shape
     w = contrast_weights(k, x)
     total = den.sum(axis=1, keepdims=True)                       # (S, 1, k)
@@ -163,7 +163,7 @@ def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
         an :class:`Inference`; with one seed and nothing borrowed, se_seed is nan, df is inf
         and the interval is the image-level one (it does not see the training's variation).
     """
-    num, den = _as_cube(num, den)
+    num, den = as_cube(num, den)
     S, n, _ = num.shape
     effects = per_seed_effects(num, den, x)
     if not np.all(np.isfinite(effects)):
@@ -342,3 +342,123 @@ def judge_equivalent(margin: float, inf: Inference) -> Judgement:
         return Judgement("inconclusive", f"underpowered: equivalence within ±{mde:.3g} "
                          f"detectable, margin {margin:g}", power, mde)
     return Judgement("inconclusive", f"interval crosses ±{margin:g}", power, mde)
+
+
+def judge_at_least(margin: float, inf: Inference) -> Judgement:
+    """Non-inferiority (A − B > −margin): holds when the lower bound exceeds −margin,
+    contradicted when the upper bound lies below it; power at a true effect of 0."""
+    power = holds_probability(margin, inf.se, inf.df, 0.0, inf.level)
+    mde = minimum_detectable_effect(inf.se, inf.df, 0.0, level=inf.level)
+    if _one_run(inf):
+        return Judgement("inconclusive", "one training run: the interval covers the test "
+                         "images, not the training's variation", power, mde)
+    if inf.lo > -margin:
+        return Judgement("holds", f"interval above −{margin:g} (the margin)", power, mde)
+    if inf.hi < -margin:
+        return Judgement("contradicted", f"interval below −{margin:g} (the margin)", power, mde)
+    if power < POWER:
+        return Judgement("inconclusive", f"underpowered: non-inferiority within {mde:.3g} "
+                         f"detectable, margin {margin:g}", power, mde)
+    return Judgement("inconclusive", f"interval crosses −{margin:g} (the margin)", power, mde)
+
+
+# --------------------------------------------------------------------------- p-values of verdicts
+
+def p_beyond(inf: Inference, bound: float, side: str) -> float:
+    """One-sided p against H0: effect ≤ bound (side "greater") or effect ≥ bound ("less"),
+    with the interval's t (or normal) reference; p < (1 − level)/2 exactly when the interval
+    lies beyond the bound on that side."""
+    if not (inf.se > 0) or side not in ("greater", "less"):
+        return math.nan
+    t = (inf.effect - bound) / inf.se
+    sf = stats.norm.sf if not math.isfinite(inf.df) else (lambda v: stats.t.sf(v, inf.df))
+    return float(sf(t) if side == "greater" else sf(-t))
+
+
+def decisive_p(direction: str, sesoi: float, inf: Inference, verdict: str, reason: str) -> float:
+    """The p-value of the test behind a verdict (the Benjamini-Hochberg family's input): the
+    asserted side for "holds", the other side or two one-sided tests inside ±SESOI for
+    "contradicted", both sides of ±margin for "equivalent"; for "inconclusive" the smallest of
+    the tests that could have decided."""
+    up, down = (lambda b: p_beyond(inf, b, "greater")), (lambda b: p_beyond(inf, b, "less"))
+    if direction == "at_least":
+        tests = {"holds": up(-sesoi), "contradicted": down(-sesoi)}
+    elif direction == "equivalent":
+        tests = {"equivalent": max(up(-sesoi), down(sesoi)),
+                 "contradicted": min(up(sesoi), down(-sesoi))}
+    else:
+        asserted, other = ((up, down) if SIDE[direction] > 0 else (down, up))
+        inside = max(up(-sesoi), down(sesoi)) if sesoi > 0 else math.nan
+        tests = {"holds": asserted(0.0), "contradicted": other(0.0), "inside": inside}
+        if verdict == "contradicted" and reason.startswith("no effect as large"):
+            return tests["inside"]
+    if verdict in tests:
+        return tests[verdict]
+    finite = [p for p in tests.values() if math.isfinite(p)]
+    return min(finite) if finite else math.nan
+
+
+# --------------------------------------------------------------------------- evidence shapes
+
+def seed_inference(effects: Sequence[float], level: float = LEVEL) -> Inference | None:
+    """The t-interval of per-seed effects where no per-image data exist (≥ 2 seeds); None when
+    the seeds agree exactly (s = 0: no error estimate at all, so no interval)."""
+    v = np.asarray(effects, dtype=float)
+    if v.size < 2:
+        raise ValueError(f"a t-interval needs at least 2 per-seed effects, got {v.size}")
+    s = float(v.std(ddof=1))
+    if not s > 0:
+        return None
+    se, df = s / math.sqrt(v.size), float(v.size - 1)
+    half = _t_quantile((1 + level) / 2, df) * se
+    mean = float(v.mean())
+    return Inference(effect=mean, se=se, df=df, lo=mean - half, hi=mean + half, level=level,
+                     se_seed=se, se_image=math.nan, n_seeds=int(v.size), n_images=0)
+
+
+def discordant_counts(num, den=None) -> tuple[int, int] | None:
+    """(A only, B only) summed over seeds for paired 0/1 outcomes of two arms on the same
+    images (den None or equal in both arms and 0/1); None when the outcomes are not 0/1."""
+    num, den = as_cube(num, den)
+    if num.shape[2] != 2 or not np.all(np.isin(num, (0.0, 1.0))):
+        return None
+    if not (np.all(np.isin(den, (0.0, 1.0))) and np.array_equal(den[..., 0], den[..., 1])):
+        return None
+    a, b = num[..., 0], num[..., 1]
+    return int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+
+
+def rank_judgement(direction: str, x: Sequence[float], y: Sequence[float], *,
+                   level: float = LEVEL, seed: int = 0) -> tuple[str, str, float, float]:
+    """(verdict, reason, ρ, p) of a rank correlation across models: "not evaluable" below
+    MIN_RANK_MODELS models (no p < 1 − level is possible), else the permutation test decides
+    the sign (direction greater: ρ > 0 asserted)."""
+    rho, p = spearman_permutation(x, y, seed=seed)
+    k = len(x)
+    if k < MIN_RANK_MODELS:
+        return ("not evaluable", f"ρ = {rho:.2f} over {k} models: a rank correlation needs "
+                f"≥ {MIN_RANK_MODELS} models to reach p < {1 - level:g} (permutation)", rho, p)
+    sign = 1.0 if direction in ("greater", "increasing") else -1.0
+    if p < 1 - level:
+        if sign * rho > 0:
+            return "holds", f"permutation p = {p:.3g} over {k} models", rho, p
+        return "contradicted", f"opposite sign, permutation p = {p:.3g}", rho, p
+    return "inconclusive", f"permutation p = {p:.3g} over {k} models", rho, p
+
+
+def cube_from_frames(frames, num_cols: Sequence[str],
+                     den_cols: Sequence[str] | None = None) -> dict:
+    """Per-image cubes (seeds × images × arms) from per-seed tables indexed by image (or batch)
+    id, on the ids every seed's table has, in seed order: {"seeds", "images_num",
+    "images_den"} (den None without den_cols): the evidence the claims engine judges."""
+    seeds = sorted(frames)
+    if not seeds:
+        raise ValueError("no seed's per-image table to build a cube from")
+    shared = sorted(set.intersection(*(set(frames[s].index) for s in seeds)))
+    if not shared:
+        raise ValueError(f"seeds {seeds} share no image (or batch) id")
+    rows = {s: frames[s].loc[shared] for s in seeds}
+    num = np.stack([rows[s][list(num_cols)].to_numpy(float) for s in seeds])
+    den = (None if den_cols is None else
+           np.stack([rows[s][list(den_cols)].to_numpy(float) for s in seeds]))
+    return {"seeds": seeds, "images_num": num, "images_den": den}

@@ -475,7 +475,9 @@ def iters_to_climb_fraction(losses: torch.Tensor, fraction: float = 0.9) -> torc
     start reached, so the count is a share of *each start's own* rise whatever its height: at
     every input scale the same f measures the same progress (unlike a tolerance relative to the
     best loss, which is a different share of the climb at each scale). A start that never rises
-    (max = L_0) counts 0. ``f = 1`` gives the iteration of the best loss.
+    (max = L_0) is censored: it counts T, the iterations run (it never made any climb, so it
+    cannot be the fastest; :func:`never_climbs` flags it). ``f = 1`` gives the iteration of the
+    best loss.
 
     Args:
         losses: (S, T+1, N) losses (``PGAResult.losses``).
@@ -493,7 +495,21 @@ def iters_to_climb_fraction(losses: torch.Tensor, fraction: float = 0.9) -> torc
     best = losses.max(dim=1, keepdim=True).values
     # min(·, best): start + 1·(best − start) may round above best
     target = torch.minimum(start + fraction * (best - start), best)
-    return (losses >= target).to(torch.int8).argmax(dim=1).long()
+    iters = (losses >= target).to(torch.int8).argmax(dim=1).long()
+    return torch.where(never_climbs(losses), losses.shape[1] - 1, iters)
+
+
+def never_climbs(losses: torch.Tensor) -> torch.Tensor:
+    """Per start and example, whether the ascent never rose above its starting loss: its
+    iterations to a share of the climb are censored at T.
+
+    Args:
+        losses: (S, T+1, N) losses (``PGAResult.losses``).
+
+    Returns:
+        (S, N) bool.
+    """
+    return losses.max(dim=1).values <= losses[:, 0]
 
 
 def converged_starts(losses: torch.Tensor, window: int = 10, rtol: float = 1e-2) -> torch.Tensor:
@@ -590,7 +606,8 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
                      plateau_window: int = 10) -> list[dict[str, float]]:
     """Per example, over its starts: the loss at the start and the end; the progress measures
     comparable across input scales — iterations to ``climb_fraction`` of each start's climb
-    (:func:`iters_to_climb_fraction`, mean over starts; ``climb`` is the mean rise itself), the
+    (:func:`iters_to_climb_fraction`, mean over starts, a start that never rises censored at T:
+    ``climb_censored`` is the share of such starts; ``climb`` is the mean rise itself), the
     share of starts that reached the loss plateau (:func:`converged_starts` with
     ``plateau_window`` and ``loss_rtol``) and the distinct maxima among them
     (:func:`converged_maxima` at ``maxima_rtol``; NaN if none converged); and the earlier
@@ -608,7 +625,7 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
 
     Returns:
         N dicts ``{example, loss_start, loss_final, loss_final_max, climb, iters_to_climb,
-        converged_share, maxima_converged, iters_to_loss_tol, iters_to_tol, reached_tol,
+        climb_censored, converged_share, maxima_converged, iters_to_loss_tol, iters_to_tol, reached_tol,
         mapping_norm_final, maxima_count, maxima_spread, maxima_rel_spread, maxima_std}``,
         means over the starts.
     """
@@ -616,6 +633,7 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
     it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
     it_climb = iters_to_climb_fraction(result.losses, climb_fraction).double()
     climb = (result.losses.max(dim=1).values - result.losses[:, 0]).double()
+    no_climb = never_climbs(result.losses)
     conv = converged_starts(result.losses, plateau_window, loss_rtol)
     conv_maxima = converged_maxima(result.final_loss, conv, maxima_rtol)
     it_map = result.iters_to_tol.double()
@@ -632,6 +650,7 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
             loss_final_max=float(final[:, i].max()),
             climb=float(climb[:, i].mean()),
             iters_to_climb=float(it_climb[:, i].mean()),
+            climb_censored=float(no_climb[:, i].double().mean()),
             converged_share=float(conv[:, i].double().mean()),
             maxima_converged=float(conv_maxima[i]),
             iters_to_loss_tol=float(it_loss[:, i].mean()),

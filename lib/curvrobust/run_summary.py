@@ -79,7 +79,7 @@ def _num(v: str) -> float:
 
 def headline_lines(claims_csv: str | Path) -> list[str]:
     """A few lines per headline claim of the claims table: study, verdict, effect with its 95 %
-    interval and basis, the claim, and our measured values (what the effect is the difference
+    interval and basis, the SESOI beside the MDE and power at the SESOI, the claim, and our measured values (what the effect is the difference
     or slope of), exactly as the table has them."""
     with open(claims_csv, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -96,6 +96,11 @@ def headline_lines(claims_csv: str | Path) -> list[str]:
         else:
             number = f", effect {effect:+.3g}{unit} [{lo:+.3g}, {hi:+.3g}]"
         basis = f", {r['basis']}" if r.get("basis") else ""
+        sesoi, mde, power = (_num(r.get(k)) for k in ("sesoi", "mde", "power"))
+        if not math.isnan(sesoi):
+            basis += (f"; SESOI {sesoi:.3g}{unit}, MDE "
+                      + ("–" if math.isnan(mde) else f"{mde:.3g}{unit}")
+                      + ("" if math.isnan(power) else f", power {100 * power:.0f} %"))
         study = STUDIES.get(r.get("study", ""), r.get("study", ""))
         ours = f"\n    ours: {r['ours_value']}" if r.get("ours_value") else ""
         out.append(f"  {study}: {r['verdict'].upper()}{number}{basis}\n"

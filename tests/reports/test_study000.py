@@ -323,8 +323,14 @@ def test_evidence_per_seed_effects_of_ratio_arms(tmp_path):
     ev = rep.claim_evidence([_claim(plan, "000-gn-adam-fgsm-clean-0.1")],
                             dict(labels={"gn": "GN", "adam": "Adam"}, models=models), {})
     e = ev["000-gn-adam-fgsm-clean-0.1"]
-    assert e["status"] == "ok" and "images_num" not in e
-    assert e["per_seed"] == pytest.approx({1: 0.1, 2: 0.2})  # seeds in both arms only
+    assert e["status"] == "ok" and e["seeds"] == [1, 2]  # seeds in both arms only
+    assert e["images_num"].shape == e["images_den"].shape == (2, 20, 2)
+    from curvrobust.claims_stats import per_seed_effects
+
+    assert per_seed_effects(e["images_num"], e["images_den"]) == pytest.approx([0.1, 0.2])
+    # on the 10 images both arms classify correctly: GN 6/10, 7/10; Adam 8/10
+    both = per_seed_effects(e["both_correct_num"], e["both_correct_den"])
+    assert both == pytest.approx([6 / 10 - 8 / 10, 7 / 10 - 8 / 10])
     assert e["ours"] == "GN 65.0 %, Adam 50.0 % (2 seeds, mean)"
 
 
@@ -338,7 +344,8 @@ def test_evidence_one_seed_pairs_images(tmp_path):
                            dict(labels={"gn": "GN", "sgd": "SGD"}, models=[gn, sgd]),
                            {})["000-gn-sgd-fgsm-clean-0.1"]
     num, den = e["images_num"], e["images_den"]
-    assert num.shape == den.shape == (20, 2) and "per_seed" not in e
+    assert num.shape == den.shape == (1, 20, 2) and "per_seed" not in e
+    num, den = num[0], den[0]
     assert num[:, 0].sum() / den[:, 0].sum() == pytest.approx(3 / 12)
     assert num[:, 1].sum() / den[:, 1].sum() == pytest.approx(9 / 15)
     assert (den[:, 1] == [int(i < 15) for i in range(20)]).all()  # paired by index
@@ -364,9 +371,11 @@ def test_evidence_means_of_input_statistics_and_sharpness(tmp_path):
     ev = rep.claim_evidence(claims, dict(labels={}, models=models), {})
     grad = ev["000-gn-adam-gradnorm"]
     assert grad["images_den"] is None
-    assert grad["images_num"].mean(axis=0) == pytest.approx([7.5, 2.5])
-    assert ev["000-gn-adam-margin"]["images_num"].mean(axis=0) == pytest.approx([10 / 3, 10])
-    assert ev["000-gn-adam-sam"]["images_num"].mean(axis=0) == pytest.approx([0.03, 0.01])
+    assert grad["images_num"].mean(axis=(0, 1)) == pytest.approx([7.5, 2.5])
+    assert "both_correct_num" not in grad  # a mean, not a rate among correct images
+    assert ev["000-gn-adam-margin"]["images_num"].mean(axis=(0, 1)) == pytest.approx([10 / 3,
+                                                                                       10])
+    assert ev["000-gn-adam-sam"]["images_num"].mean(axis=(0, 1)) == pytest.approx([0.03, 0.01])
 
 
 def _summary(tmp_path, name, degenerate=False, failed=()):
@@ -418,7 +427,8 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
     gn = _model(tmp_path, "gn", "clean", 1, n=10, correct=10, success=0)
     sgd = _model(tmp_path, "sgd", "clean", 1, n=10, correct=10, success=0)
     info = tmp_path / "info.json"
-    info.write_text(json.dumps(dict(step=40, train_loss=0.3, train_acc=0.9, reached=False)))
+    info.write_text(json.dumps(dict(step=40, train_loss=0.3, train_acc=0.898, reached=False,
+                                    matched_on="accuracy", target=0.9)))
     sgd_acc = _model(tmp_path, "sgd", "clean", 1, correct=10, success=7, match="accuracy",
                      match_info=str(info))
     robust = {}
@@ -434,12 +444,28 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
               _claim(plan, "000-gn-sgd-fgsm-matchacc-0.1")]
     ev = rep.claim_evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]), robust)
     worst = ev["000-gn-sgd-worst-clean-0.1"]
-    assert worst["images_num"].sum(axis=0) == pytest.approx([2, 6])
-    assert worst["images_den"].sum(axis=0) == pytest.approx([10, 10])
-    acc = ev["000-gn-sgd-fgsm-matchacc-0.1"]
-    assert acc["status"] == "ok" and acc["images_num"].sum(axis=0) == pytest.approx([0, 7])
-    assert acc["flags"] == ["sgd match-accuracy seed 1: never reached the reference's training "
-                            "accuracy; its best checkpoint"]
+    assert worst["images_num"].sum(axis=(0, 1)) == pytest.approx([2, 6])
+    assert worst["images_den"].sum(axis=(0, 1)) == pytest.approx([10, 10])
+    acc = ev["000-gn-sgd-fgsm-matchacc-0.1"]  # 0.2 points short: within the tolerance
+    assert acc["status"] == "ok" and acc["images_num"].sum(axis=(0, 1)) == pytest.approx([0, 7])
+    assert acc["flags"] == []
+    # 1.5 points short of the target: beyond MATCH_TOLERANCE, the row is not evaluable
+    info.write_text(json.dumps(dict(step=40, train_loss=0.3, train_acc=0.885, reached=False,
+                                    matched_on="accuracy", target=0.9)))
+    acc = rep.claim_evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]),
+                             robust)["000-gn-sgd-fgsm-matchacc-0.1"]
+    assert acc["status"] == "not_evaluable"
+    assert acc["reason"] == ("sgd match-accuracy seed 1: never reached the reference's training "
+                             "accuracy 90.00 %: its best checkpoint has 88.50 % (1.50 points "
+                             "short, tolerance 0.5)")
+
+
+def test_match_gap_of_a_loss_target_is_relative():
+    assert rep.match_gap(dict(reached=True, matched_on="loss", target=1.0, train_loss=3.0)) == ""
+    assert rep.match_gap(dict(reached=False, matched_on="loss", target=2.0,
+                              train_loss=2.08)) == ""  # 4 % off
+    assert "6.0 % off" in rep.match_gap(dict(reached=False, matched_on="loss", target=2.0,
+                                             train_loss=2.12))
 
 
 # ---- beyond MNIST: data sets, their attack, claims and presentation ----

@@ -6,6 +6,7 @@ computations, rows, headings and lines against the display names."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from curvrobust.claims_stats import per_seed_effects
 from curvrobust.plans import study001 as plan
 from curvrobust.reports import study001 as rep
 from curvrobust.reports import study001_figures as figs
@@ -327,28 +329,30 @@ def test_claim_evidence_per_seed_and_per_image_effects(claims_setup):
     claims, records, robust = claims_setup
     ev = rep.claim_evidence(claims, records, robust)
     head = ev["001-mnist-haat-pgdat-autoattack"]
-    assert head["status"] == "ok" and "images_num" not in head        # 3 seeds: per seed
-    assert head["per_seed"] == pytest.approx(
-        {s: (HAAT_ROBUST[s] - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)})
+    assert head["status"] == "ok" and head["seeds"] == [42, 43, 44]
+    assert np.shape(head["images_num"]) == (3, N_IMAGES, 2) and head["images_den"] is None
+    assert per_seed_effects(head["images_num"]) == pytest.approx(
+        [(HAAT_ROBUST[s] - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)])
     haat, pgd_at = (100 * np.mean(list(v.values())) / N_IMAGES for v in (HAAT_ROBUST, PGD_ROBUST))
     assert head["ours"] == f"HAAT {haat:.1f} %, PGD-AT {pgd_at:.1f} % (3 seeds, mean; 40 images)"
     pgd = ev["001-mnist-haat-pgdat-pgd20"]     # the PGD rows: 2 more robust images each
-    assert pgd["per_seed"] == pytest.approx(head["per_seed"])
+    assert per_seed_effects(pgd["images_num"]) == pytest.approx(
+        per_seed_effects(head["images_num"]))
     worst = ev["001-mnist-haat-pgdat-worstcase"]    # square breaks 2 more of HAAT's images
-    assert worst["per_seed"] == pytest.approx(
-        {s: (HAAT_ROBUST[s] - 2 - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)})
+    assert per_seed_effects(worst["images_num"]) == pytest.approx(
+        [(HAAT_ROBUST[s] - 2 - PGD_ROBUST[s]) / N_IMAGES for s in (42, 43, 44)])
     twin = ev["001-mnist-haat-random-linf-autoattack"]    # one common seed: per image
     num = np.asarray(twin["images_num"])
-    assert num.shape == (N_IMAGES, 2) and twin["images_den"] is None
-    assert num[:, 0].sum() == HAAT_ROBUST[42] and num[:, 1].sum() == TWIN_ROBUST["haat_random"]
-    assert twin["per_seed"] == pytest.approx({42: (24 - 18) / N_IMAGES})
-    assert ev["001-mnist-haat-w2zero-autoattack"]["per_seed"] == pytest.approx({42: 1 / 40})
+    assert num.shape == (1, N_IMAGES, 2) and twin["images_den"] is None
+    assert num[0, :, 0].sum() == HAAT_ROBUST[42]
+    assert num[0, :, 1].sum() == TWIN_ROBUST["haat_random"]
+    w2 = ev["001-mnist-haat-w2zero-autoattack"]["images_num"]
+    assert per_seed_effects(w2) == pytest.approx([1 / 40])
     conv = ev["001-mnist-fd-convergence"]
     pairs = np.asarray(conv["images_num"])
-    assert pairs.shape == (4, 2)
-    np.testing.assert_allclose(pairs[:, 0], [0.9, 0.91, 0.92, 0.93])
-    np.testing.assert_allclose(pairs[:, 1], [0.2, 0.19, 0.18, 0.17])
-    assert conv["per_seed"] == pytest.approx({42: 0.915 - 0.185})
+    assert pairs.shape == (1, 4, 2)
+    np.testing.assert_allclose(pairs[0, :, 0], [0.9, 0.91, 0.92, 0.93])
+    np.testing.assert_allclose(pairs[0, :, 1], [0.2, 0.19, 0.18, 0.17])
 
 
 def test_claims_not_run_without_their_models(claims_setup):
@@ -388,9 +392,24 @@ def test_claim_evidence_is_judged(claims_setup):
     """Every evidence dict is accepted by the claims engine, with the verdicts the synthetic
     effects imply."""
     claims_mod = pytest.importorskip("curvrobust.claims")
+    from curvrobust.claims_stats import judge_directional, two_way_inference
     claims, records, robust = claims_setup
     ev = rep.claim_evidence(claims, records, robust)
-    rows = {r["id"]: r for r in claims_mod.judge_all(claims, ev, n_boot=200)}
-    assert rows["001-mnist-fd-convergence"]["verdict"] == "holds"
+    rows = {r["id"]: r for r in claims_mod.judge_all(claims, ev)}
+    fd = rows["001-mnist-fd-convergence"]   # one seed: never a verdict about the method
+    assert fd["verdict"] == "inconclusive" and fd["basis"] == "one training run"
+    assert fd["lo"] > 0   # though its batch-level interval excludes 0
     assert rows["001-mnist-haat-random-l2ball-autoattack"]["verdict"] == "not run"
-    assert rows["001-mnist-haat-pgdat-autoattack"]["seeds"] == 3
+    # the headline: +4, +5, +2 robust images of 40 over 3 seeds, judged against its SESOI
+    head = rows["001-mnist-haat-pgdat-autoattack"]
+    inf = two_way_inference(ev["001-mnist-haat-pgdat-autoattack"]["images_num"])
+    assert head["seeds"] == 3 and head["images"] == N_IMAGES
+    assert (head["effect"], head["lo"], head["hi"]) == pytest.approx(
+        (100 * inf.effect, 100 * inf.lo, 100 * inf.hi))
+    assert head["effect"] == pytest.approx(100 * 11 / 120)
+    headline = next(c for c in claims if c["id"] == head["id"])
+    j = judge_directional("greater", 100 * headline["sesoi"], dataclasses.replace(
+        inf, effect=100 * inf.effect, se=100 * inf.se, lo=100 * inf.lo, hi=100 * inf.hi,
+        se_seed=100 * inf.se_seed, se_image=100 * inf.se_image))
+    assert (head["verdict"], head["reason"]) == (j.verdict, j.reason)
+    assert head["mde"] == pytest.approx(j.mde) and head["power"] == pytest.approx(j.power)

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from curvrobust.claims_stats import per_seed_effects
 from curvrobust.plans import study002 as plan
 from curvrobust.reference import load_reference
 from curvrobust.reports import study002 as rep
@@ -355,10 +356,9 @@ def _model(tmp_path, label: str, seed: int, *, correct=None, fgsm=(), worst=(), 
     return dict(seed=seed, recipe=f"r_{label}", key=key, files=files), {key: robust}
 
 
-def _records(models: dict[str, list[dict]], n_boot=200) -> dict:
+def _records(models: dict[str, list[dict]]) -> dict:
     return {"datasets": {"mnist": {"models": models,
-                                   "attacks": {"fgsm": "fgsm_s2", "bim": "bim_s2"}}},
-            "bootstrap": {"n_boot": n_boot, "seed": 0}}
+                                   "attacks": {"fgsm": "fgsm_s2", "bim": "bim_s2"}}}}
 
 
 def _claim(measure: str, cid: str = "", dataset: str = "mnist", **args) -> dict:
@@ -389,11 +389,11 @@ def test_claim_evidence_one_seed_pairs_images_by_index(tmp_path):
     ev = rep.claim_evidence(claims, records, robust)
     fgsm = ev["c-robust_accuracy-fgsm"]
     assert fgsm["status"] == "ok" and "per_seed" not in fgsm
-    assert fgsm["images_num"].shape == (N_IMG, 2)  # image 999 dropped by the inner join
-    assert fgsm["images_num"].mean(0) == pytest.approx([15 / N_IMG, 5 / N_IMG])
-    assert "one run, seed 42, 20 images" in fgsm["ours"]
+    assert fgsm["images_num"].shape == (1, N_IMG, 2)  # image 999 dropped by the inner join
+    assert fgsm["images_num"][0].mean(0) == pytest.approx([15 / N_IMG, 5 / N_IMG])
+    assert "one run, seed 42; 20 images" in fgsm["ours"]
     nat = ev["c-natural_accuracy-"]
-    assert nat["images_num"].mean(0) == pytest.approx([1.0, (N_IMG - 1) / N_IMG])
+    assert nat["images_num"][0].mean(0) == pytest.approx([1.0, (N_IMG - 1) / N_IMG])
 
 
 def test_claim_evidence_per_seed_and_worst_case(tmp_path):
@@ -407,10 +407,12 @@ def test_claim_evidence_per_seed_and_worst_case(tmp_path):
     ev = rep.claim_evidence(claims, records, robust)
     worst = ev["c-robust_accuracy-worst"]
     # ours: 20 − 2 − 2 (s = 0: positions 0-3; s = 1: 0-1, 3-4) broken; natural: 10 + s + 5
-    assert worst["per_seed"] == pytest.approx({0: (16 - 5) / N_IMG, 1: (16 - 4) / N_IMG})
+    assert worst["seeds"] == [0, 1] and worst["images_num"].shape == (2, N_IMG, 2)
+    assert per_seed_effects(worst["images_num"]) == pytest.approx(
+        [(16 - 5) / N_IMG, (16 - 4) / N_IMG])
     assert "2 seeds, mean" in worst["ours"]
-    assert ev["c-robust_accuracy-fgsm"]["per_seed"] == pytest.approx(
-        {0: (18 - 10) / N_IMG, 1: (18 - 9) / N_IMG})
+    assert per_seed_effects(ev["c-robust_accuracy-fgsm"]["images_num"]) == pytest.approx(
+        [(18 - 10) / N_IMG, (18 - 9) / N_IMG])
 
 
 def test_claim_evidence_not_run_not_evaluable_and_flags(tmp_path):
@@ -440,7 +442,7 @@ def test_claim_evidence_not_run_not_evaluable_and_flags(tmp_path):
         rep.claim_evidence([dict(claims[0], measure="nope")], records, robust)
 
 
-def test_spearman_rows_and_joint_bootstrap_by_hand():
+def test_spearman_rows_by_hand():
     from scipy.stats import spearmanr
 
     x = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 1.0, 2.0]])
@@ -448,21 +450,6 @@ def test_spearman_rows_and_joint_bootstrap_by_hand():
     got = rep.spearman_rows(x, y)
     assert got == pytest.approx([spearmanr(x[i], y[i]).statistic for i in range(2)])
     assert np.isnan(rep.spearman_rows([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])[0])
-    # two images, three models. Resampled jointly, a replicate holds image 0 twice, image 1
-    # twice (ρ = −√3/2 either way, by hand: ranks (1, 2, 3) against (3, 1.5, 1.5)) or one of
-    # each (every model's mean indicator is 2: ρ undefined). Independent resampling per model
-    # would give other values.
-    ind = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
-    rob = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    rho, reps = rep.spearman_bootstrap(ind, rob, n_boot=400, seed=1)
-    assert np.isnan(rho) and reps.shape == (400,)
-    finite = reps[np.isfinite(reps)]
-    assert finite == pytest.approx(np.full(len(finite), -np.sqrt(3) / 2))
-    assert 0.35 < len(finite) / 400 < 0.65
-    again = rep.spearman_bootstrap(ind, rob, n_boot=400, seed=1)[1]
-    assert np.array_equal(np.isnan(again), np.isnan(reps))  # seeded
-    with pytest.raises(ValueError, match="one shape"):
-        rep.spearman_bootstrap(ind, rob[:, :2], n_boot=10, seed=0)
 
 
 def test_indicator_spearman_evidence(tmp_path):
@@ -475,8 +462,9 @@ def test_indicator_spearman_evidence(tmp_path):
     claim = _claim("indicator_spearman", indicator="grad_l2", eps=0.2,
                    labels=["natural", "crossentropy", "ours", "minmax", "ours_minmax"])
     ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
-    assert ev["status"] == "ok" and ev["effect"] == pytest.approx(-1.0)
-    assert len(ev["bootstrap"]) == 200 and np.nanmax(ev["bootstrap"]) <= 0
+    assert ev["status"] == "ok" and ev["n_seeds"] == 1
+    assert ev["rank_x"] == pytest.approx([4.0, 2.0, 1.0, 0.5])   # minmax left out
+    assert ev["rank_y"] == pytest.approx([2 / 20, 8 / 20, 14 / 20, 17 / 20])
     assert any("left out (degenerate): minmax seed 0" in f for f in ev["flags"])
     assert "over 4 regimes (seed 0, 20 images)" in ev["ours"]
     # with two seeds for every regime: one ρ per seed
@@ -485,7 +473,7 @@ def test_indicator_spearman_evidence(tmp_path):
                                  ("ours", 1.0, 6))}
     records, robust = _build(tmp_path / "two", spec2)
     ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
-    assert ev["per_seed"] == pytest.approx({0: -1.0, 1: -1.0}) and "bootstrap" not in ev
+    assert ev["rank_x"] == pytest.approx([4.5, 2.5, 1.5]) and ev["n_seeds"] == 2
     # fewer than three regimes: not run
     records, robust = _build(tmp_path / "few", {k: spec2[k] for k in ("natural", "ours")})
     ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
@@ -501,7 +489,8 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
     ids = [c["id"] for c in claims]
     assert len(ids) == len(set(ids))
     keys = {"id", "study", "text", "where", "metric", "comparison", "direction", "margin", "unit",
-            "headline", "ours", "worst_case", "study_value", "measure", "args"}
+            "headline", "ours", "worst_case", "study_value", "measure", "args", "sesoi",
+            "sesoi_source"}
     assert all(set(c) == keys for c in claims)
     heads = [c for c in claims if c["headline"]]
     assert [c["id"] for c in heads] == ["002-mnist-ours-natural-worst-0.2",
@@ -511,7 +500,6 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
     assert {c["measure"] for c in claims} <= set(rep.MEASURES)
     # every file the records name is a claim input; write synthetic results there
     records = s2.claim_records()
-    assert records["bootstrap"]["n_boot"] >= 100
     robust = {}
     for ds, block in records["datasets"].items():
         for label, models in block["models"].items():
@@ -531,7 +519,6 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
                     "summary": _summary(d / "summary.json"),
                     "outcomes": [_outcomes(d / "outcomes.csv", "pgd_ce", INDEX, [1] * N_IMG,
                                            {0.2: [1, 2]})] + [local[c] for c in block["attacks"]]}
-    records["bootstrap"]["n_boot"] = 100
     ev = rep.claim_evidence(claims, records, robust)
     assert set(ev) == set(ids)
     regimes = cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"]
@@ -544,10 +531,8 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
             assert e["status"] == "not_run" and "not trained" in e["reason"]
     seeds = {int(m["seed"]) for m in records["datasets"]["mnist"]["models"]["ours"]}
     head = ev[heads[0]["id"]]
-    if len(seeds) >= 2:
-        assert head["per_seed"] == pytest.approx({s: 0.0 for s in seeds})
-    else:
-        assert head["images_num"].mean(0) == pytest.approx([17 / N_IMG, 17 / N_IMG])
+    assert head["images_num"].shape[0] == len(seeds)
+    assert head["images_num"].mean(axis=(0, 1)) == pytest.approx([17 / N_IMG, 17 / N_IMG])
 
 
 def test_seeds_per_recipe_models_captions_and_first_seed_figures(tmp_path):

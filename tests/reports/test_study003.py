@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from curvrobust.claims_stats import per_seed_effects
 from curvrobust.plans import study003 as plan
 from curvrobust.reports import study003 as rep
 from curvrobust.reports import study003_figures as figs
@@ -290,7 +291,8 @@ def _write_claim_files(root, p: plan.Study003, ex_value, steps_loss) -> dict:
         f = root / r["examples"]
         f.parent.mkdir(parents=True, exist_ok=True)
         cols = {c: ex_value(c, r["scale"], r["seed"]) for c in ("iters_to_climb",
-                                                               "maxima_converged")}
+                                                               "maxima_converged",
+                                                               "climb_censored")}
         pd.DataFrame(dict(example=range(len(cols["iters_to_climb"])), **cols)).to_csv(
             f, index=False)
     for r in rec["training"]:
@@ -360,6 +362,8 @@ def test_claim_evidence_known_slopes_and_a_censored_case(tmp_path):
     log2 = {0.25: -2.0, 1.0: 0.0, 4.0: 2.0}
 
     def ex_value(col, s, seed):
+        if col == "climb_censored":
+            return [0.0] * 4
         if col == "iters_to_climb":    # mean 10 + (3 + seed)·log2 s
             m = 10 + (3 + seed) * log2[s]
             return [m - 1, m + 1, m, m]
@@ -383,11 +387,13 @@ def test_claim_evidence_known_slopes_and_a_censored_case(tmp_path):
     assert set(ev) == {c["id"] for c in claims}
     it = ev["003-mnist-pga-iters"]
     assert it["status"] == "ok" and it["x"] == [0.25, 1.0, 4.0]
-    assert it["per_seed"] == {0: pytest.approx(3.0), 1: pytest.approx(4.0)}
-    assert "images_num" not in it                          # two seeds: the t-interval decides
+    # the cube seeds × examples × scales; the engine's per-seed slopes are 3 and 4
+    assert it["seeds"] == [0, 1] and np.shape(it["images_num"]) == (2, 4, 3)
+    assert per_seed_effects(it["images_num"], None, it["x"]) == pytest.approx([3.0, 4.0])
     assert it["ours"].startswith("s = 0.25: 3.0, s = 1: 10.0, s = 4: 17.0")  # (4 + 2) / 2, …
     mx = ev["003-mnist-pga-maxima"]
-    assert mx["per_seed"] == {0: pytest.approx(0.5), 1: pytest.approx(0.5)}
+    assert np.shape(mx["images_num"]) == (2, 3, 3)   # example 0 has no value: left out
+    assert per_seed_effects(mx["images_num"], None, mx["x"]) == pytest.approx([0.5, 0.5])
     st = ev["003-mnist-at-steps-inverse_square"]
     assert st["censored"] is True
     assert st["orders"] == {0: 1, 1: 0}
@@ -407,6 +413,8 @@ def test_claim_evidence_uncensored_and_one_seed(tmp_path):
     log2 = {0.25: -2.0, 1.0: 0.0, 4.0: 2.0}
 
     def ex_value(col, s, seed):
+        if col == "climb_censored":
+            return [0.0, 0.0]
         return [1.0 + log2[s], 3.0 + log2[s]] if col == "iters_to_climb" else [1.0, 1.0]
 
     def steps_loss(sc, s, seed):   # below 1 from step 4, 5, 6 for s = 0.25, 1, 4
@@ -416,9 +424,8 @@ def test_claim_evidence_uncensored_and_one_seed(tmp_path):
     rec = _write_claim_files(tmp_path, p, ex_value, steps_loss)
     ev = rep.claim_evidence(p.claims(), rec, {})
     it = ev["003-mnist-pga-iters"]
-    assert it["per_seed"] == {7: pytest.approx(1.0)}
-    # one seed: the per-example values (rows: examples, columns: scales) for the bootstrap
-    assert it["images_num"] == [[-1.0, 1.0, 3.0], [1.0, 3.0, 5.0]]
+    # one seed: the per-example values (rows: examples, columns: scales)
+    assert np.asarray(it["images_num"]).tolist() == [[[-1.0, 1.0, 3.0], [1.0, 3.0, 5.0]]]
     assert it["images_den"] is None and it["x"] == [0.25, 1.0, 4.0]
     st = ev["003-mnist-at-steps-none"]
     assert st["censored"] is False and "orders" not in st
@@ -426,6 +433,31 @@ def test_claim_evidence_uncensored_and_one_seed(tmp_path):
     assert ev["003-mnist-at-steps-inverse_square"]["status"] == "not_run"
     # nothing to read when the study is off
     assert rep.claim_evidence(p.claims(), {}, {})["003-mnist-pga-iters"]["status"] == "not_run"
+
+
+def test_a_start_that_never_climbs_censors_the_iterations(tmp_path):
+    """Iterations to climb with a censored start (counted as T) are judged by each seed's order
+    of the scales, not by the slope of means that mix censored and observed counts."""
+    p = plan.Study003(_config(lr_scalings=["none"], seeds=[0, 1, 2]))
+    log2 = {0.25: -2.0, 1.0: 0.0, 4.0: 2.0}
+
+    def ex_value(col, s, seed):
+        if col == "climb_censored":   # seed 2 at s = 4: one example with a start never climbing
+            return [0.25 if (seed == 2 and s == 4.0) else 0.0, 0.0]
+        return [5.0 + log2[s] + seed, 6.0 + log2[s]] if col == "iters_to_climb" else [1.0, 1.0]
+
+    def steps_loss(sc, s, seed):
+        return [2.0] * 3 + [0.5] * 5
+
+    rec = _write_claim_files(tmp_path, p, ex_value, steps_loss)
+    ev = rep.claim_evidence(p.claims(), rec, {})["003-mnist-pga-iters"]
+    assert ev["censored"] is True and ev["orders"] == {0: 1, 1: 1, 2: 1}
+    assert any("never climbs" in f for f in ev["flags"])
+    from curvrobust import claims as C
+
+    claim = next(c for c in p.claims() if c["id"] == "003-mnist-pga-iters")
+    row = C.judge(claim, ev)
+    assert row["verdict"] == "holds" and row["basis"] == "3 seeds, censored"
 
 
 @pytest.mark.parametrize("name, data, n_panels", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..schedules import checkpoint_epochs
@@ -15,15 +16,49 @@ def recipe_checkpoint_epochs(recipe: dict) -> list[int]:
     return checkpoint_epochs(recipe["epochs"], every, ck.get("first_epoch", every))
 
 
+# directions whose SESOI is their margin (the "no difference" / "at least as" claims)
+MARGIN_SESOI_DIRECTIONS = ("equivalent", "at_least")
+
+
+def claim_sesoi(cid: str, direction: str, margin: float, sesoi: float | None,
+                sesoi_source: str) -> float:
+    """The smallest effect size of interest of claim `cid`, in the claim's unit (as `margin`:
+    a fraction for unit "%", the metric's raw unit for unit ""). For "equivalent" and
+    "at_least" claims it is the margin (given or not; a different one is an error); a
+    directional or trend claim must give one > 0. `sesoi_source` (the study's words behind the
+    size) must not be empty. Raises ValueError naming the claim."""
+    if not isinstance(sesoi_source, str) or not sesoi_source.strip():
+        raise ValueError(f"claim {cid!r}: sesoi_source must quote or paraphrase the study's "
+                         f"words behind the SESOI")
+    if direction in MARGIN_SESOI_DIRECTIONS:
+        if sesoi is None:
+            return float(margin)
+        if not math.isclose(float(sesoi), float(margin), rel_tol=1e-12, abs_tol=0.0):
+            raise ValueError(f"claim {cid!r}: sesoi {sesoi!r} differs from margin {margin!r}; "
+                             f"for direction {direction!r} the SESOI is the margin")
+        return float(margin)
+    if sesoi is None:
+        raise ValueError(f"claim {cid!r}: direction {direction!r} needs an explicit sesoi > 0 "
+                         f"(the smallest effect of interest, in the claim's unit)")
+    value = float(sesoi)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"claim {cid!r}: sesoi must be finite and > 0, got {sesoi!r}")
+    return value
+
+
 def make_claim(study: str, cid: str, text: str, where: str, metric: str, comparison: str,
                direction: str, measure: str, args: dict, *, margin: float = 0.0,
                unit: str = "%", headline: bool = False, ours: bool = False,
-               worst_case: bool = False, study_value: str = "") -> dict:
-    """One claim of `study` as data (the fields of docs/claims.md)."""
+               worst_case: bool = False, study_value: str = "", sesoi: float | None = None,
+               sesoi_source: str = "") -> dict:
+    """One claim of `study` as data (the fields of docs/claims.md). `sesoi`: the smallest
+    effect of interest in the claim's unit (see `claim_sesoi`; the margin by default for
+    "equivalent" and "at_least"), `sesoi_source`: the study's words behind it."""
+    sesoi = claim_sesoi(cid, direction, margin, sesoi, sesoi_source)
     return dict(id=cid, study=study, text=text, where=where, metric=metric,
                 comparison=comparison, direction=direction, margin=margin, unit=unit,
                 headline=headline, ours=ours, worst_case=worst_case, study_value=study_value,
-                measure=measure, args=args)
+                measure=measure, args=args, sesoi=sesoi, sesoi_source=sesoi_source)
 
 
 def alternatives(names) -> str:

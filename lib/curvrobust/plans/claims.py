@@ -37,7 +37,7 @@ class ClaimsPlan:
     def targets(self) -> list[str]:
         if not self.judged():
             return []
-        out = list(self.report_files().values())
+        out = list(self.report_files().values()) + list(self.power_files().values())
         for s in self.judged():
             out += [f for ext, f in self.study_files(s).items() if ext != "json"]
         return out
@@ -67,3 +67,26 @@ class ClaimsPlan:
         s = self.studies[study]
         return dict(claims=s.claims(), records=s.claim_records(),
                     robust=self.robust_map(study), deviations=s.deviations())
+
+    def power_files(self) -> dict[str, str]:
+        return {ext: f"{paths.RESULTS}/power.{ext}" for ext in ("csv", "md")}
+
+    def power_spec(self, images: int) -> dict[str, dict[str, Any]]:
+        """Per judged study, the benchmark files (globs under results/benchmarks) that price one
+        more seed and one more image of its headline (curvrobust.claims_power.benchmark_costs):
+        the headline arms' training jobs and, for studies 000-002, their robust-evaluation jobs
+        on `images` images each; study 003 its PGA training and PGA attack jobs."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.judged():
+            s = self.studies[name]
+            if name == "study003":
+                out[name] = {"train": ["train_pga_model/*.tsv"], "attack": ["attack_pga/*.tsv"],
+                             "images": int(s.pga_settings()["n_examples"]), "arms": 1}
+                continue
+            arms = set(s.headline_seeds())
+            models = [m for m in s.robust_models() if m["label"] in arms and m["ckpt"] == "final"]
+            stems = sorted({f"{m['dataset']}_{m['variant']}_{m['recipe']}" for m in models})
+            out[name] = {"train": [f"train_model/{t}_seed*.tsv" for t in stems],
+                         "attack": [f"evaluate_robustness/{t}_seed*_final.tsv" for t in stems],
+                         "images": images, "arms": 2}
+        return out

@@ -299,6 +299,15 @@ class Study000(StudyPlan):
         def pair(a, b, role="clean", ckpt_b="final", ds=STUDY_DATASET):
             return [arm(a, role, ds=ds), arm(b, role, ckpt_b, ds)]
 
+        def ours_rate_sesoi(direction, data="MNIST"):
+            if direction == "equivalent":
+                return dict(sesoi_source="K-FAC \"as robust as\" Gauss-Newton (§4's next step): "
+                                         "the equivalence margin, 5 points, about a fifth of "
+                                         "the printed 24-point Gauss-Newton − Adam gap")
+            return dict(sesoi=HEADLINE_SESOI,
+                        sesoi_source=f"the headline's SESOI (5 points, \"a clear decrease\", "
+                                     f"§3.1) on {data}")
+
         h_eps = HEADLINE_EPS
         out.append(claim(
             f"000-gn-adam-fgsm-clean-{h_eps:g}",
@@ -306,13 +315,14 @@ class Study000(StudyPlan):
             "(clean data)", "§3.1, Table 1", fgsm_metric(h_eps),
             f"Gauss-Newton − Adam, clean MNIST, {same}", "less", "fgsm_rate",
             dict(eps=h_eps, arms=pair("gn", "adam")), headline=True,
-            study_value=printed_pair("gn", "adam", "clean", h_eps)))
+            study_value=printed_pair("gn", "adam", "clean", h_eps), **fgsm_sesoi(h_eps)))
         out.append(claim(
             f"000-gn-adam-worst-clean-{h_eps:g}",
             "the headline under the worst case of all attacks, not only FGSM", "ours",
             worst_metric(h_eps), f"Gauss-Newton − Adam, clean MNIST, {same}", "less",
             "worst_rate", dict(eps=h_eps, arms=pair("gn", "adam")), ours=True,
-            worst_case=True))
+            worst_case=True, sesoi=HEADLINE_SESOI,
+            sesoi_source="the headline's SESOI (5 points), under the worst case of all attacks"))
         for role, where, data in (("clean", "§3.1, Table 1", "clean MNIST"),
                                   ("poisoned", "§3.1, Table 2", "10 %-label-poisoned MNIST")):
             for eps in self.claim_eps():
@@ -326,14 +336,16 @@ class Study000(StudyPlan):
                         where, fgsm_metric(eps),
                         f"Gauss-Newton − {LABELS[other]}, {data}, {same}", "less", "fgsm_rate",
                         dict(eps=eps, arms=pair("gn", other, role)),
-                        study_value=printed_pair("gn", other, role, eps)))
+                        study_value=printed_pair("gn", other, role, eps), **fgsm_sesoi(eps)))
         poison = [arm("gn", "poisoned"), arm("gn")]
         out.append(claim(
             f"000-gn-poison-unchanged-{h_eps:g}",
             "Gauss-Newton did not significantly change at all (poisoned vs clean training)",
             "§3.1", fgsm_metric(h_eps), "Gauss-Newton poisoned − Gauss-Newton clean, same seed",
             "equivalent", "fgsm_rate", dict(eps=h_eps, arms=poison), margin=POISON_MARGIN,
-            study_value=printed_poison("gn", h_eps)))
+            study_value=printed_poison("gn", h_eps),
+            sesoi_source='"did not significantly change at all" (§3.1): the equivalence margin, '
+                         '3 points (printed change 0.49 point, Tables 1, 2)'))
         for k in ("sgd", "adam"):
             out.append(claim(
                 f"000-{k}-poison-{h_eps:g}",
@@ -341,19 +353,30 @@ class Study000(StudyPlan):
                 "§3.1", fgsm_metric(h_eps), f"{LABELS[k]} poisoned − {LABELS[k]} clean, "
                 "same seed", "less", "fgsm_rate",
                 dict(eps=h_eps, arms=[arm(k, "poisoned"), arm(k)]),
-                study_value=printed_poison(k, h_eps)))
+                study_value=printed_poison(k, h_eps), sesoi=HEADLINE_SESOI,
+                sesoi_source='"actually improved robustness" (§3.1), set against Gauss-Newton\'s '
+                             '"did not significantly change" (3-point margin): the headline\'s '
+                             '5 points'))
         out.append(claim(
             "000-gn-adam-gradnorm", "Gauss-Newton resulted in significantly larger average "
             "input-gradient norm compared to Adam", "§3.2.1, Fig. 2",
             "mean over the test images of ‖∇ₓ CE‖₂ (not squared, as the code)",
             f"Gauss-Newton − Adam, clean MNIST, {same}", "greater", "input_stat",
-            dict(column="input_grad_norm", arms=pair("gn", "adam")), unit=""))
+            dict(column="input_grad_norm", arms=pair("gn", "adam")), unit="",
+            sesoi=GRADNORM_SESOI,
+            sesoi_source='"significantly larger average norm" (§3.2.1; Fig. 2, no printed '
+                         'numbers): 0.1 nat per unit L2 input change, 0.28 nat more first-order '
+                         'loss rise along an L2 step of FGSM\'s length at ε = 0.1 (2.8)'))
         out.append(claim(
             "000-gn-adam-margin", "the Gauss-Newton model is more unsure: smaller logit margins "
             "than Adam", "§3.2.1, Fig. 3",
             "mean over the test images of the logit margin z_y − max_{j≠y} z_j",
             f"Gauss-Newton − Adam, clean MNIST, {same}", "less", "input_stat",
-            dict(column="logit_margin", arms=pair("gn", "adam")), unit=""))
+            dict(column="logit_margin", arms=pair("gn", "adam")), unit="",
+            sesoi=MARGIN_SESOI,
+            sesoi_source='"more unsure in absolute magnitude", "timid" (§3.2.1; Fig. 3, no '
+                         'printed numbers): one logit, a factor e in the odds of the label '
+                         'against the runner-up'))
         rho = self.sam_rho()
         out.append(claim(
             "000-gn-adam-sam", "the Gauss-Newton model has greater curvature at the loss: a "
@@ -363,7 +386,11 @@ class Study000(StudyPlan):
             if rho is not None else "per-example SAM loss increase (no ρ configured)",
             f"Gauss-Newton − Adam, clean MNIST, {same}", "greater", "sam_example",
             dict(rho=rho, arms=pair("gn", "adam")), unit="",
-            study_value=printed_sam(rho)))
+            study_value=printed_sam(rho),
+            sesoi=SAM_SESOI_PER_RHO * (rho if rho is not None else max(PRINTED_SAM["adam"])),
+            sesoi_source='"greater curvature at the loss" (§3.2.2): half Adam\'s printed '
+                         'increase at the same ρ (Table 3: Adam ≈ 1.0·ρ, Gauss-Newton ≈ '
+                         '2.7·ρ), 0.5·ρ'))
         for on, what in (("loss", "loss"), ("accuracy", "acc")):
             for other in ("adam", "sgd"):
                 out.append(claim(
@@ -373,12 +400,16 @@ class Study000(StudyPlan):
                     f"Gauss-Newton final − {LABELS[other]} at the first checkpoint whose "
                     f"whole-training-set {on} reaches Gauss-Newton's final one, clean MNIST, "
                     f"{same}", "less", "fgsm_rate",
-                    dict(eps=h_eps, arms=pair("gn", other, ckpt_b=on)), ours=True))
+                    dict(eps=h_eps, arms=pair("gn", other, ckpt_b=on)), ours=True,
+                    sesoi=HEADLINE_SESOI,
+                    sesoi_source="the headline's SESOI (5 points) at equal training " + on))
         out.append(claim(
             f"000-gn-sgd-worst-clean-{h_eps:g}",
             "the Gauss-Newton advantage over SGD holds under the worst case of all attacks",
             "ours", worst_metric(h_eps), f"Gauss-Newton − SGD, clean MNIST, {same}", "less",
-            "worst_rate", dict(eps=h_eps, arms=pair("gn", "sgd")), ours=True, worst_case=True))
+            "worst_rate", dict(eps=h_eps, arms=pair("gn", "sgd")), ours=True, worst_case=True,
+            sesoi=HEADLINE_SESOI,
+            sesoi_source="the headline's SESOI (5 points), under the worst case of all attacks"))
         # K-FAC, the study's §4 next step (ours): on the headline's seeds where configured
         kfac_text = {"adam": ("K-FAC is attacked successfully less often than Adam", "less", 0.0),
                      "gn": ("K-FAC is attacked successfully as often as Gauss-Newton", "equivalent",
@@ -392,7 +423,7 @@ class Study000(StudyPlan):
                     "§4 (future work), ours", metric(h_eps),
                     f"K-FAC − {LABELS[other]}, clean MNIST, {same}", direction, measure,
                     dict(eps=h_eps, arms=pair("kfac", other)), margin=margin, ours=True,
-                    worst_case=kind == "worst"))
+                    worst_case=kind == "worst", **ours_rate_sesoi(direction)))
         # beyond MNIST (ours, the study's §4): the headline and K-FAC's comparisons on every
         # other configured data set, and always on Fashion-MNIST ("not run" where untrained)
         others = [d for d in dict.fromkeys([*self.datasets(), *CLAIM_DATASETS])
@@ -414,7 +445,7 @@ class Study000(StudyPlan):
                         f"{LABELS[a]} − {LABELS[b]}, clean {data}, MNIST's hyper-parameters, "
                         f"{same}", direction, measure,
                         dict(eps=eps, arms=pair(a, b, ds=ds)), margin=margin, ours=True,
-                        worst_case=kind == "worst"))
+                        worst_case=kind == "worst", **ours_rate_sesoi(direction, data)))
         return out
 
     def other_eps(self, ds: str) -> float:
@@ -560,6 +591,32 @@ POISON_MARGIN = 0.03
 # points, about a fifth of the study's Gauss-Newton − Adam gap at ε = 0.1 (24 points); fixed
 # before any K-FAC run
 KFAC_GN_MARGIN = 0.05
+# Smallest effects of interest (SESOI), FGSM / worst-case success rates as fractions. The study
+# calls SGD and Adam's rates "no discernible differences" (§3.1) at gaps up to 4.2 points
+# (ε = 0.05: 27.96 vs 32.13 %) and Gauss-Newton's 24-point gap at ε = 0.1 "a clear decrease":
+# a clear decrease is at least 5 points. At ε below 0.05 every printed rate is under 2.6 %
+# (ε = 0.01, Tables 1, 2), where 5 points cannot occur: there half a point, a fifth of Adam's
+# printed 2.59 %.
+HEADLINE_SESOI = 0.05
+SMALL_EPS_SESOI = 0.005
+SMALL_EPS = 0.05   # radii below this take SMALL_EPS_SESOI
+HEADLINE_SOURCE = ('"a clear decrease in the number of successful attacks" (§3.1) beside '
+                   '"no discernible differences" for gaps up to 4.2 points (SGD vs Adam, '
+                   'Table 1): 5 points')
+SMALL_EPS_SOURCE = ('"a clear decrease" (§3.1) at ε = {eps:g} < 0.05, where rates are small '
+                    '(at ε = 0.01 every printed rate is under 2.6 %, Tables 1, 2): 0.5 point, '
+                    'a fifth of Adam\'s 2.59 %')
+# Input-gradient norm (Fig. 2, no printed numbers): "highly sensitive to a small change in the
+# input" (§3.2.1); 0.1 nat of CE per unit L2 input change, i.e. along an L2 step as long as
+# FGSM's at ε = 0.1 (0.1·√784 = 2.8) a first-order loss rise 0.28 nat larger, about 0.4·ln 2
+GRADNORM_SESOI = 0.1
+# Logit margin (Fig. 3, no printed numbers): "more unsure" / "timid" (§3.2.1); one logit, a
+# factor e in the odds of the label against the runner-up
+MARGIN_SESOI = 1.0
+# SAM loss increase (Table 3): Adam's printed medians are about 1.0·ρ (0.0009, 0.0048, 0.0101
+# at ρ = 0.001, 0.005, 0.01), Gauss-Newton's about 2.6–2.8·ρ; "greater curvature" is taken as a
+# difference of at least half Adam's printed increase at the same ρ: 0.5·ρ
+SAM_SESOI_PER_RHO = 0.5
 # Tables 1, 2 and 3 as printed (curvrobust/reference/study000.yaml holds the same numbers with
 # the counts; a test keeps them equal): label -> role -> ε -> rate (%); label -> ρ -> median
 PRINTED_RATE = {
@@ -603,6 +660,14 @@ def printed_sam(rho: float | None) -> str:
 
 
 claim = functools.partial(make_claim, "study000")
+
+
+def fgsm_sesoi(eps: float) -> dict:
+    """sesoi and sesoi_source of an MNIST FGSM-rate claim at ε (HEADLINE_SESOI, or
+    SMALL_EPS_SESOI below SMALL_EPS, where the study's rates are all small)."""
+    if eps < SMALL_EPS - 1e-12:
+        return dict(sesoi=SMALL_EPS_SESOI, sesoi_source=SMALL_EPS_SOURCE.format(eps=eps))
+    return dict(sesoi=HEADLINE_SESOI, sesoi_source=HEADLINE_SOURCE)
 
 DATA_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 

@@ -64,6 +64,24 @@ HAAT_DEFAULTS = dict(steps=10, step_size=0.1, k=5, xi=1e-6, hvp="fd", w1=1.0, w2
 SHARED_ADVERSARY = ("eps", "steps", "step_size", "random_start")
 # the equivalence margin of the "changes little" claims (accuracy as a fraction: 3 points)
 SWEEP_MARGIN = 0.03
+SWEEP_SOURCE = {
+    "xi": ('"step size = 5e-6 ... will provide the best performance" (§4.2; Fig. 2a\'s numbers '
+           'are not in the text): the equivalence margin, 3 points'),
+    "k": ('"the number of steps here does not matter: 1 step can reach the same performance '
+          'with 10 steps" (§5.1, citing [4]): the equivalence margin, 3 points'),
+}
+# Smallest effects of interest (accuracy as a fraction). The study finds HAAT's gain over
+# PGD-AT "very limited" (§4.2), "a small improvement" (§6), "very similar results" (§4.2, no
+# numbers): an improvement as small as 1 point is the size it claims.
+HEADLINE_SESOI = 0.01
+HEADLINE_SOURCE = ('"it only provides very limited improvement against AutoAttack" (§4.2), '
+                   '"a small improvement comparing with the original PGD" (§6): 1 point')
+TWIN_SOURCE = ("the headline's SESOI (1 point, \"a small improvement\", §6): the part of "
+               "HAAT's gain that {what}")
+# The FD power iteration's last step ‖u⁽ᵏ⁾ − u⁽ᵏ⁻¹⁾‖₂ between unit iterates (0 … 2): "it does
+# not converge most of the time" (§5.1), against √2 ≈ 1.41 for perpendicular iterates (Fig.
+# 5a): 0.1, about 6° between successive unit iterates and 7 % of √2
+CONVERGENCE_SESOI = 0.1
 
 
 def _haat_adversary(cfg: dict, recipe: str) -> dict | None:
@@ -421,9 +439,12 @@ class Study001(StudyPlan):
                  "HAAT provides a small improvement over PGD adversarial training (AutoAttack)",
                  "§4.2, Fig. 3; §6", f"AutoAttack-style cascade ({cascade})", "haat", "pgd_at",
                  versus, attacks="autoattack", headline=i == 0,
-                 study_value=STUDY_HEADLINE)
+                 study_value=STUDY_HEADLINE, sesoi=HEADLINE_SESOI, sesoi_source=HEADLINE_SOURCE)
             pair("haat-pgdat-pgd20", "HAAT improves on PGD-AT under the PGD evaluation too",
                  "§4.2, Fig. 3", pgd_text, "haat", "pgd_at", versus, attacks="pgd",
+                 sesoi=HEADLINE_SESOI,
+                 sesoi_source="the headline's SESOI (1 point, \"a small improvement\", §6) "
+                              "under PGD",
                  study_value="the two models \"present very similar results\" (§4.2; no "
                              "numbers in the text)")
             out.append(claim(
@@ -435,26 +456,35 @@ class Study001(StudyPlan):
                 f"attacks, docs/robustness.md) on the images all of them cover",
                 f"{versus}, {ds}, {same}", "greater", "robust_accuracy",
                 dict(dataset=ds, a="haat", b="pgd_at", attacks="all", missing=""),
-                worst_case=True))
+                worst_case=True, sesoi=HEADLINE_SESOI,
+                sesoi_source="the headline's SESOI (1 point, \"a small improvement\", §6) "
+                             "under the worst case"))
             pair("haat-w2zero-autoattack",
                  "the second-order term helps at all: HAAT beats its w₂ = 0 twin", "ours",
                  f"AutoAttack-style cascade ({cascade})", "haat", "haat_w2zero",
                  "HAAT − its w₂ = 0 twin (the same attack without r²)", attacks="autoattack",
-                 ours=True, missing=self._twin_missing(ds, "haat_w2zero"))
+                 ours=True, missing=self._twin_missing(ds, "haat_w2zero"),
+                 sesoi=HEADLINE_SESOI,
+                 sesoi_source=TWIN_SOURCE.format(what="the second-order term carries"))
             pair("haat-random-linf-autoattack",
                  "the Hessian's direction helps: HAAT beats its random-direction twin "
                  "(r2_scale linf)", "ours", f"AutoAttack-style cascade ({cascade})", "haat",
                  "haat_random",
                  "HAAT − its random-direction twin (u ~ N(0, I) per step and image, "
                  "sign-aligned with ∇ₓL, no power iteration; same w₁, w₂, step, r2_scale linf)",
-                 attacks="autoattack", ours=True, missing=self._twin_missing(ds, "haat_random"))
+                 attacks="autoattack", ours=True, missing=self._twin_missing(ds, "haat_random"),
+                 sesoi=HEADLINE_SESOI,
+                 sesoi_source=TWIN_SOURCE.format(what="the Hessian's direction carries"))
             pair("haat-random-l2ball-autoattack",
                  "the Hessian's direction helps with §3's L2-ball scaling: HAAT (r2_scale "
                  "l2_ball) beats its random-direction twin", "ours",
                  f"AutoAttack-style cascade ({cascade})", "haat_l2ball", "haat_l2ball_random",
                  "HAAT (r2_scale l2_ball) − its random-direction twin",
                  attacks="autoattack", ours=True,
-                 missing=self._twin_missing(ds, "haat_l2ball", "haat_l2ball_random"))
+                 missing=self._twin_missing(ds, "haat_l2ball", "haat_l2ball_random"),
+                 sesoi=HEADLINE_SESOI,
+                 sesoi_source=TWIN_SOURCE.format(what="the Hessian's direction carries "
+                                                      "(§3's L2-ball scaling)"))
             xi_a = self._sweep_label(ds, "xi", STUDY_BASELINE_XI)
             xi_b = self._sweep_label(ds, "xi", STUDY_BEST_XI)
             pair("xi-autoattack",
@@ -462,6 +492,7 @@ class Study001(StudyPlan):
                  f"AutoAttack-style cascade ({cascade})", xi_a, xi_b,
                  f"HAAT at ξ = {STUDY_BASELINE_XI:g} − at ξ = {STUDY_BEST_XI:g}",
                  direction="equivalent", margin=SWEEP_MARGIN, attacks="autoattack",
+                 sesoi_source=SWEEP_SOURCE["xi"],
                  study_value="ξ over 10⁻⁶ … 10⁻⁴, best 5·10⁻⁶ (§4.2; Fig. 2a's numbers are "
                              "not in the text)",
                  missing=self._sweep_missing(ds, "xi", (STUDY_BASELINE_XI, STUDY_BEST_XI),
@@ -473,6 +504,7 @@ class Study001(StudyPlan):
                  "§4.2, Fig. 2b; §5.1", f"AutoAttack-style cascade ({cascade})", k_a, k_b,
                  f"HAAT at k = {STUDY_K1} − at k = {STUDY_BEST_K}",
                  direction="equivalent", margin=SWEEP_MARGIN, attacks="autoattack",
+                 sesoi_source=SWEEP_SOURCE["k"],
                  study_value="\"1 step can reach the same performance with 10 steps\" (§5.1, "
                              "citing [4]); best k = 5 (§4.2)",
                  missing=self._sweep_missing(ds, "k", (STUDY_K1, STUDY_BEST_K), (k_a, k_b)))
@@ -487,7 +519,11 @@ class Study001(StudyPlan):
                 f"unit iterate (a product that vanishes in rounding keeps u: 0)",
                 f"fd − exact products, the k = {k} model, {ds}, same batches and draws",
                 "greater", "fd_convergence", dict(dataset=ds, k=k), unit="", ours=True,
-                study_value="\"it does not converge most of the time\" (§5.1)"))
+                study_value="\"it does not converge most of the time\" (§5.1)",
+                sesoi=CONVERGENCE_SESOI,
+                sesoi_source="\"it does not converge most of the time\" (§5.1), against √2 for "
+                             "perpendicular unit iterates (Fig. 5a): 0.1, about 6° between "
+                             "successive iterates"))
         return out
 
     def headline_seeds(self) -> dict[str, list[int]]:

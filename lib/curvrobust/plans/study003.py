@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import StudyPlan
+from .base import StudyPlan, claim_sesoi
 
 STAGES = ["init", "trained"]
 LR_SCALINGS = ["inverse_square", "none"]
@@ -26,6 +26,17 @@ PGA_DEFAULTS = {"climb_fraction": 0.9, "plateau_window": 10, "loss_rtol": 1e-2,
                 "maxima_rtol": 1e-3}
 TRAINING_DEFAULTS = {"log_slope_steps": 30, "initial_steps": None}
 TRAINING_KEYS = ("epochs", "lr", "batch_size", "pga_steps", "pga_step_size")
+# Smallest effects of interest of the trends, per doubling of the input scale s (the slope's
+# unit). Only the abstract is available and it gives no sizes ("faster convergence", "more
+# regular"), so each is the smallest change the measure can show or a stated share of it:
+# counts of PGA iterations and SGD steps: one per doubling (their resolution);
+PGA_ITERS_SESOI = 1.0
+AT_STEPS_SESOI = 1.0
+# distinct local maxima per example: a quarter per doubling (one fewer over a 16-fold range);
+MAXIMA_SESOI = 0.25
+# log robust loss over the first log_slope_steps SGD steps: a 0.1 larger fall of log loss over
+# that window per doubling (≈ 10 % lower loss), i.e. 0.1 / log_slope_steps in the slope's unit
+AT_LOG_FALL_SESOI = 0.1
 
 
 def scale_of(cfg: dict, variant: str) -> float:
@@ -258,6 +269,9 @@ class Study003(StudyPlan):
                    f"the start's climb (from its first to its highest loss), mean over starts "
                    f"and examples; {pga_where}",
             study_value="faster convergence at a smaller input scale (abstract; no number)",
+            sesoi=PGA_ITERS_SESOI,
+            sesoi_source="\"faster convergence\" (abstract; no number): one PGA iteration per "
+                         "doubling of s, the count's resolution",
             measure="pga_mean", args={"stage": "init", "column": "iters_to_climb",
                                       "label": "iterations", "digits": 1},
         ), dict(
@@ -270,6 +284,9 @@ class Study003(StudyPlan):
                    f"(relative); mean over examples with a converged start; {pga_where}",
             study_value="a \"more regular\" landscape at a smaller input scale (abstract; no "
                         "number)",
+            sesoi=MAXIMA_SESOI,
+            sesoi_source="a \"more regular\" landscape (abstract; no number): a quarter of a "
+                         "distinct maximum per doubling of s, one fewer over a 16-fold range",
             measure="pga_mean", args={"stage": "init", "column": "maxima_converged",
                                       "label": "maxima", "digits": 2},
         )]
@@ -287,6 +304,9 @@ class Study003(StudyPlan):
                        f"seed orders the scales as asserted); {at_where}, lr {label}",
                 study_value="faster convergence of adversarial training at a smaller input "
                             "scale (abstract; no number)",
+                sesoi=AT_STEPS_SESOI,
+                sesoi_source="\"faster convergence\" of adversarial training (abstract; no "
+                             "number): one SGD step per doubling of s, the count's resolution",
                 measure="at_steps_below", args={"lr_scaling": sc, "threshold": LOSS_OF_ZERO},
             ))
             out.append(dict(
@@ -299,9 +319,17 @@ class Study003(StudyPlan):
                        f"s); {at_where}, lr {label}",
                 study_value="faster convergence of adversarial training at a smaller input "
                             "scale (abstract; no number)",
+                sesoi=AT_LOG_FALL_SESOI / t["log_slope_steps"],
+                sesoi_source=f"\"faster convergence\" of adversarial training (abstract; no "
+                             f"number): log loss falls 0.1 more (≈ 10 % lower loss) over the "
+                             f"first {t['log_slope_steps']} steps per doubling of s, "
+                             f"0.1/{t['log_slope_steps']} per step",
                 measure="at_log_slope", args={"lr_scaling": sc,
                                               "steps": t["log_slope_steps"]},
             ))
+        for c in out:
+            c["sesoi"] = claim_sesoi(c["id"], c["direction"], c["margin"], c["sesoi"],
+                                     c["sesoi_source"])
         return out
 
     def claim_records(self) -> dict:

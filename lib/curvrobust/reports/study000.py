@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .. import tables
@@ -352,10 +353,9 @@ def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
                     flags.append(f"{_tag(m)}: degenerate ({v.get('reason', '')})")
             flags += [f"{_tag(m)}: {c}" for c in s.get("failed_checks", [])]
         if m.get("match_info"):
-            info = json.loads(Path(m["match_info"]).read_text())
-            if not info.get("reached", True):
-                flags.append(f"{_tag(m)}: never reached the reference's training "
-                             f"{m['match']}; its best checkpoint")
+            gap = match_gap(json.loads(Path(m["match_info"]).read_text()))
+            if gap:
+                bad.append(f"{_tag(m)}: {gap}")
     if bad:
         return dict(status="not_evaluable", reason="; ".join(bad), flags=flags)
     try:
@@ -368,15 +368,52 @@ def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
     mean = [sum(v[i] for v in values.values()) / len(values) for i in (0, 1)]
     basis = f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}"
     out: dict[str, Any] = dict(
-        status="ok", flags=flags,
+        status="ok", flags=flags, seeds=seeds,
         ours=f"{names[0]} {_format(mean[0], unit)}, {names[1]} {_format(mean[1], unit)} "
              f"({basis})")
-    if len(seeds) >= 2:
-        out["per_seed"] = {s: a - b for s, (a, b) in values.items()}
-    else:
-        p = pairs[seeds[0]]
-        out["images_num"] = p[["num0", "num1"]].to_numpy(dtype=float)
-        out["images_den"] = p[["den0", "den1"]].to_numpy(dtype=float) if "den0" in p else None
+    out.update(image_cubes(pairs))
+    return out
+
+
+# a matched checkpoint that never reached the reference's final value is compared only when
+# its best checkpoint is this close (accuracy: absolute; loss: relative to the target)
+MATCH_TOLERANCE = {"accuracy": 0.005, "loss": 0.05}
+
+
+def match_gap(info: dict) -> str:
+    """'' when a matched checkpoint reached its target (or missed it within MATCH_TOLERANCE),
+    else the gap, named: a row comparing at equal training loss is not evaluable when one arm
+    is not at that loss."""
+    if info.get("reached", True):
+        return ""
+    on = info.get("matched_on", "accuracy")
+    target = float(info["target"])
+    got = float(info["train_acc"] if on == "accuracy" else info["train_loss"])
+    gap = abs(got - target) if on == "accuracy" else abs(got - target) / abs(target)
+    if gap <= MATCH_TOLERANCE[on]:
+        return ""
+    if on == "accuracy":
+        return (f"never reached the reference's training accuracy {100 * target:.2f} %: its "
+                f"best checkpoint has {100 * got:.2f} % ({100 * gap:.2f} points short, "
+                f"tolerance {100 * MATCH_TOLERANCE[on]:g})")
+    return (f"never reached the reference's training loss {target:.4g}: its best checkpoint "
+            f"has {got:.4g} ({100 * gap:.1f} % off, tolerance {100 * MATCH_TOLERANCE[on]:g} %)")
+
+
+def image_cubes(pairs: dict[int, pd.DataFrame]) -> dict[str, Any]:
+    """Per-image cubes (seeds × images × 2 arms) on the test images every seed's pair shares,
+    in seed order: ``images_num``/``images_den`` (den only for rates) and, for rates among
+    correctly classified images, ``both_correct_num``/``both_correct_den``: the rate on the
+    images both arms classify correctly (the same images in both arms)."""
+    seeds = sorted(pairs)
+    shared = sorted(set.intersection(*(set(pairs[s]["index"]) for s in seeds)))
+    rows = {s: pairs[s].set_index("index").loc[shared] for s in seeds}
+    num = np.stack([rows[s][["num0", "num1"]].to_numpy(float) for s in seeds])
+    out: dict[str, Any] = {"images_num": num, "images_den": None}
+    if "den0" in rows[seeds[0]]:
+        den = np.stack([rows[s][["den0", "den1"]].to_numpy(float) for s in seeds])
+        both = den.min(axis=2, keepdims=True) * np.ones_like(den)
+        out.update(images_den=den, both_correct_num=num * both, both_correct_den=both)
     return out
 
 
@@ -384,15 +421,15 @@ def claim_evidence(claims: Sequence[dict], records: dict,
                    robust: dict[str, dict[str, Any]]) -> dict[str, dict]:
     """Claim id -> evidence (curvrobust.claims.judge) for study 000's claims.
 
-    Pairwise claims only (arm 0 − arm 1). With at least two seeds both arms have, the per-seed
-    effects on the test images both arms share; with one, the per-image rows of that seed
-    paired on the test-image index (FGSM: success among correct / correct; worst case: broken
+    Pairwise claims only (arm 0 − arm 1): per-image cubes (:func:`image_cubes`) over the
+    seeds both arms have, on the test images every pair shares (FGSM: success among correct / correct; worst case: broken
     by some attack among correct / correct, `curvrobust.robust.worst_case_images` over the
     model's outcome files in `robust`; input statistics and per-example sharpness: the mean).
     A claim whose arm is not trained (recipe, variant or matched checkpoint absent from the
     configuration) is 'not_run'; one with a degenerate final model (the robust evaluation's
     validity gate) 'not_evaluable', naming it; failed masking checks, degenerate matched
-    checkpoints and targets never reached are flags beside the verdict."""
+    checkpoints are flags beside the verdict; a matched checkpoint that missed its target beyond
+    MATCH_TOLERANCE makes the row 'not_evaluable' (:func:`match_gap`)."""
     summaries = {}
     for k, v in (robust or {}).items():
         f = Path(v["summary"])

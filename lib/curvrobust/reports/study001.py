@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from ..claims_stats import cube_from_frames
 from ..tables import render_summary, summarise
 from . import robustness
 
@@ -223,8 +224,8 @@ def _not_run(reason: str) -> dict[str, Any]:
 def robust_accuracy_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
                              robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Arm a − arm b of the per-image robust accuracy at the final epoch (claim args: dataset,
-    a, b, attacks, missing): per seed the paired difference on the images both cover; with one
-    common seed also the per-image pairs (rows: images, columns: a, b) for the bootstrap."""
+    a, b, attacks, missing): the per-image cube (seeds × images × arms a, b) on the images every
+    seed's models cover (claims_stats.cube_from_frames)."""
     args = claim["args"]
     ds = (records.get("datasets") or {}).get(args["dataset"])
     if ds is None:
@@ -244,34 +245,23 @@ def robust_accuracy_evidence(claim: Mapping[str, Any], records: Mapping[str, Any
                            for lab in (a, b) for s in seeds], robust, names)
     if reason:
         return {"status": "not_evaluable", "reason": reason, "flags": flags}
-    per_seed, arms, n_images, pairs = {}, [], [], None
-    for s in seeds:
-        m = _robust_images(ds, a, s, args["attacks"], robust).merge(
-            _robust_images(ds, b, s, args["attacks"], robust), on="index", suffixes=("_a", "_b"))
-        va, vb = float(m["robust_a"].mean()), float(m["robust_b"].mean())
-        per_seed[s] = va - vb
-        arms.append((va, vb))
-        n_images.append(len(m))
-        pairs = m[["robust_a", "robust_b"]].to_numpy(dtype=float)
-    mean_a = sum(v for v, _ in arms) / len(arms)
-    mean_b = sum(v for _, v in arms) / len(arms)
+    frames = {s: _robust_images(ds, a, s, args["attacks"], robust).merge(
+        _robust_images(ds, b, s, args["attacks"], robust), on="index", suffixes=("_a", "_b"))
+        .set_index("index") for s in seeds}
+    cube = cube_from_frames(frames, ["robust_a", "robust_b"])
+    mean_a, mean_b = cube["images_num"].mean(axis=(0, 1))
     basis = (f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}")
-    out: dict[str, Any] = {
-        "status": "ok", "per_seed": per_seed, "flags": flags,
-        "ours": (f"{names.get(a, a)} {100 * mean_a:.1f} %, {names.get(b, b)} {100 * mean_b:.1f} % "
-                 f"({basis}; {min(n_images)} images)")}
-    if len(seeds) == 1:
-        out["images_num"] = pairs
-        out["images_den"] = None
-    return out
+    return {"status": "ok", "flags": flags, **cube,
+            "ours": (f"{names.get(a, a)} {100 * mean_a:.1f} %, {names.get(b, b)} "
+                     f"{100 * mean_b:.1f} % ({basis}; {cube['images_num'].shape[1]} images)")}
 
 
 def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
                             robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """fd − exact of the power iteration's last step ‖u⁽ᵏ⁾ − u⁽ᵏ⁻¹⁾‖₂ (trace.csv `diff_mean`:
     the mean over a batch's images, in the last attack step) at the claim's k, paired by batch
-    (the same batch and draws for both methods): per seed the mean over batches; with one
-    seed the per-batch pairs (rows: batches, columns: fd, exact) for the bootstrap."""
+    (the same batch and draws for both methods): the cube seeds × batches × (fd, exact); the
+    batches play the images' part."""
     args = claim["args"]
     ds = (records.get("datasets") or {}).get(args["dataset"])
     if ds is None:
@@ -282,7 +272,7 @@ def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any]
                           robust, names)
     if reason:
         return {"status": "not_evaluable", "reason": reason, "flags": flags}
-    per_seed, pairs, means = {}, None, []
+    frames = {}
     for seed, f in trace["files"].items():
         df = pd.read_csv(f)
         last = df[(df["k"] == k) & (df["iteration"] == k)]
@@ -291,23 +281,15 @@ def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any]
             return _not_run(f"{f}: no fd and exact traces at k = {k} (methods traced: "
                             f"{sorted(got) or 'none'}; studies.study001.convergence)")
         by = last.pivot_table(index="batch", columns="method", values="diff_mean")
-        by = by[["fd", "exact"]].dropna()
-        per_seed[int(seed)] = float(by["fd"].mean() - by["exact"].mean())
-        means.append((float(by["fd"].mean()), float(by["exact"].mean()), len(by)))
-        pairs = by.to_numpy(dtype=float)
+        frames[int(seed)] = by[["fd", "exact"]].dropna()
+    cube = cube_from_frames(frames, ["fd", "exact"])
     models = {m["label"] + ("" if m["own"] else f" (no model trained with k = {k})")
               for m in trace["models"].values()}
-    fd = sum(m[0] for m in means) / len(means)
-    ex = sum(m[1] for m in means) / len(means)
-    out: dict[str, Any] = {
-        "status": "ok", "per_seed": per_seed, "flags": flags,
-        "ours": (f"fd {fd:.3f}, exact {ex:.3f} (k = {k}, last power step; "
-                 f"{min(m[2] for m in means)} batches, {len(means)} seed(s); model "
-                 f"{', '.join(sorted(models))})")}
-    if len(per_seed) == 1:
-        out["images_num"] = pairs
-        out["images_den"] = None
-    return out
+    fd, ex = cube["images_num"].mean(axis=(0, 1))
+    return {"status": "ok", "flags": flags, **cube,
+            "ours": (f"fd {fd:.3f}, exact {ex:.3f} (k = {k}, last power step; "
+                     f"{cube['images_num'].shape[1]} batches, {len(frames)} seed(s); model "
+                     f"{', '.join(sorted(models))})")}
 
 
 MEASURES = {"robust_accuracy": robust_accuracy_evidence, "fd_convergence": fd_convergence_evidence}

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .. import tables
 from ..reference import load_reference
+from ..claims_stats import cube_from_frames
 from . import robustness
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
@@ -318,8 +319,8 @@ def _pct(v: float, unit: str) -> str:
 
 def _pairwise(claim: dict[str, Any], data: _ClaimData,
               values: Callable[[dict[str, Any]], pd.Series]) -> dict[str, Any]:
-    """Evidence for 'arm a − arm b' of a per-image value: per seed when the arms share ≥ 2
-    seeds, else the shared seed's per-image rows paired on the test-image index."""
+    """Evidence for 'arm a − arm b' of a per-image value: the cube seeds × images × (a, b) over
+    the seeds both arms share, on the test images every seed's pair has."""
     args, unit = claim["args"], claim["unit"]
     ds, a, b = args["dataset"], args["a"], args["b"]
     arms = {a: data.models(ds, a), b: data.models(ds, b)}
@@ -336,23 +337,13 @@ def _pairwise(claim: dict[str, Any], data: _ClaimData,
             raise _Unavailable("not_evaluable", f"{a} and {b} share no test image")
         return df
 
-    if len(common) >= 2:
-        frames = {s: paired(s, s) for s in common}
-        means = {s: f.mean() for s, f in frames.items()}
-        ma = float(np.mean([m["a"] for m in means.values()]))
-        mb = float(np.mean([m["b"] for m in means.values()]))
-        n = min(len(f) for f in frames.values())
-        return dict(status="ok", flags=flags,
-                    per_seed={s: float(m["a"] - m["b"]) for s, m in means.items()},
-                    ours=f"{a} {_pct(ma, unit)}, {b} {_pct(mb, unit)} ({len(common)} seeds, "
-                         f"mean; ≥ {n} images each)")
-    if len(common) == 1:
-        s = common[0]
-        df = paired(s, s)
-        return dict(status="ok", flags=flags, images_num=df[["a", "b"]].to_numpy(float),
-                    images_den=None,
-                    ours=f"{a} {_pct(df['a'].mean(), unit)}, {b} {_pct(df['b'].mean(), unit)} "
-                         f"(one run, seed {s}, {len(df)} images)")
+    if common:
+        cube = cube_from_frames({s: paired(s, s) for s in common}, ["a", "b"])
+        ma, mb = cube["images_num"].mean(axis=(0, 1))
+        n = cube["images_num"].shape[1]
+        runs = f"{len(common)} seeds, mean" if len(common) > 1 else f"one run, seed {common[0]}"
+        return dict(status="ok", flags=flags, **cube,
+                    ours=f"{a} {_pct(ma, unit)}, {b} {_pct(mb, unit)} ({runs}; {n} images)")
     # no shared seed: arm means only (no paired comparison, no interval)
     ma = float(np.mean([values(m).mean() for m in arms[a].values()]))
     mb = float(np.mean([values(m).mean() for m in arms[b].values()]))
@@ -387,39 +378,11 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (rx * ry).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
-def spearman_bootstrap(indicator: np.ndarray, robust: np.ndarray, n_boot: int, seed: int,
-                       chunk: int = 100) -> tuple[float, np.ndarray]:
-    """Spearman's ρ across models between the mean indicator and the robust accuracy, and its
-    bootstrap replicates.
-
-    Args:
-        indicator: (n, k) per-image indicator values of k models on the same n images.
-        robust: (n, k) per-image robustness (0/1) of the same models and images.
-        n_boot: replicates; each resamples the n image rows with replacement, jointly for
-            every model (the same images), and recomputes every model's means and ρ.
-        seed: seed of the resampling.
-
-    Returns:
-        ρ on the full sample and the (n_boot,) replicates (NaN where a replicate's means tie
-        completely in one of the two variables).
-    """
-    indicator, robust = np.asarray(indicator, float), np.asarray(robust, float)
-    if indicator.shape != robust.shape or indicator.ndim != 2:
-        raise ValueError(f"need two (n, k) arrays of one shape, got {indicator.shape} and "
-                         f"{robust.shape}")
-    rho = float(spearman_rows(indicator.mean(0), robust.mean(0))[0])
-    rng = np.random.default_rng(seed)
-    n, reps = len(indicator), []
-    for start in range(0, n_boot, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        reps.append(spearman_rows(indicator[idx].mean(1), robust[idx].mean(1)))
-    return rho, np.concatenate(reps) if reps else np.empty(0)
-
-
 def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
-    """ρ between each regime's mean indicator and its worst-case robust accuracy: per seed when
-    every regime has ≥ 2 shared seeds, else a joint bootstrap over the shared images of one
-    run per regime. Degenerate models are left out (flagged)."""
+    """ρ between each regime's mean indicator and its worst-case robust accuracy (each averaged
+    over the seeds every regime shares, else one run per regime): ``rank_x``/``rank_y`` for
+    the engine's permutation test, which needs claims_stats.MIN_RANK_MODELS regimes.
+    Degenerate models are left out (flagged)."""
     args = claim["args"]
     ds, eps, column = args["dataset"], float(args["eps"]), args.get("indicator", "grad_l2")
     arms = {}
@@ -466,39 +429,19 @@ def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, An
         return (f"ρ = {rho:.2f} over {len(labels)} regimes ({where}, {len(ind)} images); "
                 f"mean {column} / worst-case accuracy: {parts}")
 
-    if len(common) >= 2:
-        per_seed, texts = {}, []
-        for s, run in zip(common, runs):
-            labels, ind, rob = measure(run)
-            rho = float(spearman_rows(ind.mean(0), rob.mean(0))[0])
-            if np.isfinite(rho):
-                per_seed[s] = rho
-            else:
-                flags.append(f"seed {s}: ρ undefined (tied means)")
-            texts.append(f"seed {s}: " + describe(labels, ind, rob, f"seed {s}"))
-        if left_out:
-            flags.append("left out (degenerate): " + "; ".join(left_out))
-        return dict(status="ok", per_seed=per_seed, flags=flags, ours=" | ".join(texts))
-    labels, ind, rob = measure(runs[0])
-    boot = records_bootstrap(data.records)
-    rho, reps = spearman_bootstrap(ind, rob, boot["n_boot"], boot["seed"])
+    measured = [(s, *measure(run)) for s, run in zip(common or [None], runs)]
+    labels = [lb for lb in measured[0][1] if all(lb in m[1] for m in measured)]
+    ind = np.mean([[m[2][:, m[1].index(lb)].mean() for lb in labels] for m in measured], axis=0)
+    rob = np.mean([[m[3][:, m[1].index(lb)].mean() for lb in labels] for m in measured], axis=0)
+    texts = [describe(lbs, i, r, f"seed {s}" if s is not None else "one run per regime")
+             for s, lbs, i, r in measured]
     if left_out:
         flags.append("left out (degenerate): " + "; ".join(left_out))
-    if not np.isfinite(rho):
-        return dict(status="not_evaluable", flags=flags,
-                    reason="ρ undefined: every regime has the same mean indicator or the same "
-                           "worst-case accuracy")
-    seeds = sorted({m["seed"] for m in runs[0].values()})
-    where = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}"
-    # replicates with ρ undefined (NaN) stay: the judge gives no interval when there are many
-    return dict(status="ok", effect=rho, bootstrap=reps.tolist(), flags=flags,
-                ours=describe(labels, ind, rob, where))
-
-
-def records_bootstrap(records: dict[str, Any]) -> dict[str, int]:
-    """The bootstrap's settings the plan passes (the config's `claims` block)."""
-    b = records.get("bootstrap", {})
-    return {"n_boot": int(b.get("n_boot", 2000)), "seed": int(b.get("seed", 0))}
+    return dict(status="ok", flags=flags, rank_x=ind.tolist(), rank_y=rob.tolist(),
+                n_seeds=len(measured),
+                seeds_text=(f"means over seeds {', '.join(str(m[0]) for m in measured)}"
+                            if common else "one run per regime"),
+                ours=" | ".join(texts))
 
 
 MEASURES: dict[str, Callable[[dict[str, Any], _ClaimData], dict[str, Any]]] = {
@@ -519,15 +462,14 @@ def claim_evidence(claims: Sequence[dict[str, Any]], records: dict[str, Any],
             natural_accuracy, jacobian_zero_share, indicator_spearman) and ``args`` (dataset,
             the arms ``a`` and ``b``, attack column or ``worst``, ε, regime labels).
         records: ``Study002.claim_records()``: per dataset the models of every regime (seed,
-            robust-evaluation key, per-image files of the study's attacks and the indicator)
-            and the bootstrap's settings.
+            robust-evaluation key, per-image files of the study's attacks and the indicator).
         robust: model key -> {summary, outcomes} of the robust evaluation (validity, failed
             masking checks, per-image rows of every attack for the worst case).
 
     Returns:
-        Pairwise claims: per-seed effects (arms sharing ≥ 2 seeds) or one seed's per-image
-        rows paired on the test-image index; the Spearman claim: per-seed ρ or a joint
-        bootstrap over the images. A regime the preset does not train gives ``not_run``; a
+        Pairwise claims: per-image cubes (seeds × images × arms) on the test images every
+        seed shares; the Spearman claim: each regime's seed-averaged indicator and robust
+        accuracy (``rank_x``, ``rank_y``). A regime the preset does not train gives ``not_run``; a
         degenerate model ``not_evaluable`` naming it; failed masking checks become flags.
     """
     data = _ClaimData(records, robust)

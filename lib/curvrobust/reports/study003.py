@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..claims_stats import cube_from_frames
 from ..tables import fmt_ci, mean_ci, render_summary, summarise
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
@@ -317,10 +318,12 @@ def _means_text(per_seed_values: dict[int, dict[float, float]], scales: list, di
 
 
 def _pga_mean(claim: dict, records: dict) -> dict:
-    """Per seed and scale, the mean over examples of a per-example PGA column (NaN-skipping:
-    e.g. an example with no converged start has no maxima count); the per-seed trend against
-    log₂ s. With exactly one seed also the per-example values (rows: the same test example at
-    every scale) for a bootstrap over examples."""
+    """The cube seeds × examples × scales of a per-example PGA column on the examples with a
+    value at every scale in every seed (an example with no converged start has no maxima
+    count), ``x`` the scales: the engine's trend is the slope against log₂ s. ``ours`` shows
+    the NaN-skipping per-scale means. Iterations to climb with a start that never climbs
+    (censored at T) are judged by the per-seed order of the scales instead
+    (:func:`censored_order`, the censored mean larger than any uncensored one)."""
     args = claim["args"]
     col = args["column"]
     rows = records.get("pga", [])
@@ -339,19 +342,41 @@ def _pga_mean(claim: dict, records: dict) -> dict:
         return {"status": "not_evaluable",
                 "reason": f"no seed has a value of {col} at every scale (e.g. no converged "
                           f"start)"}
-    ev: dict[str, Any] = {"status": "ok", "per_seed": per_seed, "x": scales,
+    frames = {}
+    for seed in per_seed:
+        frame = pd.DataFrame({sc: tables[(seed, sc)] for sc in scales})
+        frames[seed] = frame[np.isfinite(frame.to_numpy()).all(axis=1)]
+    ev: dict[str, Any] = {"status": "ok", "x": scales,
                           "ours": _means_text(values, scales, args.get("digits", 2),
                                               args.get("label", ""))}
-    if len(values) == 1:
-        seed = next(iter(values))
-        mat = np.column_stack([tables[(seed, s)] for s in scales])
-        mat = mat[np.isfinite(mat).all(axis=1)]
-        if len(mat):
-            ev.update(images_num=mat.tolist(), images_den=None)
+    try:
+        ev.update(cube_from_frames(frames, scales))
+    except ValueError as e:
+        return {"status": "not_evaluable", "reason": f"{col}: {e} with a value at every scale"}
     dropped = sorted(set(values) - set(per_seed))
     if dropped:
         ev["flags"] = [f"seed {k}: no value at some scale, left out" for k in dropped]
+    censored = _climb_censored(rows) if col == "iters_to_climb" else {}
+    if any(any(d.values()) for d in censored.values()):
+        n = sum(v for d in censored.values() for v in d.values())
+        ev["flags"] = ev.get("flags", []) + [
+            f"{n} (seed, scale) measurement(s) with a start that never climbs (counted as its "
+            f"T iterations, censored): the per-seed order of the scales decides"]
+        ev["censored"] = True
+        ev["orders"] = {k: censored_order([values[k][sc] for sc in scales],
+                                          [censored[k][sc] for sc in scales])
+                        for k in per_seed}
     return ev
+
+
+def _climb_censored(rows: list[dict]) -> dict[int, dict[float, bool]]:
+    """Per seed and scale, whether some start of some example never climbed (the PGA file's
+    ``climb_censored`` > 0; files without the column: none)."""
+    def any_censored(r: dict) -> bool:
+        df = pd.read_csv(r["examples"])
+        return bool("climb_censored" in df and (df["climb_censored"] > 0).any())
+
+    return _by_seed(rows, any_censored)
 
 
 def _training_rows(claim: dict, records: dict) -> tuple[list[dict], dict | None]:
