@@ -501,7 +501,8 @@ def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, seed: int = 
     sesoi = row["sesoi"]
     j = _judgement(claim, inf, sesoi)
     row.update(verdict=j.verdict, reason=j.reason, mde=j.mde, power=j.power)
-    row["p"] = cs.decisive_p(claim["direction"], sesoi, inf, j.verdict, j.reason)
+    if j is not cs.ONE_RUN_JUDGEMENT:  # one run's image-level p is no evidence: not in the family
+        row["p"] = cs.decisive_p(claim["direction"], sesoi, inf, j.verdict, j.reason)
     if evidence.get("images_num") is not None:
         _mcnemar_gate(row, evidence, cid, level)
     _both_correct(row, claim, evidence, level)

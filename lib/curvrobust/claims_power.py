@@ -10,7 +10,9 @@ delta-method image variance, which scales as 1/n. A design with S seeds and n im
 
 It assumes s² and v are the true variances (they are estimates: with 3 seeds, s² is uncertain
 by a factor of several), that the image part keeps its 1/n scaling on a subsample or superset
-of the same test distribution, and that more seeds do not change v.
+of the same test distribution, and that more seeds do not change v. se_image is the image
+noise the seeds share (claims_stats.shared_image_var); each seed's own image noise is inside
+s², at this run's n₀, so more images shrink SE less here than they would: conservative.
 
 "Detects" is the power rule of :func:`claims_stats.judge_directional`: the probability that the
 interval lies on the asserted side of 0 when the true effect equals the SESOI is at least
@@ -94,8 +96,9 @@ def detects(s2_seed: float, v_image_1: float, seeds: int, images: int, sesoi: fl
     if se == 0:
         return True
     df = float(seeds - 1)
-    power = (equivalence_power(sesoi, se, df) if equivalence
-             else holds_probability(sesoi, se, df, 0.0))
+    share = s2_seed / seeds / se ** 2  # how much of SE² the S − 1 degrees of freedom estimate
+    power = (equivalence_power(sesoi, se, df, seed_share=share) if equivalence
+             else holds_probability(sesoi, se, df, 0.0, seed_share=share))
     return power >= POWER
 
 

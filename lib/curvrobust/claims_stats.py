@@ -12,29 +12,34 @@ same test images, so the effect's error has two parts:
   the seeds held fixed, over the n shared images. Resampling the images is what a new test
   set would do; s² cannot see it, because every seed shares the same images.
 
-SE² = s²/S + SE²_img. The sum counts the seed × image noise twice (conservative, never below
-the image-level error), so identical per-seed effects cannot give a point interval. The t
-quantile takes the seed variance's degrees of freedom, S − 1: Satterthwaite's, computed from
-the *estimated* parts, grow large exactly when the few seeds agree by chance, and in the
-simulated 3-seed design (tests/test_claims_stats.py) let "holds" through 2.9 % of the time at
-no effect (4,000 draws) against 2.5 % nominal; S − 1 is conservative whatever the two parts'
-ratio (0.6 % there, 1,000 draws), at the price of an MDE that overstates what is needed
-("holds" at 86 % at it). With one seed, s² is unknown: the row is "one training run" unless a
-between-seed variance is borrowed (with its own degrees of freedom) from multi-seed rows of the
-same metric.
+Each seed's effect also carries its own image noise (the models err on different images), and
+s² already holds it; only the image noise the seeds share is missing from s²/S. So SE² = s²/S +
+V_b, V_b the shared part of the image variance (method of moments, :func:`shared_image_var`:
+the single-seed image variances exceed the seed-averaged one by the seed-specific part), and
+SE² never falls below SE²_img, the image error with the seeds held fixed, so identical
+per-seed effects cannot give a point interval. The t quantile takes the seed variance's degrees
+of freedom, S − 1 (Satterthwaite's, computed from the *estimated* parts, grow large exactly
+when the few seeds agree by chance: "holds" at 2.9 % at no effect in the 3-seed simulation).
+In the simulated design of tests/test_claims_stats.py (3 seeds, 400 images, 4,000 draws) "holds"
+comes out at 0.8 % and wrong-side "contradicted" at 1.0 % at no effect, and "holds" at 80.5 %
+at the MDE. With one seed, s² is unknown: the row is "one training run" unless a between-seed
+variance is borrowed (with its own degrees of freedom) from multi-seed rows of the same metric.
 
 The exact tests and the false-discovery adjustment are scipy's (`binomtest`, `spearmanr` with
 `permutation_test`, `false_discovery_control`); this module only chooses and wraps them.
 
 Power at the smallest effect of interest (SESOI) is the probability that the interval lies
-on the asserted side of 0 when the true effect equals the SESOI (noncentral t with the
-interval's degrees of freedom); below 80 % the design is underpowered for the claim. The
-minimum detectable effect (MDE) is the true effect at which the verdict rule "holds" (interval
-on the asserted side of 0 and estimate at least the SESOI) has 80 % probability.
+on the asserted side of 0 when the true effect equals the SESOI; below 80 % the design is
+underpowered for the claim. The minimum detectable effect (MDE) is the true effect at which the
+verdict rule "holds" (interval on the asserted side of 0 and estimate at least the SESOI) has
+80 % probability. Both treat ŜE as estimated from S − 1 degrees of freedom on its seed part
+only (the expectation over that part's χ², :func:`holds_probability`): the noncentral t when
+the seeds carry all of SE², the normal when the images do.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -56,7 +61,8 @@ class Inference:
     effect: mean over seeds of the per-seed effects; se: its standard error (seeds and images);
     df: the degrees of freedom of the seed variance (S − 1, or the borrowed one; inf for the
     image-level error alone); lo, hi: the ``level`` interval; se_seed, se_image:
-    the two parts (se² = se_seed² + se_image²); n_seeds, n_images: the design; borrowed: the
+    the two parts (se² = se_seed² + se_image²: s²/S, and the image noise the seeds share, at
+    least what lifts se to the fixed-seed image error); n_seeds, n_images: the design; borrowed: the
     source of a borrowed between-seed variance ("" if none)."""
 
     effect: float
@@ -142,6 +148,20 @@ def image_se(num, den=None, x: Sequence[float] | None = None) -> float:
     return math.sqrt(n / (n - 1) * float(psi @ psi))
 
 
+def shared_image_var(num, den=None, x: Sequence[float] | None = None,
+                     se_img: float | None = None) -> float:
+    """The part of the seed-averaged effect's image variance that the seeds share, V_b: the
+    per-seed effects' variance s² already holds each seed's own image noise V_c (the seeds
+    score the same images, but each model errs on its own), so adding the whole fixed-seed image
+    variance se_img² = V_b + V_c/S to s²/S would count V_c/S twice. Method of moments: the mean
+    single-seed image variance is V_b + V_c, hence V_c/S = (mean − se_img²)/(S − 1); V_b ≥ 0."""
+    num, den = as_cube(num, den)
+    S = num.shape[0]
+    se_img = image_se(num, den, x) if se_img is None else se_img
+    one = np.mean([image_se(num[s:s + 1], den[s:s + 1], x) ** 2 for s in range(S)])
+    return float(max(0.0, se_img ** 2 - max(0.0, one - se_img ** 2) / (S - 1)))
+
+
 def _t_quantile(q: float, df: float) -> float:
     return float(stats.norm.ppf(q) if not math.isfinite(df) else stats.t.ppf(q, df))
 
@@ -174,6 +194,7 @@ def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
     borrowed = ""
     if S >= 2:
         var_seed, df = float(effects.var(ddof=1)) / S, float(S - 1)
+        se_img = math.sqrt(max(shared_image_var(num, den, x, se_img), se_img ** 2 - var_seed))
     elif borrowed_var is not None:
         if not (borrowed_df and borrowed_df > 0 and borrowed_var >= 0):
             raise ValueError("a borrowed between-seed variance needs a variance ≥ 0 and df > 0, "
@@ -191,41 +212,86 @@ def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
 
 # --------------------------------------------------------------------------- power
 
+SEED_QUANTILES = 4096   # points of the χ² expectation in holds_probability (error ~ 1e-4)
+
+
+def _se_hat_ratio(df: float, seed_share: float) -> np.ndarray:
+    """The estimated SE over the true one, ŜE/SE = √((1 − f) + f·W/df), at SEED_QUANTILES
+    equally likely values of W ~ χ²_df (midpoints in probability, so a mean over them is the
+    expectation): f, the seed part's share of SE², is estimated from df = S − 1 degrees of
+    freedom, the image part (hundreds of images) taken as known."""
+    return np.sqrt((1 - seed_share) + seed_share * _chi2_over_df(float(df)))
+
+
+@functools.lru_cache(maxsize=64)
+def _chi2_over_df(df: float) -> np.ndarray:
+    """W/df at SEED_QUANTILES equally likely values of W ~ χ²_df (cached: one df per design)."""
+    w = stats.chi2.ppf((np.arange(SEED_QUANTILES) + 0.5) / SEED_QUANTILES, df) / df
+    w.flags.writeable = False
+    return w
+
+
 def holds_probability(true_effect: float, se: float, df: float, sesoi: float,
-                      level: float = LEVEL) -> float:
+                      level: float = LEVEL, seed_share: float = 1.0) -> float:
     """P("holds") for a directional claim whose true effect (on the asserted side, > 0) is
-    `true_effect`: P(lower bound > 0 and estimate ≥ sesoi) = P(T' > max(t_c, sesoi/se)),
-    T' noncentral t with noncentrality true_effect/se (normal when df is inf)."""
+    `true_effect`: P(lower bound > 0 and estimate ≥ sesoi), the estimate N(true_effect, se²)
+    and the interval's ŜE estimated with df degrees of freedom on its seed part (share
+    `seed_share` of se²). seed_share 1: the noncentral t, P(T' > max(t_c, sesoi/se)); 0 (or
+    df inf): the normal with se known; between: the expectation over the seed variance's χ²
+    (:func:`_se_hat_ratio`), so an interval whose error is mostly the images' is not treated as
+    if all of it had S − 1 degrees of freedom."""
     if not (se > 0):
         return math.nan
-    bound = max(_t_quantile((1 + level) / 2, df), sesoi / se)
+    t_c = _t_quantile((1 + level) / 2, df)
     nc = true_effect / se
-    if not math.isfinite(df):
-        return float(stats.norm.sf(bound - nc))
-    return float(stats.nct.sf(bound, df, nc))
+    if not math.isfinite(df) or not seed_share > 0:
+        return float(stats.norm.sf(max(t_c, sesoi / se) - nc))
+    if seed_share >= 1:
+        return float(stats.nct.sf(max(t_c, sesoi / se), df, nc))
+    ratio = _se_hat_ratio(df, seed_share)
+    return float(stats.norm.sf(np.maximum(t_c * ratio, sesoi / se) - nc).mean())
 
 
 def minimum_detectable_effect(se: float, df: float, sesoi: float = 0.0, *,
-                              level: float = LEVEL, power: float = POWER) -> float:
+                              level: float = LEVEL, power: float = POWER,
+                              seed_share: float = 1.0) -> float:
     """The true effect at which "holds" has probability `power` (:func:`holds_probability`);
     with sesoi = 0 the classical MDE of a one-sided test at (1 − level)/2."""
     if not (se > 0):
         return math.nan
+
+    def p(d: float) -> float:
+        return holds_probability(d, se, df, sesoi, level, seed_share)
+
     hi = se
-    while holds_probability(hi, se, df, sesoi, level) < power:
+    while p(hi) < power:
         hi *= 2
-    return float(optimize.brentq(lambda d: holds_probability(d, se, df, sesoi, level) - power,
-                                 0.0, hi, xtol=1e-12 * hi, rtol=1e-10))
+    return float(optimize.brentq(lambda d: p(d) - power, 0.0, hi, xtol=1e-12 * hi, rtol=1e-10))
 
 
-def equivalence_power(margin: float, se: float, df: float, level: float = LEVEL) -> float:
-    """P(the interval lies inside ±margin) when the true effect is 0 (two one-sided tests)."""
+def equivalence_power(margin: float, se: float, df: float, level: float = LEVEL,
+                      seed_share: float = 1.0) -> float:
+    """P(the interval lies inside ±margin) when the true effect is 0 (two one-sided tests),
+    with ŜE estimated as in :func:`holds_probability`: E over ŜE of
+    max(0, 2Φ(margin/se − t_c·ŜE/se) − 1) (the interval must fit inside for each ŜE)."""
     if not (se > 0):
         return math.nan
     t_c = _t_quantile((1 + level) / 2, df)
-    one = (stats.norm.sf(t_c - margin / se) if not math.isfinite(df)
-           else stats.nct.sf(t_c, df, margin / se))
-    return float(max(0.0, 2 * one - 1))
+    if not math.isfinite(df) or not seed_share > 0:
+        return float(max(0.0, 2 * stats.norm.sf(t_c - margin / se) - 1))
+    ratio = _se_hat_ratio(df, min(1.0, seed_share))
+    return float(np.maximum(0.0, 2 * stats.norm.sf(t_c * ratio - margin / se) - 1).mean())
+
+
+def seed_share(inf: "Inference") -> float:
+    """The seed part's share of the effect's SE² (1 without per-image data, 0 for one run
+    with nothing borrowed): what :func:`holds_probability` needs to know how well ŜE is
+    estimated."""
+    if not math.isfinite(inf.se_seed):
+        return 0.0
+    if not math.isfinite(inf.se_image) or not inf.se > 0:
+        return 1.0
+    return float(min(1.0, inf.se_seed ** 2 / inf.se ** 2))
 
 
 def p_value(inf: Inference, side: str) -> float:
@@ -293,6 +359,12 @@ class Judgement:
     mde: float
 
 
+# one training run per arm: no verdict, and no power or MDE either (the design's power depends
+# on the between-seed variance, which one run cannot estimate)
+ONE_RUN_JUDGEMENT = Judgement("inconclusive", "one training run: the interval covers the test "
+                              "images, not the training's variation", math.nan, math.nan)
+
+
 def _one_run(inf: Inference) -> bool:
     return inf.n_seeds < 2 and not inf.borrowed
 
@@ -304,11 +376,11 @@ def judge_directional(direction: str, sesoi: float, inf: Inference) -> Judgement
     sign = SIDE[direction]
     e = sign * inf.effect
     lo, hi = sorted((sign * inf.lo, sign * inf.hi))
-    power = holds_probability(sesoi, inf.se, inf.df, 0.0, inf.level)
-    mde = minimum_detectable_effect(inf.se, inf.df, sesoi, level=inf.level)
+    f = seed_share(inf)
+    power = holds_probability(sesoi, inf.se, inf.df, 0.0, inf.level, f)
+    mde = minimum_detectable_effect(inf.se, inf.df, sesoi, level=inf.level, seed_share=f)
     if _one_run(inf):
-        return Judgement("inconclusive", "one training run: the interval covers the test "
-                         "images, not the training's variation", power, mde)
+        return ONE_RUN_JUDGEMENT
     if lo > 0 and e >= sesoi:
         return Judgement("holds", f"interval on the asserted side of 0, estimate ≥ SESOI "
                          f"{sesoi:g}", power, mde)
@@ -328,12 +400,13 @@ def judge_directional(direction: str, sesoi: float, inf: Inference) -> Judgement
 
 def judge_equivalent(margin: float, inf: Inference) -> Judgement:
     """No-difference claims: equivalent inside ±margin, contradicted entirely outside."""
-    power = equivalence_power(margin, inf.se, inf.df, inf.level)
-    t_c = _t_quantile((1 + inf.level) / 2, inf.df)
-    mde = (t_c + _t_quantile((1 + POWER) / 2, inf.df)) * inf.se  # the margin TOST needs
+    f = seed_share(inf)
+    power = equivalence_power(margin, inf.se, inf.df, inf.level, f)
+    mde = float(optimize.brentq(  # the margin two one-sided tests reach 80 % at
+        lambda m: equivalence_power(m, inf.se, inf.df, inf.level, f) - POWER,
+        1e-12 * inf.se, 1e3 * inf.se)) if inf.se > 0 else math.nan
     if _one_run(inf):
-        return Judgement("inconclusive", "one training run: the interval covers the test "
-                         "images, not the training's variation", power, mde)
+        return ONE_RUN_JUDGEMENT
     if -margin < inf.lo and inf.hi < margin:
         return Judgement("equivalent", f"interval inside ±{margin:g}", power, mde)
     if inf.lo > margin or inf.hi < -margin:
@@ -347,11 +420,11 @@ def judge_equivalent(margin: float, inf: Inference) -> Judgement:
 def judge_at_least(margin: float, inf: Inference) -> Judgement:
     """Non-inferiority (A − B > −margin): holds when the lower bound exceeds −margin,
     contradicted when the upper bound lies below it; power at a true effect of 0."""
-    power = holds_probability(margin, inf.se, inf.df, 0.0, inf.level)
-    mde = minimum_detectable_effect(inf.se, inf.df, 0.0, level=inf.level)
+    f = seed_share(inf)
+    power = holds_probability(margin, inf.se, inf.df, 0.0, inf.level, f)
+    mde = minimum_detectable_effect(inf.se, inf.df, 0.0, level=inf.level, seed_share=f)
     if _one_run(inf):
-        return Judgement("inconclusive", "one training run: the interval covers the test "
-                         "images, not the training's variation", power, mde)
+        return ONE_RUN_JUDGEMENT
     if inf.lo > -margin:
         return Judgement("holds", f"interval above −{margin:g} (the margin)", power, mde)
     if inf.hi < -margin:
