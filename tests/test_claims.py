@@ -174,6 +174,7 @@ def test_rates_on_images_both_arms_classify_correctly():
     row = C.judge(claim(unit="%"), ev)
     assert row["effect"] == pytest.approx(100 * (2 / 3 - 1 / 3))   # each arm its own correct
     assert row["effect_both_correct"] == pytest.approx(100 * (2 / 2 - 1 / 2))
+    assert "pp; on images both arms classify correctly: 50 [" in C.claims_markdown([row])
 
 
 def test_rank_claims_need_enough_models():

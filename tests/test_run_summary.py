@@ -71,7 +71,7 @@ def test_filter_drops_rule_blocks_and_chatter_but_keeps_progress_and_errors():
 
 def _claims_csv(path: Path, rows: list[dict]) -> Path:
     cols = ["study", "id", "headline", "claim", "effect", "lo", "hi", "basis", "verdict", "unit",
-            "ours_value", "sesoi", "mde", "power"]
+            "ours_value", "sesoi", "mde", "power", "reason"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
@@ -88,7 +88,7 @@ def test_summary_repeats_the_claims_tables_headline_verdicts(tmp_path):
         dict(study="study000", id="000-h", headline="headline", claim="GN is attacked less",
              effect="-15.18", lo="-42.13", hi="11.77", basis="3 seeds", verdict="inconclusive",
              unit="%", ours_value="GN 47.7 %, Adam 62.9 % (3 seeds, mean)", sesoi="5",
-             mde="35.46", power="0.081"),
+             mde="35.46", power="0.081", reason="underpowered: detects ≥ 35.5, SESOI 5"),
         dict(study="study000", id="000-x", headline="exploratory", claim="not a headline",
              effect="1", lo="0.5", hi="2", verdict="holds", unit="%"),
         dict(study="study003", id="003-h", headline="headline", claim="faster", effect="1.41",
@@ -108,7 +108,8 @@ def test_summary_repeats_the_claims_tables_headline_verdicts(tmp_path):
     assert str(res / "claims.md") not in text   # absent files are not announced
     assert ("Study 000 (Gauss-Newton under adversarial attacks): INCONCLUSIVE, effect -15.2 "
             "points [-42.1, +11.8], 3 seeds; SESOI 5 points, MDE 35.5 points, power 8 %") in text
-    assert "000-h: GN is attacked less\n    ours: GN 47.7 %, Adam 62.9 % (3 seeds, mean)\n" in text
+    assert ("000-h: GN is attacked less\n    ours: GN 47.7 %, Adam 62.9 % (3 seeds, mean)\n"
+            "    why: underpowered: detects ≥ 35.5, SESOI 5\n") in text
     assert "000-x" not in text and "003-h: faster\n  " in text   # no empty 'ours:' line
     assert "Study 003 (input scale and first-order adversaries): HOLDS, effect +1.41 [+1.02, "\
            "+1.81], 3 seeds" in text

@@ -616,8 +616,12 @@ def _effect_cell(row: Mapping[str, Any]) -> str:
                       for k in ("effect", "lo", "hi"))
     if not math.isfinite(effect):
         return "–"
-    text = fmt_interval(effect, lo, hi)
-    return text + (" pp" if row.get("unit") == "%" else "")
+    unit = " pp" if row.get("unit") == "%" else ""
+    text = fmt_interval(effect, lo, hi) + unit
+    both = [row.get(k) for k in ("effect_both_correct", "lo_both_correct", "hi_both_correct")]
+    if isinstance(both[0], (int, float)) and math.isfinite(both[0]):
+        text += f"; on images both arms classify correctly: {fmt_interval(*both)}{unit}"
+    return text
 
 
 def basis_group(row: Mapping[str, Any]) -> str:

@@ -79,7 +79,8 @@ def _num(v: str) -> float:
 
 def headline_lines(claims_csv: str | Path) -> list[str]:
     """A few lines per headline claim of the claims table: study, verdict, effect with its 95 %
-    interval and basis, the SESOI beside the MDE and power at the SESOI, the claim, and our measured values (what the effect is the difference
+    interval and basis, the SESOI beside the MDE and power at the SESOI, the claim, the
+    verdict's reason, and our measured values (what the effect is the difference
     or slope of), exactly as the table has them."""
     with open(claims_csv, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -103,8 +104,9 @@ def headline_lines(claims_csv: str | Path) -> list[str]:
                       + ("" if math.isnan(power) else f", power {100 * power:.0f} %"))
         study = STUDIES.get(r.get("study", ""), r.get("study", ""))
         ours = f"\n    ours: {r['ours_value']}" if r.get("ours_value") else ""
+        why = f"\n    why: {r['reason']}" if r.get("reason") else ""
         out.append(f"  {study}: {r['verdict'].upper()}{number}{basis}\n"
-                   f"    {r['id']}: {r['claim']}{ours}")
+                   f"    {r['id']}: {r['claim']}{ours}{why}")
     return out
 
 
