@@ -166,25 +166,6 @@ def join_flags(flags: Sequence[Any]) -> str:
 
 
 
-# --------------------------------------------------------------------------- effects
-
-def slope_log2(x: Sequence[float], y: Any) -> np.ndarray | float:
-    """OLS slope of y against log₂ x: the change per doubling of the swept value.
-
-    Args:
-        x: the k swept values (> 0).
-        y: (k,) values, or (..., k) to get one slope per leading index.
-
-    Returns:
-        the slope (float), or an array of slopes of shape y.shape[:-1].
-    """
-    t = np.log2(np.asarray(x, dtype=float))
-    y = np.asarray(y, dtype=float)
-    tc = t - t.mean()
-    slope = (y - y.mean(axis=-1, keepdims=True)) @ tc / (tc @ tc)
-    return float(slope) if np.ndim(slope) == 0 else slope
-
-
 # --------------------------------------------------------------------------- formatting
 
 def _decimals(*values: float) -> int | None:

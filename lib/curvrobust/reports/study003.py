@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..claims_stats import cube_from_frames
+from ..claims_stats import contrast_weights, cube_from_frames
 from ..tables import fmt_ci, mean_ci, render_summary, summarise
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
@@ -258,11 +258,8 @@ def make_table(name: str, records: Sequence[dict[str, Any]], presentation: dict[
 
 # ---- claims ----
 def slope_log2(x: Sequence[float], y: Sequence[float]) -> float:
-    """OLS slope of y against log₂ x."""
-    lx = np.log2(np.asarray(x, dtype=float))
-    y = np.asarray(y, dtype=float)
-    lx = lx - lx.mean()
-    return float((lx * (y - y.mean())).sum() / (lx * lx).sum())
+    """OLS slope of y against log₂ x (the claims engine's contrast for a trend)."""
+    return float(np.asarray(y, dtype=float) @ contrast_weights(len(x), x))
 
 
 def censored_order(values: Sequence[int], censored: Sequence[bool]) -> int:
