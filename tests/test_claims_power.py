@@ -45,6 +45,24 @@ def test_design_se_is_the_two_way_formula():
     assert math.isnan(design_se(math.nan, 1.0, 3, 10))
     with pytest.raises(ValueError):
         design_se(1.0, 1.0, 0, 10)
+    # each seed's own image noise shrinks with images and with seeds: 12/4 + 1000/250 + 500/1000
+    assert design_se(12.0, 1000.0, 4, 250, v_own_1=500.0) == pytest.approx(math.sqrt(7.5))
+
+
+def test_a_seed_spread_made_of_image_noise_shrinks_with_more_images():
+    """A row whose per-seed spread is all each model's own image noise (se_image_own =
+    se_seed): more images help, and the table's projection says so; with the spread counted as
+    training variance they would not."""
+    r = row(id="own", se_image_own=SE_SEED, se_image=0.0)
+    frame = power_table([r], {"study000": (30.0, 0.01)}, {"study000": 10000}, max_seeds=50)
+    n = frame.loc[0, "images_needed"]
+    assert not pd.isna(n) and N0 < n <= 10000
+    vc = SE_SEED ** 2 * S0
+    assert detects(0.0, 0.0, S0, int(n), SESOI, v_own_1=vc * N0)
+    assert not detects(0.0, 0.0, S0, int(n) - 1, SESOI, v_own_1=vc * N0)
+    plain = power_table([row(id="train", se_image=0.0)], {"study000": (30.0, 0.01)},
+                        {"study000": 10000}, max_seeds=50)
+    assert pd.isna(plain.loc[0, "images_needed"])
 
 
 def test_detects_is_power_at_the_sesoi_and_monotone():

@@ -57,11 +57,12 @@ COLUMNS = ["study", "id", "headline", "ours", "claim", "where", "metric", "compa
            "study_value", "ours_value", "effect", "lo", "hi", "sesoi", "mde", "power", "seeds",
            "basis", "verdict", "reason", "flags"]
 # se: the effect's standard error (se² = se_seed² + se_image²), df: its t degrees of freedom,
-# images: the shared test images, p: the verdict's one-sided p, q: its Benjamini-Hochberg
-# q-value (exploratory rows), *_both_correct: the rate on images every arm classifies correctly
+# se_image_own: the part of se_seed that is each seed's own image noise, images: the shared
+# test images, p: the verdict's one-sided p, q: its Benjamini-Hochberg q-value (exploratory
+# rows), *_both_correct: the rate on images every arm classifies correctly
 EXTRA_COLUMNS = ["direction", "margin", "unit", "worst_case", "se", "df", "se_seed",
-                 "se_image", "images", "p", "q", "effect_both_correct", "lo_both_correct",
-                 "hi_both_correct", "sesoi_source"]
+                 "se_image", "se_image_own", "images", "p", "q", "effect_both_correct",
+                 "lo_both_correct", "hi_both_correct", "sesoi_source"]
 
 LEGEND = {
     HOLDS: "the 95 % interval (seeds and test images) lies on the asserted side of 0 and the "
@@ -260,6 +261,7 @@ def _base_row(claim: Mapping[str, Any], evidence: Mapping[str, Any]) -> dict[str
         "direction": claim["direction"], "margin": round(float(claim["margin"]) * scale, 12),
         "unit": claim["unit"], "worst_case": bool(claim["worst_case"]),
         "se": math.nan, "df": math.nan, "se_seed": math.nan, "se_image": math.nan,
+        "se_image_own": math.nan,
         "images": 0, "p": math.nan, "q": math.nan, "effect_both_correct": math.nan,
         "lo_both_correct": math.nan, "hi_both_correct": math.nan,
         "sesoi_source": claim["sesoi_source"],
@@ -321,7 +323,8 @@ def _rank(row: dict[str, Any], claim: Mapping[str, Any], evidence: Mapping[str, 
 def _scaled(inf: cs.Inference, scale: float) -> cs.Inference:
     return dataclasses.replace(
         inf, effect=inf.effect * scale, se=inf.se * scale, lo=inf.lo * scale,
-        hi=inf.hi * scale, se_seed=inf.se_seed * scale, se_image=inf.se_image * scale)
+        hi=inf.hi * scale, se_seed=inf.se_seed * scale, se_image=inf.se_image * scale,
+        se_image_own=inf.se_image_own * scale)
 
 
 def _cube(evidence: Mapping[str, Any], prefix: str, cid: str):
@@ -473,7 +476,8 @@ def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, seed: int = 
     scale = _scale(claim)
     inf = _scaled(inf, scale)
     row.update(effect=inf.effect, lo=inf.lo, hi=inf.hi, se=inf.se, df=inf.df,
-               se_seed=inf.se_seed, se_image=inf.se_image, seeds=inf.n_seeds)
+               se_seed=inf.se_seed, se_image=inf.se_image, se_image_own=inf.se_image_own,
+               seeds=inf.n_seeds)
     row["basis"] = (f"{inf.n_seeds} seeds" if inf.n_seeds >= 2 else
                     f"{ONE_RUN}, seed variance from {inf.borrowed}" if inf.borrowed else ONE_RUN)
     if not inf.se > 0:

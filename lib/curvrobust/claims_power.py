@@ -3,16 +3,17 @@ smallest effect of interest (SESOI), and the cheapest such design in job-minutes
 
 The projection reuses this run's own variance estimates (:mod:`curvrobust.claims_stats`). A
 claim measured with S₀ seeds on n₀ shared test images has SE² = se_seed² + se_image², where
-se_seed² = s²/S₀ (s² the sample variance of the per-seed effects) and se_image² is the
-delta-method image variance, which scales as 1/n. A design with S seeds and n images then has
+se_seed² = s²/S₀ (s² the sample variance of the per-seed effects) holds each seed's own image
+noise se_image_own² = V_c/S₀, and se_image² = V_b is the image noise the seeds share. Only the
+image parts scale as 1/n, so a design with S seeds and n images has
 
-    SE(S, n)² = s²/S + v/n,   s² = se_seed²·S₀,   v = se_image²·n₀,   df = S − 1.
+    SE(S, n)² = σ²/S + v_own/(n·S) + v/n,   σ² = s² − V_c,   v_own = V_c·n₀,
+    v = se_image²·n₀,   df = S − 1,
 
-It assumes s² and v are the true variances (they are estimates: with 3 seeds, s² is uncertain
-by a factor of several), that the image part keeps its 1/n scaling on a subsample or superset
-of the same test distribution, and that more seeds do not change v. se_image is the image
-noise the seeds share (claims_stats.shared_image_var); each seed's own image noise is inside
-s², at this run's n₀, so more images shrink SE less here than they would: conservative.
+σ² the training's own variance (≥ 0). It assumes these are the true variances (they are
+estimates: with 3 seeds, s² is uncertain by a factor of several), that the image parts keep
+their 1/n scaling on a subsample or superset of the same test distribution, and that more seeds
+do not change them.
 
 "Detects" is the power rule of :func:`claims_stats.judge_directional`: the probability that the
 interval lies on the asserted side of 0 when the true effect equals the SESOI is at least
@@ -52,28 +53,31 @@ COLUMNS = ["study", "id", "headline", "verdict", "sesoi", "unit", "mde", "power"
 
 # --------------------------------------------------------------------------- projection
 
-def design_se(s2_seed: float, v_image_1: float, seeds: int, images: int) -> float:
+def design_se(s2_seed: float, v_image_1: float, seeds: int, images: int,
+              v_own_1: float = 0.0) -> float:
     """Projected standard error of the effect for a design.
 
     Args:
-        s2_seed: variance of one seed's effect (se_seed²·S₀).
-        v_image_1: image variance of one image (se_image²·n₀).
+        s2_seed: variance of one seed's effect beyond its own image noise (the training's).
+        v_image_1: image variance the seeds share, per image (se_image²·n₀).
         seeds, images: the design (both ≥ 1).
+        v_own_1: each seed's own image noise, per image (se_image_own²·S₀·n₀).
 
     Returns:
-        sqrt(s2_seed/seeds + v_image_1/images) (nan when s2_seed is nan).
+        sqrt(s2_seed/seeds + v_own_1/(images·seeds) + v_image_1/images) (nan when s2_seed is
+        nan).
     """
     if seeds < 1 or images < 1:
         raise ValueError(f"seeds and images must be ≥ 1, got {seeds}, {images}")
-    return math.sqrt(s2_seed / seeds + v_image_1 / images)
+    return math.sqrt(s2_seed / seeds + v_own_1 / (images * seeds) + v_image_1 / images)
 
 
 def detects(s2_seed: float, v_image_1: float, seeds: int, images: int, sesoi: float,
-            equivalence: bool = False) -> bool:
+            equivalence: bool = False, v_own_1: float = 0.0) -> bool:
     """Whether the design has ≥ 80 % power at the SESOI (module docstring).
 
     Args:
-        s2_seed, v_image_1: as in :func:`design_se`.
+        s2_seed, v_image_1: as in :func:`design_se` (v_own_1 too).
         seeds: S ≥ 2 (df = S − 1).
         images: n ≥ 1.
         sesoi: the SESOI for directional claims, the margin for equivalence (and
@@ -92,11 +96,12 @@ def detects(s2_seed: float, v_image_1: float, seeds: int, images: int, sesoi: fl
         raise ValueError(f"variances must be ≥ 0, got {s2_seed}, {v_image_1}")
     if not sesoi > 0:
         return False
-    se = design_se(s2_seed, v_image_1, seeds, images)
+    se = design_se(s2_seed, v_image_1, seeds, images, v_own_1)
     if se == 0:
         return True
     df = float(seeds - 1)
-    share = s2_seed / seeds / se ** 2  # how much of SE² the S − 1 degrees of freedom estimate
+    # how much of SE² the S − 1 degrees of freedom estimate: the per-seed effects' spread
+    share = (s2_seed + v_own_1 / images) / seeds / se ** 2
     power = (equivalence_power(sesoi, se, df, seed_share=share) if equivalence
              else holds_probability(sesoi, se, df, 0.0, seed_share=share))
     return power >= POWER
@@ -116,11 +121,12 @@ def _smallest(ok, lo: int, hi: int) -> int | None:
 
 
 def seeds_needed(s2_seed: float, v_image_1: float, sesoi: float, images: int,
-                 equivalence: bool = False, max_seeds: int = MAX_SEEDS) -> int | None:
+                 equivalence: bool = False, max_seeds: int = MAX_SEEDS,
+                 v_own_1: float = 0.0) -> int | None:
     """The fewest seeds (≥ 2) that detect the SESOI at a fixed number of images.
 
     Args:
-        s2_seed, v_image_1, sesoi, equivalence: as in :func:`detects`.
+        s2_seed, v_image_1, sesoi, equivalence, v_own_1: as in :func:`detects`.
         images: the images per seed.
         max_seeds: the largest design considered.
 
@@ -129,16 +135,17 @@ def seeds_needed(s2_seed: float, v_image_1: float, sesoi: float, images: int,
     """
     if not math.isfinite(s2_seed):
         return None
-    return _smallest(lambda s: detects(s2_seed, v_image_1, s, images, sesoi, equivalence),
-                     2, max_seeds)
+    return _smallest(lambda s: detects(s2_seed, v_image_1, s, images, sesoi, equivalence,
+                                       v_own_1), 2, max_seeds)
 
 
 def images_needed(s2_seed: float, v_image_1: float, sesoi: float, seeds: int,
-                  equivalence: bool = False, max_images: int = MAX_IMAGES) -> int | None:
+                  equivalence: bool = False, max_images: int = MAX_IMAGES,
+                  v_own_1: float = 0.0) -> int | None:
     """The fewest test images (≥ 1) that detect the SESOI at a fixed number of seeds.
 
     Args:
-        s2_seed, v_image_1, sesoi, equivalence: as in :func:`detects`.
+        s2_seed, v_image_1, sesoi, equivalence, v_own_1: as in :func:`detects`.
         seeds: S ≥ 2.
         max_images: the test-set size (no more images exist).
 
@@ -147,8 +154,8 @@ def images_needed(s2_seed: float, v_image_1: float, sesoi: float, seeds: int,
     """
     if not math.isfinite(s2_seed):
         return None
-    return _smallest(lambda n: detects(s2_seed, v_image_1, seeds, n, sesoi, equivalence),
-                     1, max_images)
+    return _smallest(lambda n: detects(s2_seed, v_image_1, seeds, n, sesoi, equivalence,
+                                       v_own_1), 1, max_images)
 
 
 def job_minutes(seeds: int, images: int, cost_seed_minutes: float,
@@ -168,8 +175,8 @@ def job_minutes(seeds: int, images: int, cost_seed_minutes: float,
 
 def cheapest_design(s2_seed: float, v_image_1: float, sesoi: float, cost_seed_minutes: float,
                     cost_image_minutes: float, equivalence: bool = False,
-                    max_seeds: int = MAX_SEEDS,
-                    max_images: int = MAX_IMAGES) -> tuple[int, int, float] | None:
+                    max_seeds: int = MAX_SEEDS, max_images: int = MAX_IMAGES,
+                    v_own_1: float = 0.0) -> tuple[int, int, float] | None:
     """The design that detects the SESOI at the fewest job-minutes (:func:`job_minutes`).
 
     For each S in [2, max_seeds] the fewest images that detect it (non-increasing in S, so
@@ -177,7 +184,7 @@ def cheapest_design(s2_seed: float, v_image_1: float, sesoi: float, cost_seed_mi
     exceeds the best cost. Ties go to the fewer seeds.
 
     Args:
-        s2_seed, v_image_1, sesoi, equivalence: as in :func:`detects`.
+        s2_seed, v_image_1, sesoi, equivalence, v_own_1: as in :func:`detects`.
         cost_seed_minutes, cost_image_minutes: as in :func:`job_minutes` (finite, ≥ 0).
         max_seeds, max_images: the largest design considered.
 
@@ -194,7 +201,8 @@ def cheapest_design(s2_seed: float, v_image_1: float, sesoi: float, cost_seed_mi
     for s in range(2, max_seeds + 1):
         if best is not None and s * cost_seed_minutes > best[2]:
             break
-        n = _smallest(lambda k: detects(s2_seed, v_image_1, s, k, sesoi, equivalence), 1, hi)
+        n = _smallest(lambda k: detects(s2_seed, v_image_1, s, k, sesoi, equivalence, v_own_1),
+                      1, hi)
         if n is None:
             continue
         hi = n
@@ -366,8 +374,11 @@ def power_table(rows: Sequence[Mapping[str, Any]],
         study = str(row["study"])
         S, n = int(row["seeds"]), int(row["images"])
         se_seed = _f(row.get("se_seed"))
-        s2 = se_seed ** 2 * S
-        v = se_image ** 2 * n
+        own = _f(row.get("se_image_own"))
+        vc = own ** 2 * S if math.isfinite(own) else 0.0  # each seed's own image noise at n
+        s2 = (max(0.0, se_seed ** 2 * S - vc)              # the training's part of s²
+              if math.isfinite(se_seed) else math.nan)
+        v, v_own = se_image ** 2 * n, vc * n
         sesoi, equiv = _claim_kind(row)
         cap = int(max_images.get(study, MAX_IMAGES))
         rec = {"study": study, "id": row["id"], "headline": row.get("headline"),
@@ -384,24 +395,24 @@ def power_table(rows: Sequence[Mapping[str, Any]],
             rec["note"] = ("SESOI 0: power at an effect of 0 is the test's size; "
                            "no design reaches 80 %")
             continue
-        rec["seeds_needed"] = seeds_needed(s2, v, sesoi, n, equiv, max_seeds)
+        rec["seeds_needed"] = seeds_needed(s2, v, sesoi, n, equiv, max_seeds, v_own)
         if S >= 2:
-            rec["images_needed"] = images_needed(s2, v, sesoi, S, equiv, cap)
+            rec["images_needed"] = images_needed(s2, v, sesoi, S, equiv, cap, v_own)
         notes = []
         c = costs.get(study)
         pair = c.pair if isinstance(c, StudyCost) else c
         if pair is None or not all(math.isfinite(_f(x)) and _f(x) >= 0 for x in pair):
             notes.append("no benchmark for this study: cost unknown")
             best = None
-            reachable = detects(s2, v, max_seeds, cap, sesoi, equiv)
+            reachable = detects(s2, v, max_seeds, cap, sesoi, equiv, v_own)
         else:
             best = cheapest_design(s2, v, sesoi, float(pair[0]), float(pair[1]), equiv,
-                                   max_seeds, cap)
+                                   max_seeds, cap, v_own)
             reachable = best is not None
             if best:
                 rec["cheapest_seeds"], rec["cheapest_images"] = best[0], best[1]
                 rec["cheapest_job_minutes"] = best[2]
-        if S >= 2 and detects(s2, v, S, n, sesoi, equiv):
+        if S >= 2 and detects(s2, v, S, n, sesoi, equiv, v_own):
             notes.insert(0, "already detects the SESOI")
         elif not reachable:
             notes.insert(0, f"not reachable within {max_seeds:,} seeds / {cap:,} images")

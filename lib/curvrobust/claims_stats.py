@@ -63,7 +63,9 @@ class Inference:
     image-level error alone); lo, hi: the ``level`` interval; se_seed, se_image:
     the two parts (se² = se_seed² + se_image²: s²/S, and the image noise the seeds share, at
     least what lifts se to the fixed-seed image error); n_seeds, n_images: the design; borrowed: the
-    source of a borrowed between-seed variance ("" if none)."""
+    source of a borrowed between-seed variance ("" if none); se_image_own: the part of se_seed
+    that is each seed's own image noise, √(V_c/S) (:func:`image_var_parts`; it shrinks with
+    more images, the rest of se_seed does not)."""
 
     effect: float
     se: float
@@ -76,6 +78,7 @@ class Inference:
     n_seeds: int
     n_images: int
     borrowed: str = ""
+    se_image_own: float = math.nan
 
 
 def contrast_weights(k: int, x: Sequence[float] | None = None) -> np.ndarray:
@@ -148,18 +151,26 @@ def image_se(num, den=None, x: Sequence[float] | None = None) -> float:
     return math.sqrt(n / (n - 1) * float(psi @ psi))
 
 
-def shared_image_var(num, den=None, x: Sequence[float] | None = None,
-                     se_img: float | None = None) -> float:
-    """The part of the seed-averaged effect's image variance that the seeds share, V_b: the
-    per-seed effects' variance s² already holds each seed's own image noise V_c (the seeds
-    score the same images, but each model errs on its own), so adding the whole fixed-seed image
-    variance se_img² = V_b + V_c/S to s²/S would count V_c/S twice. Method of moments: the mean
-    single-seed image variance is V_b + V_c, hence V_c/S = (mean − se_img²)/(S − 1); V_b ≥ 0."""
+def image_var_parts(num, den=None, x: Sequence[float] | None = None,
+                    se_img: float | None = None) -> tuple[float, float]:
+    """(V_b, V_c/S): the seed-averaged effect's image variance split into the part the seeds
+    share, V_b, and the part each seed's model adds on its own, V_c/S. The per-seed effects'
+    variance s² already holds V_c (the seeds score the same images, but each model errs on its
+    own), so adding the whole fixed-seed image variance se_img² = V_b + V_c/S to s²/S would
+    count V_c/S twice. Method of moments: the mean single-seed image variance is V_b + V_c,
+    hence V_c/S = (mean − se_img²)/(S − 1); both parts ≥ 0 (S ≥ 2)."""
     num, den = as_cube(num, den)
     S = num.shape[0]
     se_img = image_se(num, den, x) if se_img is None else se_img
     one = np.mean([image_se(num[s:s + 1], den[s:s + 1], x) ** 2 for s in range(S)])
-    return float(max(0.0, se_img ** 2 - max(0.0, one - se_img ** 2) / (S - 1)))
+    own = max(0.0, float(one) - se_img ** 2) / (S - 1)
+    return float(max(0.0, se_img ** 2 - own)), float(own)
+
+
+def shared_image_var(num, den=None, x: Sequence[float] | None = None,
+                     se_img: float | None = None) -> float:
+    """V_b of :func:`image_var_parts`: the image noise the seeds share."""
+    return image_var_parts(num, den, x, se_img)[0]
 
 
 def _t_quantile(q: float, df: float) -> float:
@@ -191,10 +202,12 @@ def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
                          f"positions {np.flatnonzero(~np.isfinite(effects)).tolist()}")
     effect = float(effects.mean())
     se_img = image_se(num, den, x)
-    borrowed = ""
+    borrowed, se_own = "", math.nan
     if S >= 2:
         var_seed, df = float(effects.var(ddof=1)) / S, float(S - 1)
-        se_img = math.sqrt(max(shared_image_var(num, den, x, se_img), se_img ** 2 - var_seed))
+        shared, own = image_var_parts(num, den, x, se_img)
+        se_img = math.sqrt(max(shared, se_img ** 2 - var_seed))
+        se_own = math.sqrt(min(own, var_seed))
     elif borrowed_var is not None:
         if not (borrowed_df and borrowed_df > 0 and borrowed_var >= 0):
             raise ValueError("a borrowed between-seed variance needs a variance ≥ 0 and df > 0, "
@@ -207,7 +220,8 @@ def two_way_inference(num, den=None, x: Sequence[float] | None = None, *,
     half = _t_quantile((1 + level) / 2, df) * se
     return Inference(effect=effect, se=se, df=df, lo=effect - half, hi=effect + half,
                      level=level, se_seed=math.sqrt(var_seed) if math.isfinite(var_seed)
-                     else math.nan, se_image=se_img, n_seeds=S, n_images=n, borrowed=borrowed)
+                     else math.nan, se_image=se_img, n_seeds=S, n_images=n, borrowed=borrowed,
+                     se_image_own=se_own)
 
 
 # --------------------------------------------------------------------------- power
