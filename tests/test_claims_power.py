@@ -228,7 +228,7 @@ def test_markdown_and_write(tmp_path):
     md = power_markdown(frame, "study000: 30 job-minutes per seed.")
     assert md.startswith("# What it would take")
     assert "| Study | Claim | Kind | Verdict | SESOI | MDE | Power |" in md
-    assert "SE² = s²/S + v/n" in md and "df = S − 1" in md
+    assert "SE² = σ²/S + v_own/(n·S) + v/n" in md and "df = S − 1" in md
     assert "\u22121.5 pp" in md and "-1.5" not in md
     assert "| – |" in md and ONE_RUN_NOTE in md
     assert "- study000: 30 job-minutes per seed." in md
