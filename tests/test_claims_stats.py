@@ -333,6 +333,19 @@ def test_calibration_at_the_sesoi(seeds, images, borrow):
     assert rates.get("contradicted (no effect)", 0) <= 0.05 + mc(0.05)
 
 
+def test_calibration_at_the_mde_of_one_run_with_a_borrowed_variance():
+    """One seed on 10,000 images with a between-seed variance borrowed on 2 degrees of freedom
+    (verdict_rates' draws: true per-seed variance 2·0.05²): "holds" at 80 % at the MDE."""
+    est = [two_way_inference(num).effect for cube in simulate(0.0, 800, 1, 10000, seed=5)
+           for num in cube]
+    var = float(np.var(est))
+    share = 2 * 0.05 ** 2 / var
+    assert 0.5 < share < 1  # the training's variance dominates, the images' still counts
+    mde = minimum_detectable_effect(math.sqrt(var), 2, SESOI, seed_share=share)
+    rates = verdict_rates(mde, DRAWS, 1, 10000, True)
+    assert abs(rates.get("holds", 0) - 0.80) <= mc(0.80)
+
+
 def test_calibration_at_the_mde():
     """"holds" has 80 % probability at the MDE the power formula gives for the design (the
     estimate's true SE; one fixed-point step, since the image noise depends on the rates), and
