@@ -21,7 +21,7 @@ from curvrobust.claims_stats import (
     judge_equivalent,
     mcnemar_exact,
     minimum_detectable_effect,
-    p_value,
+    p_beyond,
     per_seed_effects,
     shared_image_var,
     spearman_permutation,
@@ -199,8 +199,8 @@ def test_spearman_permutation_is_exact_and_refuses_too_few_models():
 
 def test_p_value_is_one_sided_on_the_asserted_side():
     inf = inference(-0.05, 0.02, df=4)
-    assert p_value(inf, "less") == pytest.approx(stats.t.cdf(-2.5, 4))
-    assert p_value(inf, "greater") == pytest.approx(stats.t.sf(-2.5, 4))
+    assert p_beyond(inf, 0.0, "less") == pytest.approx(stats.t.cdf(-2.5, 4))
+    assert p_beyond(inf, 0.0, "greater") == pytest.approx(stats.t.sf(-2.5, 4))
 
 
 # --------------------------------------------------------------------------- verdicts

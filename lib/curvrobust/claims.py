@@ -238,8 +238,6 @@ def _sorted_seeds(mapping: Mapping[Any, Any]) -> list[Any]:
 # --------------------------------------------------------------------------- judging
 
 ONE_RUN = "one training run"
-EVIDENCE_SHAPES = ("images_num (seeds × images × arms)", "per_seed", "orders (censored)",
-                   "rank_x/rank_y (models)")
 
 
 def _scale(claim: Mapping[str, Any]) -> float:
@@ -439,7 +437,8 @@ def judge(claim: Mapping[str, Any], evidence: Mapping[str, Any], *, seed: int = 
 
     Args:
         claim: a claim dict (validated here).
-        evidence: the study's evidence dict (``status`` required; shapes: EVIDENCE_SHAPES).
+        evidence: the study's evidence dict (``status`` required; images_num cubes,
+            per_seed, censored orders or rank_x/rank_y).
         seed: the permutation test's seed (rank claims).
         level: interval coverage.
         borrowed: {var, df, from}: a between-seed variance of this claim's per-seed effect

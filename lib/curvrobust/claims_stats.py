@@ -308,17 +308,6 @@ def seed_share(inf: "Inference") -> float:
     return float(min(1.0, inf.se_seed ** 2 / inf.se ** 2))
 
 
-def p_value(inf: Inference, side: str) -> float:
-    """One-sided p of the effect against 0 on the asserted side ("greater" or "less")."""
-    if not (inf.se > 0) or side not in ("greater", "less"):
-        return math.nan
-    t = inf.effect / inf.se
-    sf = stats.norm.sf if not math.isfinite(inf.df) else (lambda v: stats.t.sf(v, inf.df))
-    return float(sf(t) if side == "greater" else sf(-t))
-
-
-# --------------------------------------------------------------------------- exact tests
-
 def mcnemar_exact(a_only: int, b_only: int) -> float:
     """Two-sided exact McNemar p for paired 0/1 outcomes: a_only images succeed in arm A alone,
     b_only in arm B alone; under no effect a_only ~ Binomial(a_only + b_only, 1/2)."""
