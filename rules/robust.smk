@@ -57,7 +57,7 @@ rule evaluate_robustness:
         record=lambda w: {k: v for k, v in R.record(w).items() if k != "attacks"},
         settings=R.suite(),
         subset=R.subset(),
-        thresholds=R.thresholds(),
+        limits=R.limits(),
         validity=lambda w: R.validity(w.dataset),
         device=config["device"],
     script:
@@ -87,6 +87,6 @@ rule make_masking_report:
     conda:
         "../envs/curvrobust.yaml"
     params:
-        thresholds=R.thresholds(),
+        limits=R.limits(),
     script:
         "../workflow_scripts/make_masking_report.py"

@@ -13,14 +13,15 @@ from torch import nn
 
 from curvrobust.attacks import OUTCOME_COLUMNS, cw, fgsm, pgd
 from curvrobust.inference import decision_margin
-from curvrobust.masking import (MASKING_CHECKS, SUITE_DEFAULTS, THRESHOLD_DEFAULTS,
-                                craft_transfer, failed_checks, gradient_probe, masking_checks,
-                                model_validity, robust_suite, suite_settings)
+from curvrobust.masking import (CHECK_KINDS, LIMIT_DEFAULTS, MASKING_CHECKS, SUITE_DEFAULTS,
+                                craft_transfer, failed_checks, flags_by_kind, gradient_probe,
+                                masking_checks, model_validity, robust_suite, suite_settings)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EPS, LARGE_EPS = 0.1, 0.5
-QUERIES = 100  # Square's queries in the tests (the default is 1000)
+QUERIES = 100  # Square's queries in the tests (the default is 5000)
+AA_STEPS = 10  # APGD's and FAB's iterations in the tests (the default is 100)
 
 
 # --------------------------------------------------------------------------- the fixtures
@@ -116,7 +117,8 @@ def constant_images(n: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def settings(**kw):
-    return suite_settings({"square_queries": QUERIES, **kw})
+    return suite_settings({"square_queries": QUERIES, "apgd_steps": AA_STEPS,
+                           "fab_steps": AA_STEPS, **kw})
 
 
 def run_suite(model, x, y, transfer=None, **kw):
@@ -154,6 +156,11 @@ def suites(linear):
             in cases.items()}
 
 
+def failed(checks):
+    """Names of the failed checks."""
+    return [c["check"] for c in checks if not c["passed"]]
+
+
 def rows_of(rows, attack, eps=EPS):
     return [r for r in rows if r["attack"] == attack and math.isclose(r["eps"], eps)]
 
@@ -173,6 +180,7 @@ def test_ordinary_model_passes_every_check(suites):
     _, x, _, rows, probe, checks = suites["ordinary"]
     assert [c["check"] for c in checks] == list(MASKING_CHECKS)
     assert failed_checks(checks) == [], checks
+    assert flags_by_kind(checks) == {"masking": [], "convergence": []}
     assert all(c["value"] == 0.0 for c in checks[:5]), checks
     # the attacks did something: some images are broken at EPS, not all, and all at LARGE_EPS
     assert 0.5 < robust_accuracy(rows, "pgd_ce") < 0.95
@@ -184,7 +192,7 @@ def test_ordinary_model_passes_every_check(suites):
 
 def test_logits_times_1e4_fail_zero_grad_and_margin_only(suites):
     _, _, _, rows, probe, checks = suites["scaled"]
-    assert {"zero_grad", "margin_only"} <= set(failed_checks(checks))
+    assert {"zero_grad", "margin_only"} <= set(failed(checks))
     assert probe["zero_grad_share"] == 1.0
     # the cross entropy is stuck; the margin loss moves exactly as on the unscaled model
     # (same random starts, same gradient signs)
@@ -192,33 +200,37 @@ def test_logits_times_1e4_fail_zero_grad_and_margin_only(suites):
     assert broken(rows, "pgd_ce") == set()
     assert broken(rows, "pgd_margin") == broken(ordinary, "pgd_ce")
     margin_only = next(c for c in checks if c["check"] == "margin_only")
-    assert margin_only["value"] == len(broken(ordinary, "pgd_ce")) / 100 > 0.01
+    assert margin_only["value"] == len(broken(ordinary, "pgd_ce")) > 2
+    assert margin_only["kind"] == "convergence"
+    assert flags_by_kind(checks)["convergence"] == ["margin_only"]
 
 
 def test_softmax_output_fails_probabilities(suites):
     model, x, _, _, probe, checks = suites["softmax"]
-    assert "probabilities" in failed_checks(checks)
+    assert "probabilities" in failed(checks)
     assert probe["outputs_sum_to_one"] is True
     assert probe["mean_output_row_sum"] == pytest.approx(1.0, abs=1e-6)
-    assert "probabilities" not in failed_checks(suites["ordinary"][5])
+    assert "probabilities" not in failed(suites["ordinary"][5])
 
 
 def test_step_function_input_fails_square_transfer_and_large_eps(suites):
     _, _, _, rows, probe, checks = suites["quantised"]
     assert {"square_only", "transfer_only", "large_eps", "zero_grad"} <= set(
-        failed_checks(checks))
+        failed(checks))
     white = set().union(*(broken(rows, a) for a in ("fgsm", "pgd_ce", "pgd_margin",
                                                     "pgd_ce_2x", "pgd_ce_restarts")))
     assert white == set()  # no gradient: FGSM and PGD cannot move it
+    # APGD's random start may land a borderline image across; no gradient step helps more
+    assert len(broken(rows, "apgd_ce") | broken(rows, "fab_t")) <= 2
     assert len(broken(rows, "square")) > 1 and len(broken(rows, "transfer")) > 1
     large = next(c for c in checks if c["check"] == "large_eps")
-    assert large["value"] == robust_accuracy(rows, "pgd_ce", LARGE_EPS) > 0.15
+    assert large["value"] == 100 * robust_accuracy(rows, "pgd_ce", LARGE_EPS) > 2
 
 
 def test_local_maximum_trap_fails_fgsm_only(suites):
     model, x, y, rows, _, checks = suites["fgsm_trap"]
-    assert "fgsm_only" in failed_checks(checks)
-    assert next(c for c in checks if c["check"] == "fgsm_only")["value"] == 1.0
+    assert "fgsm_only" in failed(checks)
+    assert next(c for c in checks if c["check"] == "fgsm_only")["value"] == 60
     # FGSM's step lands at u = 1 exactly: margin −h(1)
     expected = -h_fgsm(torch.tensor(1.0)).item()
     assert expected < 0
@@ -231,7 +243,7 @@ def test_local_maximum_trap_fails_fgsm_only(suites):
 
 def test_random_start_trap_fails_steps_restarts(suites):
     _, x, y, rows, _, checks = suites["start_trap"]
-    assert "steps_restarts" in failed_checks(checks)
+    assert "steps_restarts" in failed(checks)
     # independent: the outcome is the sign of the random start's mean; pgd_ce draws the
     # starts of the whole batch from a generator seeded with `seed`, the restart draws the
     # next start for the images still unbroken from the same generator
@@ -245,9 +257,7 @@ def test_random_start_trap_fails_steps_restarts(suites):
     expected |= {1000 + i for i in left[second < 0].tolist()}
     assert broken(rows, "pgd_ce_restarts") == expected
     value = next(c for c in checks if c["check"] == "steps_restarts")["value"]
-    assert value == pytest.approx(robust_accuracy(rows, "pgd_ce")
-                                  - robust_accuracy(rows, "pgd_ce_restarts"))
-    assert value > 0.1
+    assert value == len(broken(rows, "pgd_ce_restarts") - broken(rows, "pgd_ce")) > 10
 
 
 # --------------------------------------------------------------------------- the probe
@@ -278,8 +288,16 @@ def test_gradient_probe_is_per_image_near_underflow():
 
     x, y = torch.full((500, 1, 4, 4), 0.9), torch.zeros(500, dtype=torch.long)
     one = gradient_probe(Confident(), x[:1], y[:1], batch_size=1)
-    assert gradient_probe(Confident(), x, y, batch_size=500)["zero_grad_share"] == \
-        one["zero_grad_share"]
+    batch = gradient_probe(Confident(), x, y, batch_size=500)
+    # no underflow on the per-image path: every gradient is tiny but not zero
+    assert one["zero_grad_share"] == batch["zero_grad_share"] == 0.0
+    assert batch["zero_grad_images"] == 0
+    # in float64 too (p_wrong ≈ 4e-44 is a normal number there)
+    assert gradient_probe(Confident(), x.double(), y, batch_size=500)["zero_grad_images"] == 0
+    # the premise: the batch-mean loss would have underflowed to an all-zero gradient
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(nn.functional.cross_entropy(Confident()(xr), y), xr)
+    assert (g == 0).all()
 
 
 def test_gradient_probe_counts_non_finite_gradients(linear):
@@ -322,10 +340,11 @@ def test_suite_rows_invariants_and_determinism(mlp):
     assert rows == robust_suite(model, x, y, index, EPS, large_eps=LARGE_EPS, settings=s,
                                 transfer=transfer)
     assert all(tuple(r) == OUTCOME_COLUMNS for r in rows)
-    names = ["fgsm", "pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts", "square",
-             "transfer", "pgd_ce"]
+    # three classes: no APGD-T (its DLR loss needs four)
+    names = ["fgsm", "pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts", "apgd_ce",
+             "fab_t", "square", "transfer", "pgd_ce"]
     assert [r["attack"] for r in rows[::40]] == names
-    assert [r["eps"] for r in rows[::40]] == [EPS] * 7 + [LARGE_EPS]
+    assert [r["eps"] for r in rows[::40]] == [EPS] * 9 + [LARGE_EPS]
     correct = (model(x).argmax(1) == y).tolist()
     assert 0 < sum(correct) < 40
     for k in range(len(names)):
@@ -340,10 +359,17 @@ def test_suite_rows_invariants_and_determinism(mlp):
         assert all(r["margin"] == pytest.approx(m, abs=1e-6) for r, m in zip(block, clean)
                    if not r["attacked"])
         assert all((r["margin"] <= 0) == bool(r["success"]) for r in block if r["attacked"])
-    white = set().union(*(broken(rows, a) for a in names[:5]))
+    ok = {int(i) for i, c in zip(index, correct) if c}
+    pgd_family = set().union(*(broken(rows, a) for a in names[:5]))
+    # the AutoAttack stages form a cascade on what the PGD family left standing
+    left = ok - pgd_family
+    for stage in ("apgd_ce", "fab_t"):
+        attacked = {r["index"] for r in rows_of(rows, stage) if r["attacked"]}
+        assert attacked == left, stage
+        left -= broken(rows, stage)
+    white = set().union(*(broken(rows, a) for a in names[:7]))
     for black in ("square", "transfer"):
         attacked = {r["index"] for r in rows_of(rows, black) if r["attacked"]}
-        ok = {int(i) for i, c in zip(index, correct) if c}
         assert attacked == ok - white, black
     assert white and ok - white  # both sides are non-empty: the test means something
 
@@ -377,7 +403,8 @@ def test_suite_attacks_equal_the_library_attacks(mlp):
 def test_one_start_is_plain_pgd_and_restarts_only_add(mlp, suites):
     model, x, y, index, s = mlp
     rows = robust_suite(model, x, y, index, EPS, settings={**s, "restarts": 1})
-    strip = [{k: v for k, v in r.items() if k != "attack"} for r in rows]
+    strip = [{k: v for k, v in r.items() if k != "attack"} for r in rows if r["attack"] in
+             ("fgsm", "pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts")]
     assert strip[4 * 40:5 * 40] == strip[1 * 40:2 * 40]  # pgd_ce_restarts == pgd_ce
     for name in ("ordinary", "start_trap"):
         r = suites[name][3]
@@ -396,6 +423,23 @@ def test_suite_argument_errors(mlp):
         robust_suite(model, x, y, index, EPS, settings=s, transfer={EPS: 1 - x})
     with pytest.raises(ValueError, match="index"):
         robust_suite(model, x, y, index[:-1], EPS, settings=s)
+    with pytest.raises(ValueError, match="skip"):
+        robust_suite(model, x, y, index, EPS, settings=s, skip=torch.zeros(3, dtype=torch.bool))
+
+
+def test_skipped_images_get_no_survivor_stage(mlp):
+    """Images a study's attack already broke (or outside the worst case's images) are left to
+    it: AutoAttack, Square and transfer rows there say attacked = 0; the PGD family still runs
+    on every correct image (its checks count on the whole subset)."""
+    model, x, y, index, s = mlp
+    skip = torch.arange(40) % 2 == 0
+    rows = robust_suite(model, x, y, index, EPS, settings=s, skip=skip)
+    skipped = {int(i) for i in index[skip]}
+    for stage in ("apgd_ce", "fab_t", "square"):
+        assert not {r["index"] for r in rows_of(rows, stage) if r["attacked"]} & skipped
+    correct = {r["index"] for r in rows_of(rows, "pgd_ce") if r["correct"]}
+    assert {r["index"] for r in rows_of(rows, "pgd_ce") if r["attacked"]} == correct
+    assert correct & skipped
 
 
 def test_craft_transfer_stays_in_the_ball_and_is_the_suites_pgd(linear):
@@ -420,7 +464,8 @@ def test_suite_settings():
     assert s == {**SUITE_DEFAULTS, "pgd_steps": 10, "square_p_init": 0.5}
     assert suite_settings(s) == s
     for key, bad in [("pgd_steps", 0), ("restarts", 1.5), ("pgd_step_factor", -1),
-                     ("square_p_init", 1.5), ("seed", -1), ("batch_size", True)]:
+                     ("square_p_init", 1.5), ("seed", -1), ("batch_size", True),
+                     ("apgd_steps", 0), ("fab_steps", 0), ("target_classes", 0)]:
         with pytest.raises(ValueError, match=key):
             suite_settings({key: bad})
 
@@ -447,31 +492,35 @@ def test_checks_known_values():
                         "pgd_ce_2x": [2, 4, 6], "pgd_ce_restarts": [2, 4, 7, 8],
                         "square": [9], "transfer": [8, 9]}, correct=range(1, 10))
     large = outcome_frame({"pgd_ce": list(range(1, 9))}, eps=LARGE_EPS, correct=range(1, 10))
-    probe = {"zero_grad_share": 0.02, "outputs_sum_to_one": False, "mean_output_row_sum": 3.0}
-    c = by_name(masking_checks(pd.concat([df, large]), probe, EPS, LARGE_EPS,
-                               {"transfer_only": 0.1}))
-    assert c["fgsm_only"]["value"] == pytest.approx(0.1)        # image 1
-    assert c["margin_only"]["value"] == pytest.approx(0.2)      # 3 and 5
-    # acc: pgd_ce 7/10, pgd_ce_2x 6/10, restarts 5/10
-    assert c["steps_restarts"]["value"] == pytest.approx(0.2)
-    assert c["square_only"]["value"] == pytest.approx(0.1)      # 9
-    # 9 only (8 fell to the restarts); a share equal to its threshold passes
-    assert c["transfer_only"]["value"] == pytest.approx(0.1) and c["transfer_only"]["passed"]
-    assert c["large_eps"]["value"] == pytest.approx(0.1) and c["large_eps"]["passed"]
-    assert c["zero_grad"]["value"] == 0.02 and not c["zero_grad"]["passed"]
+    probe = {"n": 10, "zero_grad_images": 1, "zero_grad_share": 0.1,
+             "outputs_sum_to_one": False, "mean_output_row_sum": 3.0}
+    limits = {k: 0 for k in LIMIT_DEFAULTS} | {"transfer_only": 1}
+    c = by_name(masking_checks(pd.concat([df, large]), probe, EPS, LARGE_EPS, limits))
+    assert c["fgsm_only"]["value"] == 1          # image 1
+    assert c["margin_only"]["value"] == 2        # 3 and 5
+    assert c["steps_restarts"]["value"] == 3     # 6 (2x), 7 and 8 (restarts)
+    assert c["square_only"]["value"] == 1        # 9
+    # 9 only (8 fell to the restarts); a count equal to its limit passes
+    assert c["transfer_only"]["value"] == 1 and c["transfer_only"]["passed"]
+    assert c["large_eps"]["value"] == 1 and not c["large_eps"]["passed"]   # image 9
+    assert c["zero_grad"]["value"] == 1 and not c["zero_grad"]["passed"]
     assert c["probabilities"]["passed"] and c["probabilities"]["value"] == 3.0
     assert failed_checks(list(c.values())) == [
-        "fgsm_only", "margin_only", "steps_restarts", "square_only", "zero_grad"]
-    assert {k: v["threshold"] for k, v in c.items() if k != "probabilities"} == {
-        **THRESHOLD_DEFAULTS, "transfer_only": 0.1}
+        "fgsm_only (masking)", "margin_only (convergence)", "steps_restarts (convergence)",
+        "square_only (masking)", "large_eps (masking)", "zero_grad (masking)"]
+    assert {k: v["limit"] for k, v in c.items() if k != "probabilities"} == limits
+    assert {k: v["kind"] for k, v in c.items()} == CHECK_KINDS
     assert "image" in c["fgsm_only"]["detail"] and "pgd_ce_restarts" in c["fgsm_only"]["detail"]
+    # the defaults: more than 2 images fail
+    d = by_name(masking_checks(pd.concat([df, large]), probe, EPS, LARGE_EPS))
+    assert [k for k, v in d.items() if not v["passed"]] == []
 
 
 def test_large_eps_must_fall_unless_already_zero():
     at_eps = outcome_frame({"pgd_ce": [0, 1, 2, 3, 4, 5, 6, 7, 8]})   # 10 % robust
     same = outcome_frame({"pgd_ce": [0, 1, 2, 3, 4, 5, 6, 7, 8]}, eps=LARGE_EPS)
     c = by_name(masking_checks(pd.concat([at_eps, same]), None, EPS, LARGE_EPS))["large_eps"]
-    assert c["value"] == pytest.approx(0.1) and not c["passed"]
+    assert c["value"] == 1 and not c["passed"]
     assert "does not fall" in c["detail"]
     zero = outcome_frame({"pgd_ce": list(range(10))})
     zero_large = outcome_frame({"pgd_ce": list(range(10))}, eps=LARGE_EPS)
@@ -485,13 +534,15 @@ def test_checks_not_run_and_errors():
     assert [c["check"] for c in checks] == list(MASKING_CHECKS)
     assert all(c["passed"] and math.isnan(c["value"]) and c["detail"].startswith("not run")
                for c in checks)
-    with pytest.raises(ValueError, match="unknown threshold 'fgsm'"):
-        masking_checks(df, None, EPS, thresholds={"fgsm": 0.1})
+    with pytest.raises(ValueError, match="unknown check 'fgsm'"):
+        masking_checks(df, None, EPS, limits={"fgsm": 1})
+    with pytest.raises(ValueError, match="limit of square_only"):
+        masking_checks(df, None, EPS, limits={"square_only": 0.01})
     with pytest.raises(ValueError, match="several rows per image"):
         masking_checks(pd.concat([df, df]), None, EPS)
     # rows read back from a CSV (ε as text rounding) still match
     df2 = outcome_frame({"pgd_ce": [1], "pgd_margin": [1, 2]}, eps=0.1 + 1e-12)
-    assert by_name(masking_checks(df2, None, EPS))["margin_only"]["value"] == pytest.approx(0.1)
+    assert by_name(masking_checks(df2, None, EPS))["margin_only"]["value"] == 1
 
 
 # --------------------------------------------------------------------------- validity gate
@@ -517,18 +568,3 @@ def test_model_validity(linear):
         low["reason"]
     with pytest.raises(ValueError, match="min_accuracy"):
         model_validity(model, x, y, min_accuracy=1.5)
-
-
-def test_steps_restarts_change_of_exactly_the_threshold_passes():
-    """0.07 − 0.06 is 0.010000000000000009 in floats: one image in 100 must not fail a
-    1-point threshold."""
-    import pandas as pd
-
-    from curvrobust.masking import masking_checks
-
-    def rows(attack, broken):
-        return [dict(attack=attack, eps=0.1, index=i, label=0, correct=1, attacked=1,
-                     success=int(i >= 100 - broken), margin=0.0) for i in range(100)]
-    df = pd.DataFrame(rows("pgd_ce", 94) + rows("pgd_ce_restarts", 93) + rows("pgd_ce_2x", 94))
-    (check,) = [c for c in masking_checks(df, None, 0.1) if c["check"] == "steps_restarts"]
-    assert check["value"] == 0.01 and check["passed"]

@@ -17,7 +17,7 @@ from curvrobust.attacks import (ATTACKS, OUTCOME_COLUMNS, attack_success_table, 
                                 square)
 from curvrobust.autoattack import autoattack_eval, cascade_outcomes, subset_indices
 from curvrobust.inference import decision_margin
-from curvrobust.robust import (attack_outcomes, eval_subset, read_outcomes, select_subset,
+from curvrobust.robust import (REQUIRED_ATTACKS, attack_outcomes, eval_subset, read_outcomes, select_subset,
                                summarise_outcomes, worst_case)
 from curvrobust.utils import write_csv
 
@@ -311,7 +311,10 @@ def test_worst_case_known_answer():
     r = worst_case(df, 0.1)
     # all four attacks ran on images 0..5: correct 0, 2, 4, 5; broken 0 (fgsm), 2, 4 -> 5 only
     assert r == dict(robust_accuracy=1 / 6, n=6, natural_accuracy=4 / 6,
-                     attacks="fgsm;pgd_ce;pgd_margin;square", complete=True)
+                     attacks="fgsm;pgd_ce;pgd_margin;square", complete=False)
+    # complete needs AutoAttack's stages too (REQUIRED_ATTACKS)
+    assert worst_case(df, 0.1, required=("pgd_ce", "pgd_margin", "square"))["complete"] is True
+    assert {"apgd_ce", "apgd_t", "fab_t", "square"} <= set(REQUIRED_ATTACKS)
     # without square's row for image 5, the common images are 0..4: none of them survives
     r = worst_case(df.drop(index=len(df) - 7), 0.1)
     assert (r["n"], r["robust_accuracy"], r["natural_accuracy"]) == (5, 0.0, 3 / 5)
@@ -434,3 +437,19 @@ def test_evaluate_checkpoint_writes_pgd_and_cascade_rows(tmp_path, monkeypatch):
     assert 0 < row["pgd_acc"] < row["clean_acc"]  # the attack broke some, not all
     assert worst_case(df[df.attack != "pgd20_s1"], 0.05, required=())["robust_accuracy"] == \
         row["aa_acc"]
+
+
+def test_settled_images_are_those_a_study_broke_or_does_not_cover():
+    """evaluate_model leaves to the studies' attacks the images one of them broke, and those
+    outside the images every study attack covers (the worst case's images)."""
+    from curvrobust.evaluation import settled_images
+
+    rows = [_row("fgsm_paper", 0.1, i, 1, int(i == 2)) for i in range(6)]
+    rows += [_row("apgd-ce", 0.1, i, 1, int(i == 3)) for i in range(4)]   # covers 0..3
+    rows += [_row("fgsm_paper", 0.2, i, 1, 1) for i in range(6)]          # another ε
+    study = pd.DataFrame(rows)
+    index = torch.tensor([0, 1, 2, 3, 4, 5, 9])
+    assert settled_images(study, index, 0.1).tolist() == [False, False, True, True, True,
+                                                          True, True]
+    assert settled_images(study, index, 0.3).tolist() == [False] * 7
+    assert settled_images(None, index, 0.1).tolist() == [False] * 7

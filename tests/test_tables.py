@@ -56,3 +56,29 @@ def test_sam_table_places_paper_medians_by_rho():
     row = t[t["rho"] == 0.01].iloc[0]
     assert row["gn_median_mean"] == pytest.approx(0.03) and row["gn_paper"] == 0.0282
     assert "adam_median_mean" not in t  # no Adam results: no Adam columns
+
+
+def test_seed_image_ci_against_scipy_and_covers_by_simulation():
+    """seed_image_ci: SE² = s²/S + p̄(1 − p̄)/n with t(S − 1) (scipy directly); on simulated
+    seeds × shared images (image difficulty shared by the seeds, a seed effect, Bernoulli
+    outcomes) its 95 % interval covers the population share at least 95 % of the time."""
+    from scipy import stats
+
+    p, h = tables.seed_image_ci([0.5, 0.7, 0.6], 100)
+    se = math.sqrt(np.var([0.5, 0.7, 0.6], ddof=1) / 3 + 0.6 * 0.4 / 100)
+    assert p == pytest.approx(0.6) and h == pytest.approx(stats.t.ppf(0.975, 2) * se)
+    p1, h1 = tables.seed_image_ci([0.3], 400)
+    assert h1 == pytest.approx(1.959964 * math.sqrt(0.3 * 0.7 / 400), rel=1e-5)
+    assert math.isnan(tables.seed_image_ci([], 10)[0])
+
+    rng = np.random.default_rng(0)
+    sims, seeds, n = 2000, 3, 100
+    difficulty = rng.beta(2, 3, size=(sims, 1, n))               # shared by the seeds
+    seed_shift = rng.normal(0, 0.05, size=(sims, seeds, 1))
+    robust = rng.random((sims, seeds, n)) < np.clip(difficulty + seed_shift, 0, 1)
+    truth = 2 / 5                                                 # E[Beta(2, 3)]
+    covered = 0
+    for k in range(sims):
+        m, half = tables.seed_image_ci(robust[k].mean(1), n)
+        covered += abs(m - truth) <= half
+    assert covered / sims >= 0.95

@@ -23,7 +23,7 @@ if snakemake.input.transfer:
     transfer = torch.load(snakemake.input.transfer[0], weights_only=True)
 outcomes, summary = evaluate_model(
     model, x, y, record=dict(p.record), settings=dict(p.settings), subset=dict(p.subset),
-    thresholds=dict(p.thresholds), validity=dict(p.validity),
+    limits=dict(p.limits), validity=dict(p.validity),
     attack_files=list(snakemake.input.attacks), transfer=transfer, device=device, log=log)
 write_csv(snakemake.output.outcomes, outcomes.to_dict("records"), list(outcomes.columns))
 write_json_atomic(snakemake.output.summary, summary)

@@ -14,7 +14,7 @@ for path in snakemake.input.summaries:
     s = json.loads(Path(path).read_text())
     records.append(s["record"])
     summaries[model_key(s["record"])] = s
-numeric, readable, caption = masking_table(records, summaries, snakemake.params.thresholds)
+numeric, readable, caption = masking_table(records, summaries, snakemake.params.limits)
 stem = str(Path(snakemake.output.csv).with_suffix(""))
 tables.write_table(numeric, readable, stem, caption)
 flagged = numeric[numeric["failed_checks"] != ""]

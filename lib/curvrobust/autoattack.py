@@ -55,9 +55,25 @@ def _describe(attacks: Sequence[str], apgd_steps: int, fab_steps: int, square_qu
     return " → ".join(parts[a] for a in attacks)
 
 
-def _build(name: str, model: nn.Module, eps: float, *, apgd_steps: int, fab_steps: int,
+def build_stage(name: str, model: nn.Module, eps: float, *, apgd_steps: int, fab_steps: int,
            square_queries: int, n_target_classes: int, n_restarts: int, n_classes: int,
            seed: int) -> Any:
+    """One stage of the cascade, ``name`` in :data:`AA_ATTACKS`, built as torchattacks 3.5.1's
+    attack with these counts (call it inside :func:`forked_rng`: it reseeds the global RNG);
+    the gradient-masking suite (:func:`curvrobust.masking.robust_suite`) builds its AutoAttack
+    stages here too.
+
+    Args:
+        name: the stage.
+        model: the classifier (logits).
+        eps: L∞ radius.
+        apgd_steps, fab_steps, square_queries, n_target_classes, n_restarts: the counts.
+        n_classes: logits the model outputs.
+        seed: the attack's seed.
+
+    Returns:
+        The torchattacks attack; ``atk(x, y)`` returns adversarial inputs.
+    """
     import torchattacks
 
     if name == "apgd-ce":
@@ -94,7 +110,18 @@ def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return torch.cat(out), torch.cat(margins), width
 
 
-def _check_adversarial(name: str, adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
+def check_adversarial(name: str, adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
+    """RuntimeError unless ``adv`` has ``x``'s shape, lies within ε of it in L∞ and in [0, 1].
+
+    Args:
+        name: the attack, for the message.
+        adv: adversarial inputs.
+        x: their clean inputs.
+        eps: the radius.
+
+    Returns:
+        None.
+    """
     if adv.shape != x.shape:
         raise RuntimeError(f"{name} returned shape {tuple(adv.shape)} for inputs "
                            f"{tuple(x.shape)}")
@@ -194,12 +221,12 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
             log(f"autoattack eps={eps_f:.6g}: clean {int(robust.sum())}/{n}")
         for stage, name in enumerate(attacks):
             t0 = time.perf_counter()
-            atk = _build(name, model, eps_f, n_classes=n_classes, seed=int(seed), **counts)
+            atk = build_stage(name, model, eps_f, n_classes=n_classes, seed=int(seed), **counts)
             todo = robust.nonzero().flatten()
             for idx in todo.split(batch_size) if len(todo) else ():
                 xb, yb = x[idx], y[idx]
                 adv = atk(xb, yb).detach()
-                _check_adversarial(name, adv, xb, eps_f)
+                check_adversarial(name, adv, xb, eps_f)
                 still, margin, _ = _correct(model, adv, yb, batch_size)
                 robust[idx[~still]] = False
                 broken_by[idx[~still]] = stage

@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .masking import (craft_transfer, gradient_probe, masking_checks, model_validity,
-                      robust_suite, suite_settings)
-from .robust import OUTCOME_COLUMNS, eval_subset, read_outcomes, worst_case
+from .masking import (check_limits, craft_transfer, failed_checks, flags_by_kind,
+                      gradient_probe, masking_checks, model_validity, robust_suite,
+                      suite_settings)
+from .robust import OUTCOME_COLUMNS, eval_subset, read_outcomes, worst_case, worst_case_images
 
-__all__ = ["load_transfer", "evaluate_model", "make_transfer", "plain"]
+__all__ = ["evaluate_model", "load_transfer", "make_transfer", "plain", "settled_images"]
 
 
 def plain(obj: Any) -> Any:
@@ -92,9 +94,36 @@ def load_transfer(obj: dict[str, Any], index: torch.Tensor, y: torch.Tensor,
     return None
 
 
+def settled_images(study: pd.DataFrame | None, index: torch.Tensor, eps: float) -> torch.Tensor:
+    """(N,) bool over ``index``: the images the suite's survivor stages can leave alone,
+    because a study's attack at ``eps`` broke them, or because some study attack at ``eps``
+    has no row for them (the worst case covers only the images every attack covers).
+
+    Args:
+        study: the studies' outcome rows of the model (:func:`read_outcomes`), or None.
+        index: (N,) test-set indices of the suite's images.
+        eps: the radius.
+
+    Returns:
+        (N,) bool CPU tensor, True where the survivor stages may skip the image.
+    """
+    skip = torch.zeros(len(index), dtype=torch.bool)
+    if study is None or study.empty:
+        return skip
+    at = study[np.isclose(study["eps"].astype(float), eps, rtol=1e-9, atol=1e-12)]
+    if at.empty:
+        return skip
+    images = worst_case_images(at, eps)
+    common = set(images["index"].tolist())
+    broken = set(images.loc[(images["correct"] == 1) & (images["robust"] == 0), "index"])
+    for i, k in enumerate(index.tolist()):
+        skip[i] = k not in common or k in broken
+    return skip
+
+
 def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, *,
                    record: dict[str, Any], settings: dict[str, Any], subset: dict[str, int],
-                   thresholds: dict[str, float], validity: dict[str, float],
+                   limits: dict[str, int], validity: dict[str, float],
                    attack_files: Sequence[str] = (), transfer: dict[str, Any] | None = None,
                    device: torch.device | str | None = None,
                    log: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -107,7 +136,7 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
             ``eps`` its headline radius, ``large_eps``).
         settings: the suite's settings (``robustness.suite``).
         subset: ``{"seed", "n_default"}``: the shared subset and its size.
-        thresholds: the masking checks' thresholds (``robustness.thresholds``).
+        limits: the checks' limits in images (``robustness.limits``).
         validity: ``{"min_accuracy", "max_class_share"}`` of the model's dataset.
         attack_files: per-image outcome files of the attacks the studies ran on this model.
         transfer: the loaded transfer file of the dataset, or None.
@@ -134,14 +163,19 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
     adv = None
     if transfer is not None:
         adv = load_transfer(transfer, index, y, eps)
+    study = read_outcomes(list(attack_files)) if attack_files else None
+    skip = settled_images(study, index, eps)
+    if int(skip.sum()):
+        log(f"{int(skip.sum())} of {n} images left to the studies' attacks (broken by them, or "
+            "outside the images they all cover)")
     rows = robust_suite(model, x, y, index, eps, large_eps=large_eps,
-                        settings=suite_settings(settings), transfer=adv, device=device, log=log)
+                        settings=suite_settings(settings), transfer=adv, skip=skip,
+                        device=device, log=log)
     outcomes = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
     probe = gradient_probe(model, x, y)
-    checks = masking_checks(outcomes, probe, eps, large_eps, thresholds)
-    failed = [c["check"] for c in checks if not c["passed"]]
-    log("masking checks: " + ("all passed" if not failed else "FAILED " + ", ".join(failed)))
-    study = read_outcomes(list(attack_files)) if attack_files else None
+    checks = masking_checks(outcomes, probe, eps, large_eps, check_limits(limits))
+    failed = failed_checks(checks)
+    log("checks: " + ("all passed" if not failed else "FAILED " + ", ".join(failed)))
     both = outcomes if study is None else pd.concat([outcomes, study], ignore_index=True)
     worst = []
     for e in sorted(both["eps"].unique()):
@@ -153,6 +187,7 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
         record={k: v for k, v in record.items() if k != "attacks"},
         eps=eps, large_eps=large_eps, n_examples=n, subset_seed=int(subset["seed"]),
         validity=valid, probe=probe, checks=checks, failed_checks=failed,
+        flags=flags_by_kind(checks),
         worst_case=worst, settings=suite_settings(settings),
     )
     return outcomes, plain(summary)

@@ -1,22 +1,35 @@
-"""Gradient-masking checks: is a model's low attack success real robustness, or did the attack
-fail because the model hides its gradients?
+"""Gradient-masking and convergence checks: is a model's low attack success real robustness,
+did the attack fail because the model hides its gradients, or was the attack not done?
 
 A model can look robust because its gradients are useless to an attacker rather than because
 no adversarial input exists (Athalye et al. 2018; Carlini et al. 2019, "On evaluating
-adversarial robustness"). The usual symptoms, each a check of :func:`masking_checks`:
+adversarial robustness"), or because the attack stopped before it converged. The checks of
+:func:`masking_checks` are of two kinds (:data:`CHECK_KINDS`), each counted in images:
 
-* ``fgsm_only``: images broken by one FGSM step but by none of the iterative attacks
-  (iterating should only help);
-* ``margin_only``: images broken by margin-loss PGD but not by cross-entropy PGD (the float32
-  cross-entropy gradient vanishes once p_y rounds to 1);
-* ``steps_restarts``: doubling PGD's steps, or adding random starts, changes robust accuracy
-  (the attack had not converged, or its start decides the outcome);
+**masking** (evidence that the gradients mislead; the symptoms of AutoAttack's own checks and
+of Carlini et al.'s checklist):
+
+* ``fgsm_only``: images broken by one FGSM step but by none of the iterative PGD attacks;
 * ``square_only`` / ``transfer_only``: images broken by the black-box Square attack, or by
-  PGD crafted on another model, but by no white-box attack (the gradient misleads);
-* ``large_eps``: robust accuracy stays high at a radius where every image can be destroyed,
-  or does not fall from ε to it;
+  PGD crafted on another model, after every white-box attack (the PGD family and AutoAttack's
+  APGD-CE, APGD-T and FAB-T) failed;
+* ``large_eps``: images still robust at a radius where every image can be destroyed, or
+  robust accuracy not falling from ε to it;
 * ``zero_grad``: images whose input gradient is zero or non-finite;
-* ``probabilities``: the model outputs probabilities, not logits (softmax saturates).
+* ``probabilities``: the model outputs probabilities, not logits (softmax saturates);
+
+**convergence** (the cross-entropy PGD was not done):
+
+* ``margin_only``: images broken by margin-loss PGD but not by cross-entropy PGD from the same
+  starts (the cross-entropy direction is distorted, e.g. by float32 rounding of confident
+  images: once p_y rounds to 1 the gradient loses its −∇z_y term, and it is all zero only
+  beyond a logit margin of about 100);
+* ``steps_restarts``: images broken by PGD with twice the steps or with further random
+  starts but not by the plain run.
+
+A convergence flag says that the suite's fixed-step PGD, and a study's own PGD numbers, are
+weaker than the worst case; the worst case itself includes AutoAttack's stages, run on every
+image the PGD family left standing (:func:`robust_suite`).
 
 :func:`robust_suite` runs the attacks the checks compare and returns per-image outcome rows
 (the columns of :mod:`curvrobust.robust`); :func:`gradient_probe` measures the gradients and
@@ -29,6 +42,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -38,37 +52,63 @@ from torch import nn
 
 from .attackbase import check_int
 from .attacks import ce_loss, cw, fgsm, get_attack, linf_ascent_steps, pgd
+from .autoattack import build_stage, check_adversarial
 from .inference import decision_margin, eval_mode, model_device
+from .square import forked_rng
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MASKING_CHECKS", "SUITE_ATTACKS", "WHITE_BOX_ATTACKS", "SUITE_DEFAULTS",
-           "THRESHOLD_DEFAULTS", "craft_transfer", "failed_checks", "gradient_probe",
-           "masking_checks", "model_validity", "robust_suite", "suite_settings"]
+__all__ = [
+    # the suite
+    "SUITE_ATTACKS", "WHITE_BOX_ATTACKS", "PGD_ATTACKS", "AUTOATTACK_STAGES", "SUITE_DEFAULTS",
+    "Stage", "robust_suite", "suite_settings", "craft_transfer",
+    # the checks
+    "MASKING_CHECKS", "CHECK_KINDS", "LIMIT_DEFAULTS", "RETIRED_THRESHOLDS", "failed_checks",
+    "check_limits", "flags_by_kind", "gradient_probe", "masking_checks", "model_validity",
+]
+
+PGD_ATTACKS = ("pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts")
+"""The suite's fixed-step PGD family (the iterative attacks FGSM is compared with)."""
+
+AUTOATTACK_STAGES = ("apgd_ce", "apgd_t", "fab_t")
+"""AutoAttack's white-box stages in the suite (APGD-CE; APGD-T and FAB-T with 9 targets; the
+standard counts), run as a cascade on what the PGD family left standing; its fourth stage,
+Square with 5,000 queries, is the suite's ``square``."""
+
+SUITE_ATTACKS = ("fgsm",) + PGD_ATTACKS + AUTOATTACK_STAGES + ("square", "transfer")
+"""The attacks of :func:`robust_suite` (the ``attack`` column of its rows), in run order."""
+
+WHITE_BOX_ATTACKS = SUITE_ATTACKS[:-2]
+"""The suite's gradient-based attacks; Square and transfer run only where all of them fail."""
 
 MASKING_CHECKS = ("fgsm_only", "margin_only", "steps_restarts", "square_only", "transfer_only",
                   "large_eps", "zero_grad", "probabilities")
 """The checks of :func:`masking_checks`, in report order."""
 
-SUITE_ATTACKS = ("fgsm", "pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts", "square",
-                 "transfer")
-"""The attacks of :func:`robust_suite` (the ``attack`` column of its rows), in run order."""
-
-WHITE_BOX_ATTACKS = SUITE_ATTACKS[:5]
-"""The suite's gradient-based attacks; Square and transfer run only where all of them fail."""
+CHECK_KINDS: dict[str, str] = {
+    "fgsm_only": "masking", "margin_only": "convergence", "steps_restarts": "convergence",
+    "square_only": "masking", "transfer_only": "masking", "large_eps": "masking",
+    "zero_grad": "masking", "probabilities": "masking"}
+"""Each check's kind: ``masking`` (the gradients mislead) or ``convergence`` (the PGD was not
+done)."""
 
 SUITE_DEFAULTS: dict[str, Any] = {"pgd_steps": 50, "pgd_step_factor": 2.5, "restarts": 2,
-                                  "square_queries": 1000, "square_p_init": 0.8, "seed": 0,
+                                  "apgd_steps": 100, "fab_steps": 100, "target_classes": 9,
+                                  "square_queries": 5000, "square_p_init": 0.8, "seed": 0,
                                   "batch_size": 500}
-"""Default attack settings of the suite (config ``robustness.suite``)."""
+"""Default attack settings of the suite (config ``robustness.suite``); AutoAttack's standard
+counts for its stages."""
 
-THRESHOLD_DEFAULTS: dict[str, float] = {"fgsm_only": 0.01, "margin_only": 0.01,
-                                        "steps_restarts": 0.01, "square_only": 0.01,
-                                        "transfer_only": 0.01, "large_eps": 0.15,
-                                        "zero_grad": 0.01}
-"""Default thresholds of the checks (config ``robustness.thresholds``); ``probabilities``
+LIMIT_DEFAULTS: dict[str, int] = {"fgsm_only": 2, "margin_only": 4, "steps_restarts": 4,
+                                  "square_only": 2, "transfer_only": 2, "large_eps": 2,
+                                  "zero_grad": 2}
+"""Default limits of the checks (config ``robustness.limits``): a check fails when more images
+than its limit show the symptom (docs/robustness.md gives the reasoning); ``probabilities``
 has none (it fails whenever the outputs are probabilities)."""
+
+RETIRED_THRESHOLDS = "robustness.thresholds"
+"""The former config key of the checks' limits (shares of the subset, not images)."""
 
 _EPS_RTOL = 1e-9          # matching ε read back from a CSV
 _LINF_TOLERANCE = 1e-5    # a transfer adversarial's distance from its clean image
@@ -82,7 +122,9 @@ def suite_settings(cfg_block: dict[str, Any] | None = None) -> dict[str, Any]:
     PGD (cross entropy and margin loss) takes ``pgd_steps`` steps of
     ``pgd_step_factor``·ε/``pgd_steps`` from a random start, so its path can cross the ball
     ``pgd_step_factor``/2 times; ``restarts`` is the number of random starts of
-    ``pgd_ce_restarts`` (the first is the plain ``pgd_ce`` run). Keys of the block that are not
+    ``pgd_ce_restarts`` (the first is the plain ``pgd_ce`` run); ``apgd_steps``,
+    ``fab_steps`` and ``target_classes`` are the AutoAttack stages' iterations and targets
+    (at most the model's classes − 1 are used). Keys of the block that are not
     settings (``enabled``, ...) are ignored; the function is idempotent.
 
     Args:
@@ -96,7 +138,8 @@ def suite_settings(cfg_block: dict[str, Any] | None = None) -> dict[str, Any]:
     """
     block = dict(cfg_block or {})
     s = {k: block.get(k, v) for k, v in SUITE_DEFAULTS.items()}
-    for name in ("pgd_steps", "restarts", "square_queries", "batch_size"):
+    for name in ("pgd_steps", "restarts", "apgd_steps", "fab_steps", "target_classes",
+                 "square_queries", "batch_size"):
         s[name] = check_int(name, s[name], 1)
     s["seed"] = check_int("seed", s["seed"], 0)
     factor = float(s["pgd_step_factor"])
@@ -143,6 +186,11 @@ class _Outcome:
         self.success[idx] = fooled
         self.margin[idx] = margin
 
+    def renamed(self, name: str) -> "_Outcome":
+        out = _Outcome(name, self.eps, self.margin)
+        out.attacked[:], out.success[:] = self.attacked, self.success
+        return out
+
 
 @torch.no_grad()
 def _judge(model: nn.Module, adv: torch.Tensor, y: torch.Tensor
@@ -152,33 +200,159 @@ def _judge(model: nn.Module, adv: torch.Tensor, y: torch.Tensor
     return (logits.argmax(1) != y).cpu(), decision_margin(logits, y).cpu().double()
 
 
+AttackFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One attack of the suite: the rows it writes, the images it runs on, and how.
+
+    ``images`` is ``"correct"`` (every clean-correct image), ``"survivors"`` (the clean-correct
+    images outside ``skip`` that no white-box stage at this ε has broken so far) or
+    ``"unbroken"`` (what the stage's own outcome, started from ``extends``, has not broken
+    yet; run ``starts`` times). ``attack(xb, yb, idx)`` returns adversarial inputs for the
+    batch ``xb`` of the images ``idx``; ``keep`` keeps them (for a later stage to continue).
+    """
+
+    name: str
+    eps: float
+    images: str
+    attack: AttackFn
+    white: bool = True
+    extends: str | None = None
+    starts: int = 1
+    keep: bool = False
+
+
+def _pgd_stages(model: nn.Module, eps: float, s: dict[str, Any], dev: torch.device,
+                kept: dict[str, torch.Tensor]) -> list[Stage]:
+    """FGSM and the fixed-step PGD family at ε (:data:`PGD_ATTACKS`)."""
+    steps = s["pgd_steps"]
+    step = s["pgd_step_factor"] * eps / steps
+    gen = torch.Generator(device=dev).manual_seed(s["seed"])  # pgd_ce, then its restarts
+    gen_margin = torch.Generator(device=dev).manual_seed(s["seed"])
+
+    def pgd_ce(xb, yb, idx):
+        return pgd(model, xb, yb, eps, steps=steps, step_size=step, random_start=True,
+                   generator=gen)
+
+    return [
+        Stage("fgsm", eps, "correct", lambda xb, yb, idx: fgsm(model, xb, yb, eps)),
+        Stage("pgd_ce", eps, "correct", pgd_ce, keep=True),
+        Stage("pgd_margin", eps, "correct", lambda xb, yb, idx: cw(
+            model, xb, yb, eps, steps=steps, step_size=step, kappa=0.0, random_start=True,
+            generator=gen_margin)),
+        Stage("pgd_ce_2x", eps, "correct", lambda xb, yb, idx: linf_ascent_steps(
+            model, xb, kept["pgd_ce"][idx].to(dev), yb, eps, ce_loss, steps, step)),
+        Stage("pgd_ce_restarts", eps, "unbroken", pgd_ce, extends="pgd_ce",
+              starts=s["restarts"] - 1),
+    ]
+
+
+def _autoattack_stages(model: nn.Module, eps: float, s: dict[str, Any],
+                       n_classes: int) -> list[Stage]:
+    """AutoAttack's white-box stages (:data:`AUTOATTACK_STAGES`) with the suite's counts;
+    APGD-T's DLR loss needs 4 classes or more (fewer: no ``apgd_t`` stage)."""
+    targets = min(s["target_classes"], n_classes - 1)
+    stages = []
+    for name, aa_name in zip(AUTOATTACK_STAGES, ("apgd-ce", "apgd-t", "fab-t")):
+        if aa_name == "apgd-t" and n_classes < 4:
+            continue
+        atk = build_stage(aa_name, model, eps, apgd_steps=s["apgd_steps"],
+                          fab_steps=s["fab_steps"], square_queries=s["square_queries"],
+                          n_target_classes=targets, n_restarts=1, n_classes=n_classes,
+                          seed=s["seed"])
+
+        def attack(xb, yb, idx, atk=atk):
+            with forked_rng(s["seed"]):
+                return atk(xb, yb).detach()
+
+        stages.append(Stage(name, eps, "survivors", attack))
+    return stages
+
+
+def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
+            white_broken: torch.Tensor, own: _Outcome) -> torch.Tensor:
+    """Indices of the images ``stage`` attacks now (see :class:`Stage`)."""
+    if stage.images == "correct":
+        mask = correct
+    elif stage.images == "survivors":
+        mask = correct & ~skip & ~white_broken
+    elif stage.images == "unbroken":
+        mask = own.attacked & ~own.success
+    else:
+        raise AssertionError(stage.images)
+    return mask.nonzero().flatten()
+
+
+def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequence[Stage],
+                correct: torch.Tensor, clean_margin: torch.Tensor, skip: torch.Tensor,
+                kept: dict[str, torch.Tensor], batch_size: int,
+                log: Callable[[str], None] | None) -> list[_Outcome]:
+    """Run the stages in order, batch by batch; one outcome per stage."""
+    dev = model_device(model)
+    done: dict[tuple[str, float], _Outcome] = {}
+    white_broken: dict[float, torch.Tensor] = {}
+    for st in stages:
+        t0 = time.perf_counter()
+        broken = white_broken.setdefault(st.eps, torch.zeros(len(x), dtype=torch.bool))
+        out = (done[(st.extends, st.eps)].renamed(st.name) if st.extends
+               else _Outcome(st.name, st.eps, clean_margin))
+        if st.keep:
+            kept[st.name] = x.detach().cpu().clone()
+        for _ in range(st.starts):
+            todo = _images(st, correct, skip, broken, out)
+            for idx in todo.split(batch_size) if len(todo) else ():
+                xb, yb = x[idx].to(dev), y[idx].to(dev)
+                adv = st.attack(xb, yb, idx)
+                check_adversarial(st.name, adv, xb, st.eps)
+                fooled, margin = _judge(model, adv, yb)
+                out.record(idx, fooled, margin)
+                if st.keep:
+                    kept[st.name][idx] = adv.detach().cpu()
+        done[(st.name, st.eps)] = out
+        if st.white:
+            broken |= out.success
+        if log is not None:
+            starts = f" ({st.starts + 1} starts)" if st.extends else ""
+            log(f"masking suite eps={st.eps:g}: {st.name}{starts} broke "
+                f"{int(out.success.sum())} of {int(out.attacked.sum())} attacked "
+                f"({int(correct.sum())}/{len(x)} correct; {time.perf_counter() - t0:.1f} s)")
+    return list(done.values())
+
+
 def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  index: torch.Tensor | Sequence[int], eps: float, *,
                  large_eps: float | None = None, settings: dict[str, Any] | None = None,
                  transfer: dict[float, torch.Tensor] | None = None,
+                 skip: torch.Tensor | None = None,
                  device: str | torch.device | None = None,
                  log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Per-image outcome rows of the gradient-masking suite at ``eps`` (and ``pgd_ce`` at
+    """Per-image outcome rows of the robust-evaluation suite at ``eps`` (and ``pgd_ce`` at
     ``large_eps``).
 
-    Attacks (the ``attack`` column), each on the clean-correct images:
+    The stages (the ``attack`` column), in order:
 
-    * ``fgsm``: :func:`curvrobust.attacks.fgsm`;
-    * ``pgd_ce``: cross-entropy PGD, ``pgd_steps`` steps of ``pgd_step_factor``·ε/``pgd_steps``
-      from a uniform random start (one generator seeded with ``seed``, drawn batch by batch);
-    * ``pgd_margin``: the same on the C&W margin loss (:func:`curvrobust.attacks.cw`,
-      κ = 0), from the same random starts;
-    * ``pgd_ce_2x``: each ``pgd_ce`` iterate continued for ``pgd_steps`` more steps of the
-      same size, judged at the final iterate (= PGD with twice the steps from the same start);
-    * ``pgd_ce_restarts``: ``pgd_ce`` plus ``restarts`` − 1 further random starts (drawn from
-      the same generator, on the images still unbroken); broken if any start breaks it;
-    * ``square``: torchattacks' Square (``square_queries`` queries, ``square_p_init``), and
-      ``transfer``: ``transfer[eps]`` — both only on the images that survive every white-box
-      attack above (elsewhere they cannot change the worst case; their rows there have
-      attacked = 0);
+    * on every clean-correct image: ``fgsm`` (:func:`curvrobust.attacks.fgsm`); ``pgd_ce``,
+      cross-entropy PGD, ``pgd_steps`` steps of ``pgd_step_factor``·ε/``pgd_steps`` from a
+      uniform random start (one generator seeded with ``seed``, drawn batch by batch);
+      ``pgd_margin``, the same on the C&W margin loss (κ = 0) from the same starts;
+      ``pgd_ce_2x``, each ``pgd_ce`` iterate continued for ``pgd_steps`` more steps (= PGD
+      with twice the steps from the same start);
+    * ``pgd_ce_restarts``: ``pgd_ce`` plus ``restarts`` − 1 further random starts (from the
+      same generator) on the images still unbroken;
+    * on the survivors (clean-correct, outside ``skip``, broken by no white-box stage so far),
+      as a cascade: AutoAttack's ``apgd_ce``, ``apgd_t`` and ``fab_t``
+      (:data:`AUTOATTACK_STAGES`; :func:`curvrobust.autoattack.build_stage`, each batch in a
+      forked RNG seeded with ``seed``);
+    * on the images every white-box stage left standing: ``square`` (``square_queries``
+      queries, ``square_p_init``; AutoAttack's fourth stage at its 5,000 queries), and
+      ``transfer`` (``transfer[eps]``);
     * ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it.
 
-    The model runs in eval mode (its modes are restored), on its own device or ``device``.
+    Images a stage does not attack have rows with attacked = 0. Every adversarial input is
+    checked to lie within ε in L∞ and in [0, 1]. The model runs in eval mode (its modes are
+    restored), on its own device or ``device``.
 
     Args:
         model: classifier mapping (N, C, H, W) inputs in [0, 1] to (N, K) logits.
@@ -190,18 +364,21 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         settings: the suite's settings (:func:`suite_settings`; None: defaults).
         transfer: {ε: (N, C, H, W) adversarial inputs for the same images}, crafted on another
             model (:func:`craft_transfer`), or None: no transfer rows.
+        skip: (N,) bool, images the survivor stages leave alone (outside the worst case's
+            common images, or already broken by a study's attack), or None.
         device: where to compute (the model is moved there with ``model.to``).
-        log: called with one progress line per attack (time, successes).
+        log: called with one progress line per stage (time, successes).
 
     Returns:
-        One dict per image and attack, attacks in the order above, images in input order,
+        One dict per image and stage, stages in the order above, images in input order,
         with the columns ``attack, eps, index, label, correct, attacked, success, margin``
         (``margin``: z_y − max_{j≠y} z_j of the final input, the clean one where not
         attacked).
 
     Raises:
-        ValueError: bad radii, shapes, inputs outside [0, 1], or a transfer tensor of the wrong
-            shape, without an entry at ``eps``, or farther than ε from its clean image.
+        ValueError: bad radii, shapes, inputs outside [0, 1], a ``skip`` of the wrong shape,
+            or a transfer tensor of the wrong shape, without an entry at ``eps``, or farther
+            than ε from its clean image.
     """
     s = suite_settings(settings)
     eps = _positive_eps("eps", eps)
@@ -218,18 +395,18 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if x.min().item() < 0.0 or x.max().item() > 1.0:
         raise ValueError(f"x must lie in [0, 1], got [{x.min().item():.6g}, "
                          f"{x.max().item():.6g}]")
+    skip = torch.zeros(n, dtype=torch.bool) if skip is None else torch.as_tensor(skip).cpu()
+    if skip.shape != (n,) or skip.dtype != torch.bool:
+        raise ValueError(f"skip must be an (N,) bool tensor, got {skip.dtype} "
+                         f"{tuple(skip.shape)} for N={n}")
     adv_transfer = None
     if transfer is not None:
         adv_transfer = _transfer_at(transfer, eps, x)
     if device is not None:
         model.to(device)
     dev = model_device(model)
-    x = x.detach()
-    y = y.detach()
-    bs, steps = s["batch_size"], s["pgd_steps"]
-    step = s["pgd_step_factor"] * eps / steps
-    results: list[_Outcome] = []
-
+    x, y = x.detach(), y.detach()
+    bs = s["batch_size"]
     with eval_mode(model):
         correct = torch.zeros(n, dtype=torch.bool)
         clean_margin = torch.zeros(n, dtype=torch.float64)
@@ -237,86 +414,31 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             xb, yb = x[i:i + bs].to(dev), y[i:i + bs].to(dev)
             wrong, margin = _judge(model, xb, yb)
             correct[i:i + bs], clean_margin[i:i + bs] = ~wrong, margin
-        todo = correct.nonzero().flatten()
-        batches = todo.split(bs) if len(todo) else ()
-
-        def run(name: str, e: float, attack: Callable[[torch.Tensor, torch.Tensor,
-                                                       torch.Tensor], torch.Tensor],
-                parts: Sequence[torch.Tensor] = batches,
-                keep: list[torch.Tensor] | None = None) -> _Outcome:
-            """Run ``attack(xb, yb, idx)`` on each batch of indices; record and log it."""
-            t0 = time.perf_counter()
-            out = _Outcome(name, e, clean_margin)
-            for idx in parts:
-                xb, yb = x[idx].to(dev), y[idx].to(dev)
-                adv = attack(xb, yb, idx)
-                fooled, margin = _judge(model, adv, yb)
-                out.record(idx, fooled, margin)
-                if keep is not None:
-                    keep.append(adv)
-            results.append(out)
-            if log is not None:
-                log(f"masking suite eps={e:g}: {name} broke {int(out.success.sum())} of "
-                    f"{int(out.attacked.sum())} attacked ({int(correct.sum())}/{n} correct; "
-                    f"{time.perf_counter() - t0:.1f} s)")
-            return out
-
-        def pgd_ce(e: float, generator: torch.Generator) -> Callable[..., torch.Tensor]:
-            return lambda xb, yb, idx: pgd(model, xb, yb, e, steps=steps,
-                                           step_size=s["pgd_step_factor"] * e / steps,
-                                           random_start=True, generator=generator)
-
-        white: list[_Outcome] = [run("fgsm", eps, lambda xb, yb, idx: fgsm(model, xb, yb, eps))]
-        gen = torch.Generator(device=dev).manual_seed(s["seed"])
-        pgd_iterates: list[torch.Tensor] = []
-        ce = run("pgd_ce", eps, pgd_ce(eps, gen), keep=pgd_iterates)
-        white.append(ce)
-        gen_margin = torch.Generator(device=dev).manual_seed(s["seed"])
-        white.append(run("pgd_margin", eps, lambda xb, yb, idx: cw(
-            model, xb, yb, eps, steps=steps, step_size=step, kappa=0.0, random_start=True,
-            generator=gen_margin)))
-        iterates = iter(pgd_iterates)
-        white.append(run("pgd_ce_2x", eps, lambda xb, yb, idx: linf_ascent_steps(
-            model, xb, next(iterates), yb, eps, ce_loss, steps, step)))
-        pgd_iterates.clear()  # free the device memory
-
-        # further random starts on what pgd_ce left unbroken; the first start is pgd_ce's
-        t0 = time.perf_counter()
-        restarts = _Outcome("pgd_ce_restarts", eps, clean_margin)
-        restarts.attacked[:] = ce.attacked
-        restarts.success[:] = ce.success
-        restarts.margin[:] = ce.margin
-        for _ in range(s["restarts"] - 1):
-            left = (ce.attacked & ~restarts.success).nonzero().flatten()
-            for idx in left.split(bs) if len(left) else ():
-                xb, yb = x[idx].to(dev), y[idx].to(dev)
-                fooled, margin = _judge(model, pgd_ce(eps, gen)(xb, yb, idx), yb)
-                restarts.record(idx, fooled, margin)
-        results.append(restarts)
-        white.append(restarts)
-        if log is not None:
-            log(f"masking suite eps={eps:g}: pgd_ce_restarts ({s['restarts']} starts) broke "
-                f"{int(restarts.success.sum())} of {int(restarts.attacked.sum())} attacked "
-                f"({time.perf_counter() - t0:.1f} s)")
-
-        broken = torch.zeros(n, dtype=torch.bool)
-        for o in white:
-            broken |= o.success
-        survivors = (correct & ~broken).nonzero().flatten()
-        left_parts = survivors.split(bs) if len(survivors) else ()
+        with torch.no_grad():
+            n_classes = model(x[:1].to(dev)).shape[1]
+        kept: dict[str, torch.Tensor] = {}
         square = get_attack("square")
-        run("square", eps, lambda xb, yb, idx: square(
+        stages = _pgd_stages(model, eps, s, dev, kept) + _autoattack_stages(
+            model, eps, s, n_classes)
+        stages.append(Stage("square", eps, "survivors", lambda xb, yb, idx: square(
             model, xb, yb, eps, queries=s["square_queries"], p_init=s["square_p_init"],
-            seed=s["seed"]), parts=left_parts)
+            seed=s["seed"]), white=False))
         if adv_transfer is not None:
-            run("transfer", eps, lambda xb, yb, idx: adv_transfer[idx].to(dev), parts=left_parts)
+            stages.append(Stage("transfer", eps, "survivors",
+                                lambda xb, yb, idx: adv_transfer[idx].to(dev), white=False))
         if large_eps is not None:
             gen_large = torch.Generator(device=dev).manual_seed(s["seed"])
-            run("pgd_ce", large_eps, pgd_ce(large_eps, gen_large))
+            large_step = s["pgd_step_factor"] * large_eps / s["pgd_steps"]
+            stages.append(Stage("pgd_ce", large_eps, "correct", lambda xb, yb, idx: pgd(
+                model, xb, yb, large_eps, steps=s["pgd_steps"], step_size=large_step,
+                random_start=True, generator=gen_large)))
+        results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, bs, log)
+    return _rows(results, index, y, correct)
 
-    labels = y.cpu().tolist()
-    indices = index.tolist()
-    ok = correct.tolist()
+
+def _rows(results: Sequence[_Outcome], index: torch.Tensor, y: torch.Tensor,
+          correct: torch.Tensor) -> list[dict[str, Any]]:
+    labels, indices, ok = y.cpu().tolist(), index.tolist(), correct.tolist()
     rows = []
     for o in results:
         for i, (att, suc, mar) in enumerate(zip(o.attacked.tolist(), o.success.tolist(),
@@ -410,8 +532,8 @@ def gradient_probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         batch_size: images per forward/backward pass.
 
     Returns:
-        ``{"n", "zero_grad_share", "outputs_sum_to_one", "mean_output_row_sum"}``:
-        the share of images whose input gradient is all zero or has a non-finite entry;
+        ``{"n", "zero_grad_images", "zero_grad_share", "outputs_sum_to_one",
+        "mean_output_row_sum"}``: the number and share of images whose input gradient is all zero or has a non-finite entry;
         whether every output row is non-negative and sums to 1 within 1e-4 (probabilities,
         not logits); the mean over images of the output row sums.
     """
@@ -434,7 +556,7 @@ def gradient_probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             sums = out.sum(1)
             sums_to_one &= bool(((out >= 0).all(1) & ((sums - 1).abs() <= 1e-4)).all())
             row_sum += float(sums.double().sum())
-    return {"n": n, "zero_grad_share": zero / n, "outputs_sum_to_one": sums_to_one,
+    return {"n": n, "zero_grad_images": zero, "zero_grad_share": zero / n, "outputs_sum_to_one": sums_to_one,
             "mean_output_row_sum": row_sum / n}
 
 
@@ -507,169 +629,177 @@ def _rows_at(outcomes: pd.DataFrame, attack: str, eps: float) -> pd.DataFrame | 
 
 
 def _broken(rows: pd.DataFrame) -> set[int]:
-    return set(rows.loc[rows["success"].astype(int) == 1, "index"].astype(int))
+    ok = (rows["attacked"].astype(int) == 1) & (rows["success"].astype(int) == 1)
+    return set(rows.loc[ok, "index"].astype(int))
 
 
-def _accuracy(rows: pd.DataFrame) -> float:
-    ok = (rows["correct"].astype(int) == 1) & (rows["success"].astype(int) == 0)
-    return float(ok.mean())
+def _robust(rows: pd.DataFrame) -> int:
+    return int(((rows["correct"].astype(int) == 1) & (rows["success"].astype(int) == 0)).sum())
 
 
-def _share_check(name: str, threshold: float, rows: pd.DataFrame, attack: str,
-                 others: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """Share of images broken by ``attack`` (``rows``) but by none of ``others``."""
-    rest: set[int] = set()
-    for r in others.values():
-        rest |= _broken(r)
-    only = _broken(rows) - rest
-    value = len(only) / len(rows)
-    detail = (f"{len(only)} of {len(rows)} images ({100 * value:.1f} %) broken by {attack} "
-              f"but by none of {', '.join(others) or '(no other attack)'}")
-    return _verdict(name, value, threshold, value <= threshold, detail)
-
-
-def _verdict(name: str, value: float, threshold: float, passed: bool,
+def _verdict(name: str, value: float, limit: float, passed: bool,
              detail: str) -> dict[str, Any]:
-    return {"check": name, "value": float(value), "threshold": float(threshold),
-            "passed": bool(passed), "detail": detail}
+    return {"check": name, "kind": CHECK_KINDS[name], "value": float(value),
+            "limit": float(limit), "passed": bool(passed), "detail": detail}
 
 
-def _not_run(name: str, threshold: float, what: str) -> dict[str, Any]:
-    return _verdict(name, math.nan, threshold, True, f"not run ({what})")
+def _only_check(name: str, limit: int, at: dict[str, pd.DataFrame], attacks: Sequence[str],
+                others: Sequence[str]) -> dict[str, Any]:
+    """Images broken by one of ``attacks`` but by none of ``others`` (those with rows)."""
+    present = [a for a in attacks if a in at]
+    rest_names = [a for a in others if a in at]
+    if not present or not rest_names:
+        return _verdict(name, math.nan, limit, True,
+                        f"not run (needs {' or '.join(attacks)} and {', '.join(others)})")
+    hit = set().union(*(_broken(at[a]) for a in present))
+    rest = set().union(*(_broken(at[a]) for a in rest_names))
+    only = len(hit - rest)
+    n = len(at[present[0]])
+    detail = (f"{only} of {n} images broken by {' or '.join(present)} but by none of "
+              f"{', '.join(rest_names)}")
+    return _verdict(name, only, limit, only <= limit, detail)
 
 
-def masking_checks(outcomes: pd.DataFrame, probe: dict[str, Any] | None, eps: float,
-                   large_eps: float | None = None,
-                   thresholds: dict[str, float] | None = None) -> list[dict[str, Any]]:
-    """The gradient-masking verdicts of one model, one per check of :data:`MASKING_CHECKS`.
-
-    Shares are of the images the attack has rows for at ``eps`` (the evaluation subset):
-
-    * ``fgsm_only``: broken by ``fgsm`` but by none of ``pgd_ce``, ``pgd_margin``,
-      ``pgd_ce_2x``, ``pgd_ce_restarts`` (those present);
-    * ``margin_only``: broken by ``pgd_margin`` but not by ``pgd_ce``;
-    * ``steps_restarts``: max(|acc(pgd_ce_2x) − acc(pgd_ce)|, |acc(pgd_ce_restarts) −
-      acc(pgd_ce)|), robust accuracies as fractions;
-    * ``square_only`` / ``transfer_only``: broken by ``square`` / ``transfer`` but by no
-      white-box suite attack;
-    * ``large_eps``: robust accuracy under ``pgd_ce`` at ``large_eps``; fails above its
-      threshold, and also when it is not below the accuracy under ``pgd_ce`` at ``eps`` (unless
-      it is 0: nothing left to fall);
-    * ``zero_grad``: the probe's ``zero_grad_share``;
-    * ``probabilities``: value = the probe's mean output row sum; fails when the probe found
-      the outputs to be probabilities (threshold NaN).
-
-    A check fails when its value exceeds its threshold. A check whose attacks (or probe) did
-    not run has value NaN, passes, and says "not run".
-
-    Args:
-        outcomes: per-image outcome rows (:func:`robust_suite`, study attacks may be mixed in)
-            of one model; columns ``attack, eps, index, correct, success`` at least.
-        probe: :func:`gradient_probe`'s dict, or None.
-        eps: the radius the checks are about.
-        large_eps: the large radius of ``large_eps``, or None.
-        thresholds: overrides of :data:`THRESHOLD_DEFAULTS` (None: the defaults).
-
-    Returns:
-        A list of dicts ``{check, value, threshold, passed, detail}`` in the order of
-        :data:`MASKING_CHECKS`.
-
-    Raises:
-        ValueError: an unknown threshold name or a threshold outside [0, 1]; several rows per
-            image for one attack and ε.
-    """
-    thr = dict(THRESHOLD_DEFAULTS)
-    for k, v in (thresholds or {}).items():
-        if k not in THRESHOLD_DEFAULTS:
-            raise ValueError(f"unknown threshold {k!r}; known: {', '.join(THRESHOLD_DEFAULTS)}")
-        if not 0.0 <= float(v) <= 1.0:
-            raise ValueError(f"threshold {k} must be in [0, 1], got {v!r}")
-        thr[k] = float(v)
-    eps = _positive_eps("eps", eps)
-    at = {a: r for a in WHITE_BOX_ATTACKS + ("square", "transfer")
-          if (r := _rows_at(outcomes, a, eps)) is not None}
-    white = {a: at[a] for a in WHITE_BOX_ATTACKS if a in at}
-    checks = []
-
-    if "fgsm" in at and "pgd_ce" in at:
-        iterative = {a: r for a, r in white.items() if a != "fgsm"}
-        checks.append(_share_check("fgsm_only", thr["fgsm_only"], at["fgsm"], "fgsm",
-                                   iterative))
-    else:
-        checks.append(_not_run("fgsm_only", thr["fgsm_only"], "needs fgsm and pgd_ce"))
-
-    if "pgd_margin" in at and "pgd_ce" in at:
-        checks.append(_share_check("margin_only", thr["margin_only"], at["pgd_margin"],
-                                   "pgd_margin", {"pgd_ce": at["pgd_ce"]}))
-    else:
-        checks.append(_not_run("margin_only", thr["margin_only"], "needs pgd_margin and pgd_ce"))
-
-    variants = [a for a in ("pgd_ce_2x", "pgd_ce_restarts") if a in at]
-    if "pgd_ce" in at and variants:
-        base = _accuracy(at["pgd_ce"])
-        changes = {a: _accuracy(at[a]) - base for a in variants}
-        # a difference of two shares of the same n: round off the float error (0.07 − 0.06)
-        value = round(max(abs(c) for c in changes.values()), 12)
-        detail = (f"robust accuracy {100 * base:.1f} % under pgd_ce; " + ", ".join(
-            f"{a} changes it by {100 * c:+.1f} points" for a, c in changes.items()))
-        checks.append(_verdict("steps_restarts", value, thr["steps_restarts"],
-                               value <= thr["steps_restarts"], detail))
-    else:
-        checks.append(_not_run("steps_restarts", thr["steps_restarts"],
-                               "needs pgd_ce and pgd_ce_2x or pgd_ce_restarts"))
-
-    for black in ("square", "transfer"):
-        name = f"{black}_only"
-        if black in at:
-            checks.append(_share_check(name, thr[name], at[black], black, white))
-        else:
-            checks.append(_not_run(name, thr[name], f"needs {black}"))
-
+def _large_eps_check(outcomes: pd.DataFrame, at: dict[str, pd.DataFrame], eps: float,
+                     large_eps: float | None, limit: int) -> dict[str, Any]:
+    """Images still robust under ``pgd_ce`` at the large radius; their count must not exceed
+    ``limit`` and must fall from ε unless it is 0."""
     large = None
     if large_eps is not None:
         large_eps = _positive_eps("large_eps", large_eps)
         large = _rows_at(outcomes, "pgd_ce", large_eps)
-    if large is not None:
-        acc_large = _accuracy(large)
-        limit = thr["large_eps"]
-        detail = f"robust accuracy {100 * acc_large:.1f} % under pgd_ce at eps={large_eps:g}"
-        passed = acc_large <= limit
-        if not passed:
-            detail += f" (above {100 * limit:.1f} %)"
-        if "pgd_ce" in at:
-            acc_eps = _accuracy(at["pgd_ce"])
-            detail += f", {100 * acc_eps:.1f} % at eps={eps:g}"
-            if acc_large > 0 and acc_large >= acc_eps:
-                passed = False
-                detail += " (does not fall with eps)"
-        checks.append(_verdict("large_eps", acc_large, limit, passed, detail))
-    else:
-        checks.append(_not_run("large_eps", thr["large_eps"], "needs pgd_ce at large_eps"))
+    if large is None:
+        return _verdict("large_eps", math.nan, limit, True, "not run (needs pgd_ce at large_eps)")
+    left = _robust(large)
+    detail = f"{left} of {len(large)} images robust under pgd_ce at eps={large_eps:g}"
+    passed = left <= limit
+    if "pgd_ce" in at:
+        at_eps = _robust(at["pgd_ce"])
+        detail += f", {at_eps} at eps={eps:g}"
+        if left > 0 and left >= at_eps:
+            passed = False
+            detail += " (does not fall with eps)"
+    return _verdict("large_eps", left, limit, passed, detail)
 
-    if probe is not None:
-        share = float(probe["zero_grad_share"])
-        checks.append(_verdict(
-            "zero_grad", share, thr["zero_grad"], share <= thr["zero_grad"],
-            f"{100 * share:.1f} % of images have an all-zero or non-finite input gradient"))
-        probs = bool(probe["outputs_sum_to_one"])
-        row = float(probe["mean_output_row_sum"])
-        checks.append(_verdict(
-            "probabilities", row, math.nan, not probs,
-            ("outputs are probabilities (non-negative rows summing to 1)" if probs else
-             "outputs are not probabilities") + f"; mean row sum {row:.6g}"))
-    else:
-        checks.append(_not_run("zero_grad", thr["zero_grad"], "needs the gradient probe"))
-        checks.append(_not_run("probabilities", math.nan, "needs the gradient probe"))
-    return checks
+
+def _probe_checks(probe: dict[str, Any] | None, limit: int) -> list[dict[str, Any]]:
+    if probe is None:
+        return [_verdict("zero_grad", math.nan, limit, True, "not run (needs the gradient probe)"),
+                _verdict("probabilities", math.nan, math.nan, True,
+                         "not run (needs the gradient probe)")]
+    dead = int(probe["zero_grad_images"])
+    probs = bool(probe["outputs_sum_to_one"])
+    row = float(probe["mean_output_row_sum"])
+    return [
+        _verdict("zero_grad", dead, limit, dead <= limit,
+                 f"{dead} of {probe['n']} images have an all-zero or non-finite input gradient"),
+        _verdict("probabilities", row, math.nan, not probs,
+                 ("outputs are probabilities (non-negative rows summing to 1)" if probs else
+                  "outputs are not probabilities") + f"; mean row sum {row:.6g}"),
+    ]
+
+
+def check_limits(limits: dict[str, Any] | None) -> dict[str, int]:
+    """:data:`LIMIT_DEFAULTS` overridden by ``limits`` (config ``robustness.limits``), checked.
+
+    Args:
+        limits: {check: images}, or None.
+
+    Returns:
+        A new dict with every check of :data:`LIMIT_DEFAULTS`.
+
+    Raises:
+        ValueError: an unknown check or a limit that is not a whole number of images >= 0.
+    """
+    out = dict(LIMIT_DEFAULTS)
+    for k, v in (limits or {}).items():
+        if k not in LIMIT_DEFAULTS:
+            raise ValueError(f"unknown check {k!r} in the limits; known: "
+                             f"{', '.join(LIMIT_DEFAULTS)}")
+        out[k] = check_int(f"limit of {k}", v, 0)
+    return out
+
+
+def masking_checks(outcomes: pd.DataFrame, probe: dict[str, Any] | None, eps: float,
+                   large_eps: float | None = None,
+                   limits: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """The verdicts of one model, one per check of :data:`MASKING_CHECKS`, counted in images.
+
+    Counts are of the images the attacks have rows for at ``eps`` (the evaluation subset):
+
+    * ``fgsm_only``: broken by ``fgsm`` but by none of :data:`PGD_ATTACKS`;
+    * ``margin_only``: broken by ``pgd_margin`` but not by ``pgd_ce``;
+    * ``steps_restarts``: broken by ``pgd_ce_2x`` or ``pgd_ce_restarts`` but not by ``pgd_ce``;
+    * ``square_only`` / ``transfer_only``: broken by ``square`` / ``transfer`` but by no
+      white-box suite attack (:data:`WHITE_BOX_ATTACKS`);
+    * ``large_eps``: images robust under ``pgd_ce`` at ``large_eps``; fails above its limit,
+      and also when the count does not fall from ``eps`` (unless it is 0);
+    * ``zero_grad``: the probe's ``zero_grad_images``;
+    * ``probabilities``: value = the probe's mean output row sum; fails when the probe found
+      the outputs to be probabilities (limit NaN).
+
+    A check fails when its value exceeds its limit. A check whose attacks (or probe) did not
+    run has value NaN, passes, and says "not run".
+
+    Args:
+        outcomes: per-image outcome rows (:func:`robust_suite`) of one model; columns
+            ``attack, eps, index, correct, attacked, success`` at least.
+        probe: :func:`gradient_probe`'s dict, or None.
+        eps: the radius the checks are about.
+        large_eps: the large radius of ``large_eps``, or None.
+        limits: overrides of :data:`LIMIT_DEFAULTS` (None: the defaults).
+
+    Returns:
+        A list of dicts ``{check, kind, value, limit, passed, detail}`` in the order of
+        :data:`MASKING_CHECKS` (``kind`` from :data:`CHECK_KINDS`).
+
+    Raises:
+        ValueError: an unknown check or a bad limit; several rows per image for one attack
+            and ε.
+    """
+    lim = check_limits(limits)
+    eps = _positive_eps("eps", eps)
+    at = {a: r for a in SUITE_ATTACKS if (r := _rows_at(outcomes, a, eps)) is not None}
+    checks = {
+        "fgsm_only": _only_check("fgsm_only", lim["fgsm_only"], at, ["fgsm"], PGD_ATTACKS),
+        "margin_only": _only_check("margin_only", lim["margin_only"], at, ["pgd_margin"],
+                                   ["pgd_ce"]),
+        "steps_restarts": _only_check("steps_restarts", lim["steps_restarts"], at,
+                                      ["pgd_ce_2x", "pgd_ce_restarts"], ["pgd_ce"]),
+        "square_only": _only_check("square_only", lim["square_only"], at, ["square"],
+                                   WHITE_BOX_ATTACKS),
+        "transfer_only": _only_check("transfer_only", lim["transfer_only"], at, ["transfer"],
+                                     WHITE_BOX_ATTACKS),
+        "large_eps": _large_eps_check(outcomes, at, eps, large_eps, lim["large_eps"]),
+    }
+    checks["zero_grad"], checks["probabilities"] = _probe_checks(probe, lim["zero_grad"])
+    return [checks[c] for c in MASKING_CHECKS]
 
 
 def failed_checks(checks: Sequence[dict[str, Any]]) -> list[str]:
-    """The names of the checks that failed, in order (a model is flagged with them).
+    """The failed checks, each named with its kind ("margin_only (convergence)"), in order.
 
     Args:
         checks: :func:`masking_checks`' list.
 
     Returns:
-        The ``check`` of every entry whose ``passed`` is false.
+        ``"<check> (<kind>)"`` of every entry whose ``passed`` is false.
     """
-    return [c["check"] for c in checks if not c["passed"]]
+    return [f"{c['check']} ({c['kind']})" for c in checks if not c["passed"]]
+
+
+def flags_by_kind(checks: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The failed checks grouped by kind.
+
+    Args:
+        checks: :func:`masking_checks`' list.
+
+    Returns:
+        ``{"masking": [...], "convergence": [...]}``: the names of the failed checks of each
+        kind, in order (lists may be empty).
+    """
+    out: dict[str, list[str]] = {"masking": [], "convergence": []}
+    for c in checks:
+        if not c["passed"]:
+            out[c["kind"]].append(c["check"])
+    return out

@@ -37,8 +37,10 @@ __all__ = ["OUTCOME_COLUMNS", "REQUIRED_ATTACKS", "attack_outcomes", "eval_subse
            "read_outcomes", "select_subset", "summarise_outcomes", "worst_case",
            "worst_case_images"]
 
-REQUIRED_ATTACKS = ("pgd_ce", "pgd_margin", "square")
-"""The attacks a worst case needs before it is shown (:func:`worst_case`'s ``complete``)."""
+REQUIRED_ATTACKS = ("pgd_ce", "pgd_margin", "apgd_ce", "apgd_t", "fab_t", "square")
+"""The attacks a worst case needs before it is shown (:func:`worst_case`'s ``complete``): the
+suite's cross-entropy and margin PGD and the standard AutoAttack's four stages
+(:func:`curvrobust.masking.robust_suite`)."""
 
 _EPS_RTOL = 1e-9  # ε read back from CSV files equals the written float; allow rounding only
 

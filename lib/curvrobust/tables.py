@@ -25,6 +25,24 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float]
     return float(v.mean()), float(half)
 
 
+def seed_image_ci(shares: Iterable[float], n_images: int, level: float = 0.95
+                  ) -> tuple[float, float]:
+    """Mean and half-width of an interval for a share measured on the same ``n_images`` test
+    images by several seeds' models: SE² = s²/S + p̄(1 − p̄)/n (the seeds' spread, plus the
+    binomial error of the image sample, which the seeds share; conservative, since s² already
+    holds each model's own image noise), Student t with S − 1 df (one seed: the normal
+    quantile and the image part alone). Shares in [0, 1]; nan for no value or n < 1."""
+    v = np.asarray(list(shares), dtype=float)
+    if v.size == 0 or n_images < 1:
+        return math.nan, math.nan
+    p = float(v.mean())
+    image_var = p * (1 - p) / n_images
+    if v.size == 1:
+        return p, float(stats.norm.ppf(0.5 + level / 2) * math.sqrt(image_var))
+    se = math.sqrt(v.var(ddof=1) / v.size + image_var)
+    return p, float(stats.t.ppf(0.5 + level / 2, v.size - 1) * se)
+
+
 def fmt_ci(mean: float, half: float, digits: int = 2, suffix: str = "") -> str:
     """'12.34 ± 0.56' (or just '12.34' when the interval is undefined)."""
     if math.isnan(mean):

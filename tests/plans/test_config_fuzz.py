@@ -76,7 +76,6 @@ BOUNDED = {
     "variants.*.fraction": "exclusiveMaximum 1: a share of the labels",
     "robustness.suite.square_p_init": "maximum 1: a share of the image",
     "robustness.large_eps.*": "maximum 1: a radius in the [0, 1] pixel range",
-    "robustness.thresholds.*": "maximum 1: a share of the images",
     "robustness.validity.min_accuracy.*": "maximum 1: an accuracy",
     "robustness.validity.max_class_share": "maximum 1: a share of the predictions",
     "studies.study003.pga.climb_fraction": "maximum 1: a share of each start's climb",

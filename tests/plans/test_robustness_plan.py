@@ -103,15 +103,37 @@ def test_robustness_defaults_filled_and_bad_values_named():
     del cfg["robustness"]
     plans.check_config(cfg)
     assert cfg["robustness"]["suite"]["pgd_steps"] == 50
-    assert cfg["robustness"]["thresholds"]["large_eps"] == 0.15
+    assert cfg["robustness"]["limits"]["large_eps"] == 2
+    assert cfg["robustness"]["suite"]["square_queries"] == 5000
     assert cfg["robustness"]["validity"]["max_class_share"] == 0.5
     bad = yaml.safe_load((REPO / "config.yaml").read_text())
     bad["robustness"]["suite"]["restarts"] = 1
-    bad["robustness"]["thresholds"]["zero_grad"] = 2
+    bad["robustness"]["limits"]["zero_grad"] = 0.01
     with pytest.raises(ConfigError) as e:
         plans.check_config(bad)
     assert "robustness.suite.restarts" in str(e.value)
-    assert "robustness.thresholds.zero_grad" in str(e.value)
+    assert "robustness.limits.zero_grad" in str(e.value)
+
+
+def test_the_former_threshold_keys_get_an_error_naming_them():
+    old = yaml.safe_load((REPO / "config.yaml").read_text())
+    old["robustness"]["thresholds"] = {"margin_only": 0.01, "large_eps": 0.15}
+    with pytest.raises(ConfigError) as e:
+        plans.check_config(old)
+    text = str(e.value)
+    assert "robustness.thresholds: retired" in text and "robustness.limits" in text
+    assert "images" in text
+
+
+def test_every_library_default_of_the_suite_and_checks_is_the_schemas():
+    from curvrobust.masking import LIMIT_DEFAULTS, SUITE_DEFAULTS
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    del cfg["robustness"]
+    plans.check_config(cfg)
+    assert cfg["robustness"]["limits"] == LIMIT_DEFAULTS
+    assert {k: v for k, v in cfg["robustness"]["suite"].items() if k != "enabled"} == \
+        SUITE_DEFAULTS
 
 
 def test_masking_report_is_a_default_target():

@@ -436,7 +436,8 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
         f = tmp_path / f"{m['label']}_outcomes.csv"
         rows = [dict(attack=a, eps=0.1, index=i, label=0, correct=1, attacked=1,
                      success=int(i < broken and a == "pgd_margin"), margin=0.0)
-                for a in ("pgd_ce", "pgd_margin", "square") for i in range(10)]
+                for a in ("pgd_ce", "pgd_margin", "apgd_ce", "apgd_t", "fab_t", "square")
+                for i in range(10)]
         pd.DataFrame(rows).to_csv(f, index=False)
         robust[m["key"]] = dict(summary=str(tmp_path / "absent.json"),
                                 outcomes=[str(f), m["fgsm_images"]])

@@ -100,10 +100,35 @@ def load_schema(path: str | Path = SCHEMA) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+RETIRED_KEYS = {
+    ("robustness", "thresholds"): (
+        "retired: the checks now count images, not shares of the subset, and are split into "
+        "masking and convergence checks; use robustness.limits (fgsm_only, square_only, "
+        "transfer_only, large_eps, zero_grad, margin_only, steps_restarts; whole numbers of "
+        "images, docs/robustness.md)"),
+}
+"""Config keys a former version read: (path) -> what replaced them, so an old configuration
+gets an error that says what to write instead of "additional property"."""
+
+
+def retired_keys(cfg: dict) -> list[str]:
+    """One problem per key of :data:`RETIRED_KEYS` present in `cfg`."""
+    problems = []
+    for path, message in RETIRED_KEYS.items():
+        node: Any = cfg
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            problems.append(f"{dotted(path)}: {message}")
+    return problems
+
+
 def validate_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     """Schema check of `cfg` (defaults filled in place); raises ConfigError naming each key."""
     if not isinstance(cfg, dict):
         raise ConfigError([f"<top level>: expected a mapping, got {type(cfg).__name__}"])
+    if retired := retired_keys(cfg):
+        raise ConfigError(retired)
     problems = non_finite(cfg)
     if problems:  # a NaN passes some schema checks and fails others confusingly
         raise ConfigError(problems)

@@ -61,8 +61,8 @@ class RobustPlan:
     def suite(self) -> dict[str, Any]:
         return {k: v for k, v in self.block.get("suite", {}).items() if k != "enabled"}
 
-    def thresholds(self) -> dict[str, float]:
-        return dict(self.block.get("thresholds", {}))
+    def limits(self) -> dict[str, int]:
+        return dict(self.block.get("limits", {}))
 
     def large_eps(self, ds: str) -> float | None:
         return self.block.get("large_eps", {}).get(ds)

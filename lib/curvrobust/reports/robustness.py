@@ -22,10 +22,10 @@ from ..plans.robustness import KEY, model_key
 CHECK_NAMES = {
     "fgsm_only": "FGSM-only breaks",
     "margin_only": "margin-PGD-only breaks",
-    "steps_restarts": "2× steps / restarts Δacc",
+    "steps_restarts": "2× steps / restart-only breaks",
     "square_only": "Square-only breaks",
     "transfer_only": "transfer-only breaks",
-    "large_eps": "accuracy at large ε",
+    "large_eps": "robust at large ε",
     "zero_grad": "zero/non-finite ∇ₓ",
     "probabilities": "outputs sum to 1",
 }
@@ -84,9 +84,10 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
 
     Rows are matched by ``numeric[numeric_col]`` (a record's ``label``, or ``row_of[key]``);
     the readable frame has the same rows in the same order. With ``worst``: columns
-    ``worst_case_*`` (mean ± 95 % interval over seeds of the worst-case robust accuracy at the
-    headline ε, and of the worst-case success rate among correctly classified images, the
-    study's kind of rate) and the failed masking checks. Rows with a degenerate *final* model
+    ``worst_case_*`` (mean ± 95 % interval over seeds and test images,
+    :func:`curvrobust.tables.seed_image_ci`, of the worst-case robust accuracy at the headline ε, and of the worst-case success rate among correctly classified images, the
+    study's kind of rate; degenerate final models are left out, ``worst_case_seeds`` says how
+    many seeds remain) and the failed checks, each with its kind. Rows with a degenerate *final* model
     get a † after their name; loss-matched checkpoints are not gated (their natural accuracy is
     shown instead). Returns the frames and a caption note ('' if nothing to say).
     """
@@ -119,27 +120,33 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
             tables.fmt_ci(*tables.mean_ci([100 * a for a in v]), 1, "%") if v else "–"
             for v in nat]
     if worst:
-        eps_col, n_col, acc, rate, failed = [], [], [], [], []
+        eps_col, n_col, seeds, acc, rate, failed = [], [], [], [], [], []
         for label in numeric[numeric_col]:
             items = per_row.get(label, [])
-            ws = [(headline_worst(s), s) for _, s in items]
+            valid = [(r, s) for r, s in items
+                     if not (r["ckpt"] == "final" and s["validity"]["degenerate"])]
+            ws = [(headline_worst(s), s) for _, s in valid]
             ws = [(w, s) for w, s in ws if w is not None]
-            if not ws or len(ws) < len(items):
+            seeds.append(len(ws))
+            if not ws or len(ws) < len(valid):
                 eps_col.append(math.nan)
                 n_col.append(math.nan)
                 acc.append((math.nan, math.nan))
                 rate.append((math.nan, math.nan))
             else:
                 eps_col.append(ws[0][0]["eps"])
-                n_col.append(min(w["n"] for w, _ in ws))
-                acc.append(tables.mean_ci([100 * w["robust_accuracy"] for w, _ in ws]))
-                rate.append(tables.mean_ci([
-                    100 * (1 - w["robust_accuracy"] / w["natural_accuracy"])
-                    if w["natural_accuracy"] > 0 else math.nan for w, _ in ws]))
+                n = min(w["n"] for w, _ in ws)
+                n_col.append(n)
+                acc.append(_pct(tables.seed_image_ci([w["robust_accuracy"] for w, _ in ws], n)))
+                rate.append(_pct(tables.seed_image_ci([
+                    1 - w["robust_accuracy"] / w["natural_accuracy"]
+                    if w["natural_accuracy"] > 0 else math.nan for w, _ in ws],
+                    round(n * min(w["natural_accuracy"] for w, _ in ws)))))
             failed.append(sorted({c for _, s in items for c in s.get("failed_checks", [])})
                           if items else None)
         numeric["worst_case_eps"] = eps_col
         numeric["worst_case_n"] = n_col
+        numeric["worst_case_seeds"] = seeds
         numeric["worst_case_acc_mean"] = [a[0] for a in acc]
         numeric["worst_case_acc_ci95"] = [a[1] for a in acc]
         numeric["worst_case_rate_mean"] = [a[0] for a in rate]
@@ -147,30 +154,39 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
         numeric["masking_checks_failed"] = [";".join(f) if f is not None else "" for f in failed]
         eps_shown = sorted({e for e in eps_col if e == e})
         head = f"ε={'/'.join(f'{e:g}' for e in eps_shown)}" if eps_shown else "headline ε"
+        left_out = [m for m in numeric["degenerate_models"]]
         readable[f"Worst-case robust acc. ({head})"] = [
-            "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in acc]
+            "–" if m != m else tables.fmt_ci(m, h, 1, "%") + (f" ({k} seeds)" if d else "")
+            for (m, h), k, d in zip(acc, seeds, left_out)]
         readable[f"Worst-case success rate ({head})"] = [
             "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in rate]
-        readable["Masking checks"] = ["–" if f is None else "passed" if not f
-                                      else "FAILED: " + ", ".join(f) for f in failed]
+        readable["Checks"] = ["–" if f is None else "passed" if not f
+                              else "FAILED: " + ", ".join(f) for f in failed]
     note = ""
     if worst and any(e == e for e in numeric.get("worst_case_eps", [])):
         ns = sorted({int(n) for n in numeric["worst_case_n"] if n == n})
         note += (f" Worst case: share of the shared subset's first {'/'.join(map(str, ns))} test "
                  "images classified correctly that survive every attack run at that ε on the "
-                 "model (cross-entropy PGD, margin-loss PGD, Square, the masking checks' "
-                 "attacks and the study's own); its success rate is among the correctly "
-                 "classified ones, the study's kind of rate (results/masking.md).")
+                 "model (cross-entropy and margin-loss PGD, AutoAttack's APGD-CE, APGD-T, FAB-T "
+                 "and Square, the checks' attacks and the study's own); its success rate is "
+                 "among the correctly classified ones, the study's kind of rate; degenerate "
+                 "final models are left out of its mean; ± a 95 % interval over "
+                 "seeds and test images (results/masking.md).")
     if degenerate:
         note += (f" {DAGGER} degenerate final model (validity gate, results/masking.md): "
                  + "; ".join(degenerate) + ".")
     return numeric, readable, note
 
 
+def _pct(ci: tuple[float, float]) -> tuple[float, float]:
+    return 100 * ci[0], 100 * ci[1]
+
+
 def masking_table(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, dict],
-                  thresholds: Mapping[str, float]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """results/masking.{csv,md}: one row per model in scope, a column per check (its value and
-    whether it passed), the validity gate and the worst case at the headline ε."""
+                  limits: Mapping[str, int]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """results/masking.{csv,md}: one row per model in scope, a column per check (its count of
+    images and whether it passed), the validity gate, the worst case at the headline ε, and
+    two verdicts: masking (the gradients mislead) and convergence (the PGD was not done)."""
     rows, shown = [], []
     for r in records:
         s = summaries[model_key(r)]
@@ -187,7 +203,10 @@ def masking_table(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, 
             row[c["check"]] = c["value"]
             row[f"{c['check']}_passed"] = c["passed"]
             cells[CHECK_NAMES.get(c["check"], c["check"])] = _check_cell(c)
+        flags = _flags(s)
         row["failed_checks"] = ";".join(s["failed_checks"])
+        row["masking_flags"] = ";".join(flags["masking"])
+        row["convergence_flags"] = ";".join(flags["convergence"])
         rows.append(row)
         shown.append({
             "Model": f"{r['study']} {r['label']} ({r['dataset']}/{r['variant']}, seed "
@@ -197,25 +216,40 @@ def masking_table(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, 
                 f" {DAGGER}" if v["degenerate"] and r["ckpt"] == "final" else ""),
             "Worst case": "–" if not w else f"{100 * w['robust_accuracy']:.1f} % (n={w['n']})",
             **cells,
-            "Verdict": "passed" if not s["failed_checks"]
-            else "FLAGGED: " + ", ".join(s["failed_checks"]),
+            "Masking": "none" if not flags["masking"]
+            else "FLAGGED: " + ", ".join(flags["masking"]),
+            "Convergence": "converged" if not flags["convergence"]
+            else "NOT CONVERGED: " + ", ".join(flags["convergence"]),
         })
     numeric, readable = pd.DataFrame(rows), pd.DataFrame(shown)
-    th = ", ".join(f"{CHECK_NAMES.get(k, k)} {v:g}" for k, v in thresholds.items())
-    caption = ("Gradient-masking checks and validity of every model whose robustness a table "
-               "reports (curvrobust.masking; docs/robustness.md). A check fails (✗) when its "
-               "share of the shared test subset exceeds its threshold (" + th + "; large ε: "
-               "also when accuracy there is not below that at the headline ε; outputs summing "
-               "to 1: probabilities instead of logits). Worst case: robust accuracy over every "
-               f"attack run at the headline ε. {DAGGER}: degenerate final model (natural "
-               "accuracy below its dataset's threshold, or one class for most predictions).")
+    lim = ", ".join(f"{CHECK_NAMES.get(k, k)} {v:g}" for k, v in limits.items())
+    caption = ("Gradient-masking and convergence checks and validity of every model whose "
+               "robustness a table reports (curvrobust.masking; docs/robustness.md). Each check "
+               "counts images of the shared test subset; it fails (✗) when the count exceeds its "
+               "limit (" + lim + "; large ε: also when the count does not fall from the headline "
+               "ε; outputs summing to 1: probabilities instead of logits). Masking: evidence "
+               "that the gradients mislead (FGSM, Square, transfer or the unbounded attack beat "
+               "the white-box attacks, zero gradients, probability outputs). Convergence: the "
+               "fixed-step cross-entropy PGD was not done (margin loss, doubled steps or "
+               "restarts break more); the worst case does not rest on it. Worst case: robust "
+               "accuracy over every attack run at the headline ε, AutoAttack's four stages "
+               f"included. {DAGGER}: degenerate final model (natural accuracy below its "
+               "dataset's threshold, or one class for most predictions).")
     return numeric, readable, caption
 
 
+def _flags(s: Mapping[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"masking": [], "convergence": []}
+    for c in s["checks"]:
+        if not c["passed"]:
+            out[c.get("kind", "masking")].append(c["check"])
+    return out
+
+
 def _check_cell(c: Mapping[str, Any]) -> str:
-    if c.get("detail") == "not run" or c["value"] != c["value"]:
+    if c["value"] != c["value"]:
         return "not run"
     mark = "✓" if c["passed"] else "✗"
     if c["check"] == "probabilities":
         return mark
-    return f"{100 * c['value']:.1f} % {mark}"
+    return f"{int(c['value'])} {mark}"
