@@ -20,8 +20,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 N_CLASSES = 10
 N_IMAGES = 200
-NOISE = 0.4
-EPS = 0.1  # about 30 % of the 200 images stay robust under the project's worst case
+NOISE = 0.25
+# About 25 % of the 200 images stay robust under the project's worst case at EPS. The old suite
+# (PGD, margin PGD and Square only) called 5 of them robust that the official APGD-T breaks.
+EPS = 0.1
 
 
 def _official():
@@ -44,8 +46,9 @@ def trained() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     patterns = nn.functional.interpolate(torch.rand(N_CLASSES, 1, 6, 6, generator=g), size=12,
                                          mode="bilinear", align_corners=False)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(4 * 6 * 6, 24), nn.ReLU(), nn.Linear(24, N_CLASSES))
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 6 * 6, 24), nn.ReLU(),
+                          nn.Linear(24, N_CLASSES))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(300):
         xb, yb = _sample(128, g, patterns)
