@@ -19,6 +19,7 @@ from curvrobust.inference import decision_margin
 from curvrobust.masking import (flags_by_kind, gradient_probe, masking_checks, robust_suite,
                                 suite_settings)
 from curvrobust.robust import worst_case_images
+from test_masking import Scaled
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,17 +54,6 @@ def train_cnn() -> nn.Module:
             nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
     return model.eval()
-
-
-class Scaled(nn.Module):
-    """Logits times a constant: same decisions, larger margins."""
-
-    def __init__(self, inner: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.inner, self.factor = inner, factor
-
-    def forward(self, x):
-        return self.inner(x) * self.factor
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ prediction is degenerate, whatever its "robust accuracy".
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -50,8 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attackbase import check_int
-from .attacks import ce_loss, cw, fgsm, get_attack, linf_ascent_steps, pgd
+from .attackbase import check_int, clip_to_range
+from .attacks import ce_loss, cw_margin_loss, fgsm, get_attack, linf_ascent_steps, pgd
 from .autoattack import build_stage, check_adversarial
 from .inference import decision_margin, eval_mode, model_device
 from .square import forked_rng
@@ -210,8 +211,9 @@ class Stage:
     ``images`` is ``"correct"`` (every clean-correct image), ``"survivors"`` (the clean-correct
     images outside ``skip`` that no white-box stage at this ε has broken so far) or
     ``"unbroken"`` (what the stage's own outcome, started from ``extends``, has not broken
-    yet; run ``starts`` times). ``attack(xb, yb, idx)`` returns adversarial inputs for the
-    batch ``xb`` of the images ``idx``; ``keep`` keeps them (for a later stage to continue).
+    yet; run ``starts`` times); ``after`` leaves out the images that stage (at this ε) broke.
+    ``attack(xb, yb, idx)`` returns adversarial inputs for the batch ``xb`` of the images
+    ``idx``; ``keep`` keeps them (for a later stage to continue).
     """
 
     name: str
@@ -222,31 +224,65 @@ class Stage:
     extends: str | None = None
     starts: int = 1
     keep: bool = False
+    after: str | None = None
 
 
 def _pgd_stages(model: nn.Module, eps: float, s: dict[str, Any], dev: torch.device,
                 kept: dict[str, torch.Tensor]) -> list[Stage]:
-    """FGSM and the fixed-step PGD family at ε (:data:`PGD_ATTACKS`)."""
+    """FGSM and the fixed-step PGD family at ε (:data:`PGD_ATTACKS`).
+
+    ``pgd_ce`` keeps its random starts and final iterates: ``pgd_margin`` starts from the same
+    points, ``pgd_ce_2x`` continues the iterates; both run only where ``pgd_ce`` failed (the
+    checks and the worst case count nothing else of them)."""
     steps = s["pgd_steps"]
     step = s["pgd_step_factor"] * eps / steps
     gen = torch.Generator(device=dev).manual_seed(s["seed"])  # pgd_ce, then its restarts
-    gen_margin = torch.Generator(device=dev).manual_seed(s["seed"])
+    margin_loss = functools.partial(cw_margin_loss, kappa=0.0)
 
-    def pgd_ce(xb, yb, idx):
+    def pgd_ce_first(xb, yb, idx):
+        noise = torch.empty_like(xb).uniform_(-eps, eps, generator=gen)
+        kept["pgd_ce_start"][idx] = noise.cpu()
+        return linf_ascent_steps(model, xb, clip_to_range(xb + noise, (0.0, 1.0)), yb, eps,
+                                 ce_loss, steps, step)
+
+    def pgd_ce_restart(xb, yb, idx):
         return pgd(model, xb, yb, eps, steps=steps, step_size=step, random_start=True,
                    generator=gen)
 
+    def pgd_margin(xb, yb, idx):
+        start = clip_to_range(xb + kept["pgd_ce_start"][idx].to(dev), (0.0, 1.0))
+        return linf_ascent_steps(model, xb, start, yb, eps, margin_loss, steps, step)
+
     return [
         Stage("fgsm", eps, "correct", lambda xb, yb, idx: fgsm(model, xb, yb, eps)),
-        Stage("pgd_ce", eps, "correct", pgd_ce, keep=True),
-        Stage("pgd_margin", eps, "correct", lambda xb, yb, idx: cw(
-            model, xb, yb, eps, steps=steps, step_size=step, kappa=0.0, random_start=True,
-            generator=gen_margin)),
+        Stage("pgd_ce", eps, "correct", pgd_ce_first, keep=True),
+        Stage("pgd_margin", eps, "correct", pgd_margin, after="pgd_ce"),
         Stage("pgd_ce_2x", eps, "correct", lambda xb, yb, idx: linf_ascent_steps(
-            model, xb, kept["pgd_ce"][idx].to(dev), yb, eps, ce_loss, steps, step)),
-        Stage("pgd_ce_restarts", eps, "unbroken", pgd_ce, extends="pgd_ce",
+            model, xb, kept["pgd_ce"][idx].to(dev), yb, eps, ce_loss, steps, step),
+            after="pgd_ce"),
+        Stage("pgd_ce_restarts", eps, "unbroken", pgd_ce_restart, extends="pgd_ce",
               starts=s["restarts"] - 1),
     ]
+
+
+def _large_eps_stage(model: nn.Module, eps: float, large_eps: float, s: dict[str, Any],
+                     dev: torch.device, kept: dict[str, torch.Tensor],
+                     done: dict[tuple[str, float], "_Outcome"]) -> Stage:
+    """``pgd_ce`` at ``large_eps`` on every correct image, warm-started: an image ``pgd_ce``
+    broke at ε keeps that adversarial (it lies in the larger ball too); the others get a PGD
+    with steps scaled to ``large_eps`` from a fresh random start."""
+    gen = torch.Generator(device=dev).manual_seed(s["seed"])
+    step = s["pgd_step_factor"] * large_eps / s["pgd_steps"]
+
+    def attack(xb, yb, idx):
+        adv = kept["pgd_ce"][idx].to(dev)
+        todo = ~done[("pgd_ce", eps)].success[idx].to(dev)
+        if todo.any():
+            adv[todo] = pgd(model, xb[todo], yb[todo], large_eps, steps=s["pgd_steps"],
+                            step_size=step, random_start=True, generator=gen)
+        return adv
+
+    return Stage("pgd_ce", large_eps, "correct", attack)
 
 
 def _autoattack_stages(model: nn.Module, eps: float, s: dict[str, Any],
@@ -272,10 +308,12 @@ def _autoattack_stages(model: nn.Module, eps: float, s: dict[str, Any],
 
 
 def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
-            white_broken: torch.Tensor, own: _Outcome) -> torch.Tensor:
+            white_broken: torch.Tensor, own: _Outcome,
+            done: dict[tuple[str, float], _Outcome]) -> torch.Tensor:
     """Indices of the images ``stage`` attacks now (see :class:`Stage`)."""
     if stage.images == "correct":
-        mask = correct
+        mask = correct if stage.after is None else \
+            correct & ~done[(stage.after, stage.eps)].success
     elif stage.images == "survivors":
         mask = correct & ~skip & ~white_broken
     elif stage.images == "unbroken":
@@ -287,11 +325,10 @@ def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
 
 def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequence[Stage],
                 correct: torch.Tensor, clean_margin: torch.Tensor, skip: torch.Tensor,
-                kept: dict[str, torch.Tensor], batch_size: int,
-                log: Callable[[str], None] | None) -> list[_Outcome]:
-    """Run the stages in order, batch by batch; one outcome per stage."""
+                kept: dict[str, torch.Tensor], done: dict[tuple[str, float], _Outcome],
+                batch_size: int, log: Callable[[str], None] | None) -> list[_Outcome]:
+    """Run the stages in order, batch by batch; one outcome per stage (also in ``done``)."""
     dev = model_device(model)
-    done: dict[tuple[str, float], _Outcome] = {}
     white_broken: dict[float, torch.Tensor] = {}
     for st in stages:
         t0 = time.perf_counter()
@@ -301,7 +338,7 @@ def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequ
         if st.keep:
             kept[st.name] = x.detach().cpu().clone()
         for _ in range(st.starts):
-            todo = _images(st, correct, skip, broken, out)
+            todo = _images(st, correct, skip, broken, out, done)
             for idx in todo.split(batch_size) if len(todo) else ():
                 xb, yb = x[idx].to(dev), y[idx].to(dev)
                 adv = st.attack(xb, yb, idx)
@@ -336,9 +373,9 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     * on every clean-correct image: ``fgsm`` (:func:`curvrobust.attacks.fgsm`); ``pgd_ce``,
       cross-entropy PGD, ``pgd_steps`` steps of ``pgd_step_factor``·ε/``pgd_steps`` from a
       uniform random start (one generator seeded with ``seed``, drawn batch by batch);
-      ``pgd_margin``, the same on the C&W margin loss (κ = 0) from the same starts;
-      ``pgd_ce_2x``, each ``pgd_ce`` iterate continued for ``pgd_steps`` more steps (= PGD
-      with twice the steps from the same start);
+    * on what ``pgd_ce`` left: ``pgd_margin``, the same on the C&W margin loss (κ = 0) from
+      the same starts; ``pgd_ce_2x``, each ``pgd_ce`` iterate continued for ``pgd_steps``
+      more steps (= PGD with twice the steps from the same start);
     * ``pgd_ce_restarts``: ``pgd_ce`` plus ``restarts`` − 1 further random starts (from the
       same generator) on the images still unbroken;
     * on the survivors (clean-correct, outside ``skip``, broken by no white-box stage so far),
@@ -348,7 +385,8 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     * on the images every white-box stage left standing: ``square`` (``square_queries``
       queries, ``square_p_init``; AutoAttack's fourth stage at its 5,000 queries), and
       ``transfer`` (``transfer[eps]``);
-    * ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it.
+    * ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it, on
+      every correct image; where ``pgd_ce`` broke the image at ε its adversarial is kept.
 
     Images a stage does not attack have rows with attacked = 0. Every adversarial input is
     checked to lie within ε in L∞ and in [0, 1]. The model runs in eval mode (its modes are
@@ -416,7 +454,8 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             correct[i:i + bs], clean_margin[i:i + bs] = ~wrong, margin
         with torch.no_grad():
             n_classes = model(x[:1].to(dev)).shape[1]
-        kept: dict[str, torch.Tensor] = {}
+        kept: dict[str, torch.Tensor] = {"pgd_ce_start": torch.zeros_like(x, device="cpu")}
+        done: dict[tuple[str, float], _Outcome] = {}
         square = get_attack("square")
         stages = _pgd_stages(model, eps, s, dev, kept) + _autoattack_stages(
             model, eps, s, n_classes)
@@ -427,12 +466,9 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             stages.append(Stage("transfer", eps, "survivors",
                                 lambda xb, yb, idx: adv_transfer[idx].to(dev), white=False))
         if large_eps is not None:
-            gen_large = torch.Generator(device=dev).manual_seed(s["seed"])
-            large_step = s["pgd_step_factor"] * large_eps / s["pgd_steps"]
-            stages.append(Stage("pgd_ce", large_eps, "correct", lambda xb, yb, idx: pgd(
-                model, xb, yb, large_eps, steps=s["pgd_steps"], step_size=large_step,
-                random_start=True, generator=gen_large)))
-        results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, bs, log)
+            stages.append(_large_eps_stage(model, eps, large_eps, s, dev, kept, done))
+        results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, done,
+                              bs, log)
     return _rows(results, index, y, correct)
 
 
