@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -110,10 +109,9 @@ def settled_images(study: pd.DataFrame | None, index: torch.Tensor, eps: float) 
     skip = torch.zeros(len(index), dtype=torch.bool)
     if study is None or study.empty:
         return skip
-    at = study[np.isclose(study["eps"].astype(float), eps, rtol=1e-9, atol=1e-12)]
-    if at.empty:
+    images = worst_case_images(study, eps)
+    if images.empty:
         return skip
-    images = worst_case_images(at, eps)
     common = set(images["index"].tolist())
     broken = set(images.loc[(images["correct"] == 1) & (images["robust"] == 0), "index"])
     for i, k in enumerate(index.tolist()):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .autoattack import check_adversarial
 from .inference import eval_mode, model_device
 from .square import forked_rng
 
@@ -30,9 +31,6 @@ __all__ = ["VERSIONS", "compare_robust", "official_autoattack"]
 VERSIONS = ("standard", "plus", "rand")
 """The AutoAttack versions :func:`official_autoattack` runs (``standard``: APGD-CE, APGD-T with
 9 targets, FAB-T with 9 targets, Square with 5000 queries)."""
-
-_LINF_TOLERANCE = 1e-5  # an adversarial image's allowed excess over ε (float32 rounding)
-
 
 class _Forward(logging.Handler):
     """Sends the ``auto-attack`` logger's records to a ``log`` callable."""
@@ -121,11 +119,7 @@ def official_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(level)
-    x_adv = x_adv.detach().cpu()
-    dist = (x_adv - x).abs().flatten(1).amax(1)
-    if (dist > eps + _LINF_TOLERANCE).any() or x_adv.min() < 0.0 or x_adv.max() > 1.0:
-        raise RuntimeError(f"the official AutoAttack returned images outside the ε-ball or "
-                           f"[0, 1] (largest L∞ distance {dist.max().item():.6g}, eps {eps:g})")
+    check_adversarial("the official AutoAttack", x_adv.detach().cpu(), x, eps)
     return (y_adv.detach().cpu() == y).bool()
 
 
