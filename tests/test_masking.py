@@ -449,6 +449,58 @@ def test_skipped_images_get_no_survivor_stage(mlp):
     assert correct & skipped
 
 
+def test_adopted_outcomes_stand_for_the_stage_and_spare_its_attack(mlp, monkeypatch):
+    """A study's cascade survivors (``adopted``): the suite's AutoAttack and Square rows there
+    say attacked, not broken, with the study's margin, and those images never reach the
+    attacks; images a white-box stage broke or the suite skips take no adopted row."""
+    import curvrobust.masking as masking
+
+    model, x, y, index, s = mlp
+    eps = 0.02  # small enough that several images survive every stage
+    plain = robust_suite(model, x, y, index, eps, settings=s)
+    survivors = torch.tensor([bool(r["attacked"]) and not r["success"]
+                              for r in rows_of(plain, "square", eps)])
+    assert survivors.sum() >= 4
+    mask = survivors.clone()
+    mask[survivors.nonzero().flatten()[::2]] = False  # adopt half of the survivors
+    white = torch.tensor([r["success"] == 1 for r in rows_of(plain, "pgd_ce", eps)])
+    assert white.any()
+    mask |= white  # adopted where pgd_ce broke the image: must not count
+    skip = torch.zeros(40, dtype=torch.bool)
+    skip[survivors.nonzero().flatten()[1]] = True  # a skipped survivor: no row either
+    margins = torch.full((40,), 123.0, dtype=torch.float64)
+    adopted = {stage: (mask, margins) for stage in ("apgd_ce", "fab_t", "square")}
+    seen = []
+    real_build = masking.build_stage
+
+    def counting(name, *args, **kw):
+        atk = real_build(name, *args, **kw)
+        return lambda xb, yb: (seen.append((name, len(xb))), atk(xb, yb))[1]
+
+    monkeypatch.setattr(masking, "build_stage", counting)
+    rows = robust_suite(model, x, y, index, eps, settings=s, skip=skip, adopted=adopted)
+    taken = {int(index[i]) for i in (mask & survivors & ~skip).nonzero().flatten()}
+    assert taken
+    for stage in ("apgd_ce", "fab_t", "square"):
+        r = {q["index"]: q for q in rows_of(rows, stage, eps)}
+        for i in taken:
+            assert (r[i]["attacked"], r[i]["success"], r[i]["margin"]) == (1, 0, 123.0)
+        for i in set(r) - taken:
+            assert r[i]["margin"] != 123.0
+    first = torch.tensor([r["attacked"] == 1 for r in rows_of(plain, "apgd_ce", eps)])
+    assert sum(n for name, n in seen if name == "apgd-ce") == int((first & ~mask & ~skip).sum())
+
+
+def test_adopted_argument_errors(mlp):
+    model, x, y, index, s = mlp
+    ok = (torch.zeros(40, dtype=torch.bool), torch.zeros(40))
+    with pytest.raises(ValueError, match="'pgd_ce' is not a survivor stage"):
+        robust_suite(model, x, y, index, EPS, settings=s, adopted={"pgd_ce": ok})
+    with pytest.raises(ValueError, match=r"adopted\['square'\] must be an \(N,\) bool"):
+        robust_suite(model, x, y, index, EPS, settings=s,
+                     adopted={"square": (torch.zeros(39, dtype=torch.bool), torch.zeros(39))})
+
+
 def test_craft_transfer_stays_in_the_ball_and_is_the_suites_pgd(linear):
     model, x, y, _ = linear
     s = settings(batch_size=32)

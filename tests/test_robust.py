@@ -453,3 +453,31 @@ def test_settled_images_are_those_a_study_broke_or_does_not_cover():
                                                           True, True]
     assert settled_images(study, index, 0.3).tolist() == [False] * 7
     assert settled_images(None, index, 0.1).tolist() == [False] * 7
+
+
+def test_adopted_cascade_is_the_study_cascades_survivors_with_their_margins():
+    """A study's standard AutoAttack cascade at ε: its survivors (attacked by all four stages,
+    broken by none) stand for the suite's AutoAttack and Square stages, each with that stage's
+    margin; an image a stage broke, one outside the rows, another ε, or rows missing a stage
+    give no adopted outcome."""
+    from curvrobust.evaluation import CASCADE_STAGES, adopted_cascade
+
+    rows = []
+    for k, name in enumerate(CASCADE_STAGES):
+        rows += [dict(_row(name, 0.1, 0, 1, 0), margin=1.0 + k),        # survived all four
+                 dict(_row(name, 0.1, 1, 1, int(k == 1)), margin=-1.0),  # apgd-t broke it
+                 dict(_row(name, 0.1, 2, 0, 0), margin=-2.0)]           # clean-wrong
+        if k > 1:
+            rows[-2]["attacked"] = 0  # later stages leave a broken image alone
+    rows += [_row("pgd20_s1", 0.1, i, 1, 0) for i in range(3)]
+    study = pd.DataFrame(rows)
+    index = torch.tensor([2, 0, 1, 7])
+    out = adopted_cascade(study, index, 0.1)
+    assert sorted(out) == sorted(CASCADE_STAGES.values())
+    for k, name in enumerate(CASCADE_STAGES):
+        mask, margin = out[CASCADE_STAGES[name]]
+        assert mask.tolist() == [False, True, False, False]
+        assert margin[1].item() == 1.0 + k
+    assert adopted_cascade(study, index, 0.2) == {}
+    assert adopted_cascade(study[study.attack != "fab-t"], index, 0.1) == {}
+    assert adopted_cascade(None, index, 0.1) == {}

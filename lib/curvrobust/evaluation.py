@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -119,6 +120,45 @@ def settled_images(study: pd.DataFrame | None, index: torch.Tensor, eps: float) 
     return skip
 
 
+CASCADE_STAGES = {"apgd-ce": "apgd_ce", "apgd-t": "apgd_t", "fab-t": "fab_t",
+                  "square": "square"}
+"""The standard AutoAttack cascade's stage names in a study's rows
+(:func:`curvrobust.autoattack.cascade_outcomes`) -> the suite's stage they stand for."""
+
+
+def adopted_cascade(study: pd.DataFrame | None, index: torch.Tensor, eps: float
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The suite stages' outcomes a study's standard AutoAttack cascade already gives: for
+    each stage, the images every one of the study's four stages attacked at ``eps`` and none
+    broke (its survivors), with that stage's final margin
+    (:func:`curvrobust.masking.robust_suite`'s ``adopted``). Use it only where the study's
+    counts are at least the suite's (the plan's ``study_cascade``).
+
+    Args:
+        study: the studies' outcome rows of the model (:func:`read_outcomes`), or None.
+        index: (N,) test-set indices of the suite's images.
+        eps: the radius.
+
+    Returns:
+        {suite stage: ((N,) bool mask, (N,) float64 margins)}; empty if the rows lack a stage.
+    """
+    if study is None or study.empty:
+        return {}
+    at = study[np.isclose(study["eps"].to_numpy(float), eps, rtol=1e-9, atol=0.0)]
+    rows = {name: at[at["attack"] == name].set_index("index") for name in CASCADE_STAGES}
+    if any(r.empty or not r.index.is_unique for r in rows.values()):
+        return {}
+    keys = index.tolist()
+    held = np.ones(len(keys), dtype=bool)
+    for r in rows.values():
+        r = r.reindex(keys)
+        held &= (r["attacked"].to_numpy() == 1) & (r["success"].to_numpy() == 0)
+    mask = torch.from_numpy(held)
+    return {CASCADE_STAGES[name]: (mask.clone(), torch.from_numpy(
+        np.where(held, r.reindex(keys)["margin"].to_numpy(float), 0.0)))
+        for name, r in rows.items()}
+
+
 def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, *,
                    record: dict[str, Any], settings: dict[str, Any], subset: dict[str, int],
                    limits: dict[str, int], validity: dict[str, float],
@@ -166,9 +206,14 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
     if int(skip.sum()):
         log(f"{int(skip.sum())} of {n} images left to the studies' attacks (broken by them, or "
             "outside the images they all cover)")
+    adopted = adopted_cascade(study, index, eps) if record.get("study_cascade") else {}
+    if adopted:
+        log(f"{int(next(iter(adopted.values()))[0].sum())} of {n} images survived a study's "
+            "standard AutoAttack cascade (at least the suite's counts): its outcomes stand "
+            "for the suite's AutoAttack stages there")
     rows = robust_suite(model, x, y, index, eps, large_eps=large_eps,
                         settings=suite_settings(settings), transfer=adv, skip=skip,
-                        device=device, log=log)
+                        adopted=adopted, device=device, log=log)
     outcomes = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
     probe = gradient_probe(model, x, y)
     checks = masking_checks(outcomes, probe, eps, large_eps, check_limits(limits))

@@ -310,7 +310,8 @@ def _autoattack_stages(model: nn.Module, eps: float, s: dict[str, Any],
 def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
             white_broken: torch.Tensor, own: _Outcome,
             done: dict[tuple[str, float], _Outcome]) -> torch.Tensor:
-    """Indices of the images ``stage`` attacks now (see :class:`Stage`)."""
+    """Indices of the images ``stage`` attacks now (see :class:`Stage`); ``skip`` is the
+    survivor stages' (:func:`_survivor_skip`)."""
     if stage.images == "correct":
         mask = correct if stage.after is None else \
             correct & ~done[(stage.after, stage.eps)].success
@@ -323,10 +324,30 @@ def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
     return mask.nonzero().flatten()
 
 
+def _survivor_skip(stage: Stage, skip: torch.Tensor,
+                   adopted: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The images ``stage`` leaves alone as a survivor stage: ``skip``, and those whose
+    outcome of this stage is adopted from a study's run of the same attack."""
+    if stage.name in adopted and stage.images == "survivors":
+        return skip | adopted[stage.name][0]
+    return skip
+
+
+def _adopt(out: _Outcome, adopted: tuple[torch.Tensor, torch.Tensor], correct: torch.Tensor,
+           skip: torch.Tensor, white_broken: torch.Tensor) -> None:
+    """Record an adopted outcome (attacked, not broken, the study's margin) on the images the
+    stage would have attacked."""
+    mask, margin = adopted
+    take = mask & correct & ~skip & ~white_broken
+    out.record(take.nonzero().flatten(), torch.zeros(int(take.sum()), dtype=torch.bool),
+               margin[take])
+
+
 def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequence[Stage],
                 correct: torch.Tensor, clean_margin: torch.Tensor, skip: torch.Tensor,
                 kept: dict[str, torch.Tensor], done: dict[tuple[str, float], _Outcome],
-                batch_size: int, log: Callable[[str], None] | None) -> list[_Outcome]:
+                batch_size: int, log: Callable[[str], None] | None,
+                adopted: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> list[_Outcome]:
     """Run the stages in order, batch by batch; one outcome per stage (also in ``done``)."""
     dev = model_device(model)
     white_broken: dict[float, torch.Tensor] = {}
@@ -337,8 +358,11 @@ def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequ
                else _Outcome(st.name, st.eps, clean_margin))
         if st.keep:
             kept[st.name] = x.detach().cpu().clone()
+        own_skip = _survivor_skip(st, skip, adopted)
+        if own_skip is not skip:
+            _adopt(out, adopted[st.name], correct, skip, broken)
         for _ in range(st.starts):
-            todo = _images(st, correct, skip, broken, out, done)
+            todo = _images(st, correct, own_skip, broken, out, done)
             for idx in todo.split(batch_size) if len(todo) else ():
                 xb, yb = x[idx].to(dev), y[idx].to(dev)
                 adv = st.attack(xb, yb, idx)
@@ -352,8 +376,10 @@ def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequ
             broken |= out.success
         if log is not None:
             starts = f" ({st.starts + 1} starts)" if st.extends else ""
+            taken = (f", {int((own_skip & ~skip & out.attacked).sum())} of them from a study's "
+                     "run" if own_skip is not skip else "")
             log(f"masking suite eps={st.eps:g}: {st.name}{starts} broke "
-                f"{int(out.success.sum())} of {int(out.attacked.sum())} attacked "
+                f"{int(out.success.sum())} of {int(out.attacked.sum())} attacked{taken} "
                 f"({int(correct.sum())}/{len(x)} correct; {time.perf_counter() - t0:.1f} s)")
     return list(done.values())
 
@@ -363,6 +389,7 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  large_eps: float | None = None, settings: dict[str, Any] | None = None,
                  transfer: dict[float, torch.Tensor] | None = None,
                  skip: torch.Tensor | None = None,
+                 adopted: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
                  device: str | torch.device | None = None,
                  log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Per-image outcome rows of the robust-evaluation suite at ``eps`` (and ``pgd_ce`` at
@@ -388,7 +415,8 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     * ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it, on
       every correct image; where ``pgd_ce`` broke the image at ε its adversarial is kept.
 
-    Images a stage does not attack have rows with attacked = 0. Every adversarial input is
+    Images a stage does not attack have rows with attacked = 0; adopted outcomes (``adopted``)
+    count as attacked. Every adversarial input is
     checked to lie within ε in L∞ and in [0, 1]. The model runs in eval mode (its modes are
     restored), on its own device or ``device``.
 
@@ -404,6 +432,10 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             model (:func:`craft_transfer`), or None: no transfer rows.
         skip: (N,) bool, images the survivor stages leave alone (outside the worst case's
             common images, or already broken by a study's attack), or None.
+        adopted: {survivor stage: ((N,) bool, (N,) margin)}: images on which a study already
+            ran this attack with at least the suite's counts at ε and did not break them
+            (:func:`curvrobust.evaluation.adopted_cascade`); the stage takes that outcome
+            (attacked, not broken, the study's final margin) instead of attacking them again.
         device: where to compute (the model is moved there with ``model.to``).
         log: called with one progress line per stage (time, successes).
 
@@ -437,6 +469,7 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if skip.shape != (n,) or skip.dtype != torch.bool:
         raise ValueError(f"skip must be an (N,) bool tensor, got {skip.dtype} "
                          f"{tuple(skip.shape)} for N={n}")
+    adopted = _check_adopted(adopted, n)
     adv_transfer = None
     if transfer is not None:
         adv_transfer = _transfer_at(transfer, eps, x)
@@ -468,8 +501,25 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         if large_eps is not None:
             stages.append(_large_eps_stage(model, eps, large_eps, s, dev, kept, done))
         results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, done,
-                              bs, log)
+                              bs, log, adopted)
     return _rows(results, index, y, correct)
+
+
+def _check_adopted(adopted: dict[str, tuple[torch.Tensor, torch.Tensor]] | None, n: int
+                   ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``adopted`` on the CPU, checked: survivor stages only, (N,) bool masks and margins."""
+    out = {}
+    for name, (mask, margin) in (adopted or {}).items():
+        if name not in AUTOATTACK_STAGES + ("square",):
+            raise ValueError(f"adopted: {name!r} is not a survivor stage (one of "
+                             f"{AUTOATTACK_STAGES + ('square',)})")
+        mask, margin = torch.as_tensor(mask).cpu(), torch.as_tensor(margin).cpu().double()
+        if mask.dtype != torch.bool or mask.shape != (n,) or margin.shape != (n,):
+            raise ValueError(f"adopted[{name!r}] must be an (N,) bool mask and N margins, got "
+                             f"{mask.dtype} {tuple(mask.shape)} and {tuple(margin.shape)} for "
+                             f"N={n}")
+        out[name] = (mask, margin)
+    return out
 
 
 def _rows(results: Sequence[_Outcome], index: torch.Tensor, y: torch.Tensor,

@@ -156,3 +156,20 @@ def test_extended_adds_only_what_smoke_covers_rule_for_rule():
     ext_rules = {j["rule"] for j in ext.values() if isinstance(j, dict) and "rule" in j}
     assert ext_rules <= smoke_rules
     assert ext["<all>"]["input"] == extended
+
+
+def test_study_cascade_only_where_study001s_autoattack_is_at_least_the_suites():
+    """Study 001's models reuse its standard AutoAttack survivors (`study_cascade`) while its
+    counts are at least the suite's; every other model, and study 001 once a count falls
+    short or a stage is left out, runs the suite's own AutoAttack stages."""
+    cfg = _cfg()
+    R = plans.robust_plan(cfg)
+    assert {r["study"] for r in R.models() if r["study_cascade"]} == {"study001"}
+    assert all(r["study_cascade"] for r in R.models() if r["study"] == "study001")
+    weaker = _cfg()
+    weaker["studies"]["study001"]["autoattack"]["fab_steps"] = \
+        cfg["robustness"]["suite"]["fab_steps"] - 1
+    assert not any(r["study_cascade"] for r in plans.robust_plan(weaker).models())
+    fewer = _cfg()
+    fewer["studies"]["study001"]["autoattack"]["attacks"] = ["apgd-ce", "apgd-t"]
+    assert not any(r["study_cascade"] for r in plans.robust_plan(fewer).models())

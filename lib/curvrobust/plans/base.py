@@ -133,6 +133,12 @@ class StudyPlan:
         """(model record, per-image outcome file) pairs of attacks run outside attack_model."""
         return []
 
+    def cascade_counts(self) -> dict[str, int] | None:
+        """The counts of the standard AutoAttack cascade (all four stages) whose rows
+        `extra_outcome_files` carry (`apgd_steps`, `fab_steps`, `square_queries`,
+        `target_classes`), or None if the study runs none."""
+        return None
+
     # ---- what the claims (curvrobust.claims, rules/claims.smk) need from a study ----
     def claims(self) -> list[dict]:
         """The study's claims as data (id, text, metric, comparison, direction, margin, ...:

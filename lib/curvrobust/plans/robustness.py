@@ -91,8 +91,10 @@ class RobustPlan:
         for k, files in self._study_attack_files().items():
             if k in recs:
                 recs[k]["attacks"] = sorted(set(recs[k]["attacks"]) | files)
+        cascade = self._cascade_models()
         for r in recs.values():
             r["large_eps"] = self.large_eps(r["dataset"])
+            r["study_cascade"] = key_of(r) in cascade
         self._models = list(recs.values())
         return self._models
 
@@ -108,6 +110,17 @@ class RobustPlan:
                     out.setdefault(key_of(m.groupdict()), set()).add(images_file(f))
             for rec, f in study.extra_outcome_files():
                 out.setdefault(key_of(rec), set()).add(f)
+        return out
+
+    def _cascade_models(self) -> set[tuple]:
+        """Keys of the models a study ran the standard AutoAttack cascade on with at least
+        the suite's counts (its survivors' outcomes stand for the suite's; docs/robustness.md)."""
+        suite = self.suite()
+        out: set[tuple] = set()
+        for study in self.studies.values():
+            counts = study.cascade_counts() if study.enabled else None
+            if counts and all(counts[k] >= suite.get(k, float("inf")) for k in counts):
+                out |= {key_of(rec) for rec, _ in study.extra_outcome_files()}
         return out
 
     def record(self, w) -> dict:

@@ -264,6 +264,14 @@ class Study001(StudyPlan):
         (the final model's weights)."""
         return [(r, f) for r in self.models() if (f := self.final_images_file(r))]
 
+    def cascade_counts(self) -> dict[str, int] | None:
+        aa = self.block["autoattack"]
+        if set(aa["attacks"]) != {"apgd-ce", "apgd-t", "fab-t", "square"}:
+            return None
+        return {"apgd_steps": aa["apgd_steps"], "fab_steps": aa["fab_steps"],
+                "square_queries": aa["square_queries"],
+                "target_classes": aa["n_target_classes"]}
+
     def variant(self, ds: str) -> str:
         return self.block["datasets"][ds]["variant"]
 
