@@ -481,3 +481,5 @@ def test_adopted_cascade_is_the_study_cascades_survivors_with_their_margins():
     assert adopted_cascade(study, index, 0.2) == {}
     assert adopted_cascade(study[study.attack != "fab-t"], index, 0.1) == {}
     assert adopted_cascade(None, index, 0.1) == {}
+    with pytest.raises(ValueError, match="several rows per image for apgd-ce"):
+        adopted_cascade(pd.concat([study, study[study.attack == "apgd-ce"]]), index, 0.1)

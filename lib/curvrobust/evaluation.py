@@ -19,7 +19,7 @@ from torch import nn
 
 from .masking import (check_limits, craft_transfer, failed_checks, flags_by_kind,
                       gradient_probe, masking_checks, model_validity, robust_suite,
-                      suite_settings)
+                      rows_at, suite_settings)
 from .robust import OUTCOME_COLUMNS, eval_subset, read_outcomes, worst_case, worst_case_images
 
 __all__ = ["evaluate_model", "load_transfer", "make_transfer", "plain", "settled_images"]
@@ -141,22 +141,22 @@ def adopted_cascade(study: pd.DataFrame | None, index: torch.Tensor, eps: float
 
     Returns:
         {suite stage: ((N,) bool mask, (N,) float64 margins)}; empty if the rows lack a stage.
+
+    Raises:
+        ValueError: several rows of one stage for an image (outcomes of several runs mixed).
     """
     if study is None or study.empty:
         return {}
-    at = study[np.isclose(study["eps"].to_numpy(float), eps, rtol=1e-9, atol=0.0)]
-    rows = {name: at[at["attack"] == name].set_index("index") for name in CASCADE_STAGES}
-    if any(r.empty or not r.index.is_unique for r in rows.values()):
+    rows = {name: rows_at(study, name, eps) for name in CASCADE_STAGES}
+    if any(r is None for r in rows.values()):
         return {}
     keys = index.tolist()
-    held = np.ones(len(keys), dtype=bool)
-    for r in rows.values():
-        r = r.reindex(keys)
-        held &= (r["attacked"].to_numpy() == 1) & (r["success"].to_numpy() == 0)
+    rows = {name: r.set_index("index").reindex(keys) for name, r in rows.items()}
+    held = np.logical_and.reduce([(r["attacked"].to_numpy() == 1) & (r["success"].to_numpy() == 0)
+                                  for r in rows.values()])
     mask = torch.from_numpy(held)
-    return {CASCADE_STAGES[name]: (mask.clone(), torch.from_numpy(
-        np.where(held, r.reindex(keys)["margin"].to_numpy(float), 0.0)))
-        for name, r in rows.items()}
+    return {CASCADE_STAGES[name]: (mask, torch.from_numpy(
+        np.where(held, r["margin"].to_numpy(float), 0.0))) for name, r in rows.items()}
 
 
 def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, *,

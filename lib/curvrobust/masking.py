@@ -67,6 +67,7 @@ __all__ = [
     # the checks
     "MASKING_CHECKS", "CHECK_KINDS", "LIMIT_DEFAULTS", "RETIRED_THRESHOLDS", "failed_checks",
     "check_limits", "flags_by_kind", "gradient_probe", "masking_checks", "model_validity",
+    "rows_at",
 ]
 
 PGD_ATTACKS = ("pgd_ce", "pgd_margin", "pgd_ce_2x", "pgd_ce_restarts")
@@ -310,8 +311,7 @@ def _autoattack_stages(model: nn.Module, eps: float, s: dict[str, Any],
 def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
             white_broken: torch.Tensor, own: _Outcome,
             done: dict[tuple[str, float], _Outcome]) -> torch.Tensor:
-    """Indices of the images ``stage`` attacks now (see :class:`Stage`); ``skip`` is the
-    survivor stages' (:func:`_survivor_skip`)."""
+    """Indices of the images ``stage`` attacks now (see :class:`Stage`)."""
     if stage.images == "correct":
         mask = correct if stage.after is None else \
             correct & ~done[(stage.after, stage.eps)].success
@@ -324,23 +324,18 @@ def _images(stage: Stage, correct: torch.Tensor, skip: torch.Tensor,
     return mask.nonzero().flatten()
 
 
-def _survivor_skip(stage: Stage, skip: torch.Tensor,
-                   adopted: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """The images ``stage`` leaves alone as a survivor stage: ``skip``, and those whose
-    outcome of this stage is adopted from a study's run of the same attack."""
-    if stage.name in adopted and stage.images == "survivors":
-        return skip | adopted[stage.name][0]
-    return skip
-
-
-def _adopt(out: _Outcome, adopted: tuple[torch.Tensor, torch.Tensor], correct: torch.Tensor,
-           skip: torch.Tensor, white_broken: torch.Tensor) -> None:
-    """Record an adopted outcome (attacked, not broken, the study's margin) on the images the
-    stage would have attacked."""
-    mask, margin = adopted
-    take = mask & correct & ~skip & ~white_broken
-    out.record(take.nonzero().flatten(), torch.zeros(int(take.sum()), dtype=torch.bool),
-               margin[take])
+def _adopt(stage: Stage, out: _Outcome,
+           adopted: dict[str, tuple[torch.Tensor, torch.Tensor]], correct: torch.Tensor,
+           skip: torch.Tensor, white_broken: torch.Tensor) -> torch.Tensor:
+    """Record the adopted outcome of a survivor stage (attacked, not broken, the study's
+    margin) on the images it would attack; returns them ((N,) bool), for it to skip."""
+    take = torch.zeros_like(skip)
+    if stage.images == "survivors" and stage.name in adopted:
+        mask, margin = adopted[stage.name]
+        take = mask & correct & ~skip & ~white_broken
+        out.record(take.nonzero().flatten(), torch.zeros(int(take.sum()), dtype=torch.bool),
+                   margin[take])
+    return take
 
 
 def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequence[Stage],
@@ -358,11 +353,9 @@ def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequ
                else _Outcome(st.name, st.eps, clean_margin))
         if st.keep:
             kept[st.name] = x.detach().cpu().clone()
-        own_skip = _survivor_skip(st, skip, adopted)
-        if own_skip is not skip:
-            _adopt(out, adopted[st.name], correct, skip, broken)
+        taken = _adopt(st, out, adopted, correct, skip, broken)
         for _ in range(st.starts):
-            todo = _images(st, correct, own_skip, broken, out, done)
+            todo = _images(st, correct, skip | taken, broken, out, done)
             for idx in todo.split(batch_size) if len(todo) else ():
                 xb, yb = x[idx].to(dev), y[idx].to(dev)
                 adv = st.attack(xb, yb, idx)
@@ -376,10 +369,9 @@ def _run_stages(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stages: Sequ
             broken |= out.success
         if log is not None:
             starts = f" ({st.starts + 1} starts)" if st.extends else ""
-            taken = (f", {int((own_skip & ~skip & out.attacked).sum())} of them from a study's "
-                     "run" if own_skip is not skip else "")
+            study = f", {int(taken.sum())} of them from a study's run" if taken.any() else ""
             log(f"masking suite eps={st.eps:g}: {st.name}{starts} broke "
-                f"{int(out.success.sum())} of {int(out.attacked.sum())} attacked{taken} "
+                f"{int(out.success.sum())} of {int(out.attacked.sum())} attacked{study} "
                 f"({int(correct.sum())}/{len(x)} correct; {time.perf_counter() - t0:.1f} s)")
     return list(done.values())
 
@@ -702,8 +694,20 @@ def model_validity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, min_ac
 
 # --------------------------------------------------------------------------- the checks
 
-def _rows_at(outcomes: pd.DataFrame, attack: str, eps: float) -> pd.DataFrame | None:
-    """The rows of ``attack`` at ``eps`` (None if there are none); one per image."""
+def rows_at(outcomes: pd.DataFrame, attack: str, eps: float) -> pd.DataFrame | None:
+    """The rows of ``attack`` at ``eps``, one per image.
+
+    Args:
+        outcomes: per-image outcome rows (:data:`curvrobust.attacks.OUTCOME_COLUMNS`).
+        attack: the ``attack`` name.
+        eps: the radius (matched to a relative 1e-9: ε read back from a CSV).
+
+    Returns:
+        The rows, or None if there are none.
+
+    Raises:
+        ValueError: several rows for one image (outcomes of several models or runs mixed).
+    """
     close = np.isclose(outcomes["eps"].to_numpy(dtype=float), eps, rtol=_EPS_RTOL, atol=0.0)
     sel = outcomes[(outcomes["attack"] == attack).to_numpy() & close]
     if sel.empty:
@@ -753,7 +757,7 @@ def _large_eps_check(outcomes: pd.DataFrame, at: dict[str, pd.DataFrame], eps: f
     large = None
     if large_eps is not None:
         large_eps = _positive_eps("large_eps", large_eps)
-        large = _rows_at(outcomes, "pgd_ce", large_eps)
+        large = rows_at(outcomes, "pgd_ce", large_eps)
     if large is None:
         return _verdict("large_eps", math.nan, limit, True, "not run (needs pgd_ce at large_eps)")
     left = _robust(large)
@@ -845,7 +849,7 @@ def masking_checks(outcomes: pd.DataFrame, probe: dict[str, Any] | None, eps: fl
     """
     lim = check_limits(limits)
     eps = _positive_eps("eps", eps)
-    at = {a: r for a in SUITE_ATTACKS if (r := _rows_at(outcomes, a, eps)) is not None}
+    at = {a: r for a in SUITE_ATTACKS if (r := rows_at(outcomes, a, eps)) is not None}
     checks = {
         "fgsm_only": _only_check("fgsm_only", lim["fgsm_only"], at, ["fgsm"], PGD_ATTACKS),
         "margin_only": _only_check("margin_only", lim["margin_only"], at, ["pgd_margin"],
