@@ -16,8 +16,13 @@ there (e.g. `-- --configfile configs/smoke.yaml` for the smoke preset) and repor
 * `work_s`: the sum of the jobs' `job finished after` seconds (their work after start-up);
 * `wall_s`: the run's wall time, and the number of jobs.
 
-The row is appended to `--out` (CSV) and printed. Linux only (/proc). Not a test: the figures
-depend on the machine and its load; compare rows measured on one machine in one sitting.
+The row is appended to `--out` (CSV) and printed, and one row per rule (jobs, median start-up,
+median work, start-up as a share of the rule's job time) to `--rules-out`, so the rules whose
+jobs are mostly start-up stand out. `--logs-only` skips the run and reads the job logs of a run
+that has finished (the scheduler's CPU and the wall are then unknown).
+
+Linux only (/proc). Not a test: the figures depend on the machine and its load; compare rows
+measured on one machine in one sitting.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ STARTUP = re.compile(r"\] start-up ([0-9.]+) s")
 FINISHED = re.compile(r"\] job finished after ([0-9.]+) s")
 FIELDS = ["label", "args", "cores", "jobs", "wall_s", "scheduler_cpu_s", "scheduler_core_share",
           "startup_s", "startup_median_s", "work_s", "uptime"]
+RULE_FIELDS = ["label", "rule", "jobs", "startup_median_s", "work_median_s", "startup_share"]
 
 
 def own_cpu_seconds(pid: int) -> float | None:
@@ -47,16 +53,45 @@ def own_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def job_times(logs: Path) -> tuple[list[float], list[float]]:
-    """(start-up seconds, work seconds) of every job log under `logs` that has them."""
-    startup, work = [], []
+def rule_job_times(logs: Path) -> dict[str, list[tuple[float, float]]]:
+    """Rule -> (start-up seconds, work seconds) of each of its job logs that has them
+    (logs are at `results/logs/<rule>/...`)."""
+    out: dict[str, list[tuple[float, float]]] = {}
     for log in sorted(logs.rglob("*.log")):
         text = log.read_text(errors="replace")
         s, w = STARTUP.findall(text), FINISHED.findall(text)
         if s and w:
-            startup.append(float(s[-1]))
-            work.append(float(w[-1]))
-    return startup, work
+            rule = log.relative_to(logs).parts[0]
+            out.setdefault(rule, []).append((float(s[-1]), float(w[-1])))
+    return out
+
+
+def job_times(logs: Path) -> tuple[list[float], list[float]]:
+    """(start-up seconds, work seconds) of every job log under `logs` that has them."""
+    pairs = [p for jobs in rule_job_times(logs).values() for p in jobs]
+    return [s for s, _ in pairs], [w for _, w in pairs]
+
+
+def rule_rows(logs: Path, label: str) -> list[dict]:
+    """One row per rule: jobs, median start-up and work, start-up's share of its job time."""
+    rows = []
+    for rule, jobs in sorted(rule_job_times(logs).items()):
+        s, w = [j[0] for j in jobs], [j[1] for j in jobs]
+        rows.append(dict(label=label, rule=rule, jobs=len(jobs),
+                         startup_median_s=round(statistics.median(s), 2),
+                         work_median_s=round(statistics.median(w), 2),
+                         startup_share=round(sum(s) / (sum(s) + sum(w)), 3)))
+    return rows
+
+
+def summary(logs: Path, label: str, args: list[str], cores: int) -> dict:
+    """The report row of a finished run's job logs, without the scheduler and wall figures."""
+    startup, work = job_times(logs)
+    return dict(label=label, args=" ".join(args), cores=cores, jobs=len(work),
+                wall_s=None, scheduler_cpu_s=None, scheduler_core_share=None,
+                startup_s=round(sum(startup), 1),
+                startup_median_s=round(statistics.median(startup), 2) if startup else None,
+                work_s=round(sum(work), 1), uptime=None)
 
 
 def measure(run_dir: Path, cores: int, args: list[str], label: str) -> dict:
@@ -75,12 +110,18 @@ def measure(run_dir: Path, cores: int, args: list[str], label: str) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(f"snakemake exited {proc.returncode}; see {run_dir}/overhead_run.log")
-    startup, work = job_times(run_dir / "results" / "logs")
-    return dict(label=label, args=" ".join(args), cores=cores, jobs=len(work),
+    return dict(summary(run_dir / "results" / "logs", label, args, cores),
                 wall_s=round(wall, 1), scheduler_cpu_s=round(cpu, 1),
-                scheduler_core_share=round(cpu / wall, 3), startup_s=round(sum(startup), 1),
-                startup_median_s=round(statistics.median(startup), 2) if startup else None,
-                work_s=round(sum(work), 1), uptime=uptime)
+                scheduler_core_share=round(cpu / wall, 3), uptime=uptime)
+
+
+def append_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            w.writeheader()
+        w.writerows(rows)
 
 
 def main() -> None:
@@ -92,17 +133,25 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=Path("overhead.csv"))
+    ap.add_argument("--rules-out", type=Path, default=Path("overhead_rules.csv"))
+    ap.add_argument("--logs-only", action="store_true",
+                    help="read the job logs of a finished run instead of running the workflow")
     a = ap.parse_args(argv)
-    row = measure(a.run_dir.resolve(), a.cores, extra, a.label)
-    out = a.out
-    new = not out.exists()
-    with open(out, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    run_dir = a.run_dir.resolve()
+    logs = run_dir / "results" / "logs"
+    if a.logs_only:
+        row = summary(logs, a.label, extra, a.cores)
+    else:
+        row = measure(run_dir, a.cores, extra, a.label)
+    rules = rule_rows(logs, a.label)
+    append_csv(a.out, [row], FIELDS)
+    append_csv(a.rules_out, rules, RULE_FIELDS)
     for k in FIELDS:
         print(f"{k:22s} {row[k]}")
+    print()
+    for r in sorted(rules, key=lambda r: -r["startup_share"]):
+        print(f"{r['rule']:24s} {r['jobs']:4d} jobs  start-up {r['startup_median_s']:5.2f} s"
+              f"  work {r['work_median_s']:7.2f} s  start-up share {r['startup_share']:.0%}")
 
 
 if __name__ == "__main__":

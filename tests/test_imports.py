@@ -277,6 +277,43 @@ def test_import_curvrobust_does_not_import_torch():
     assert r.returncode == 0, r.stderr
 
 
+# Jobs that only read result files: starting them without torch saves about a second each
+# (issue 28). plot_figure_study002 reads the saved Jacobians (.pt), so it needs torch.
+TORCH_FREE_SCRIPTS = sorted(
+    p.stem for p in (ROOT / "workflow_scripts").glob("*.py")
+    if p.stem.startswith(("make_table_", "make_claims_", "make_masking_", "judge_", "plot_"))
+    and p.stem != "plot_figure_study002")
+
+
+def test_reporting_jobs_start_without_torch():
+    assert len(TORCH_FREE_SCRIPTS) >= 10
+    code = (
+        "import ast, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    tree = ast.parse(open(path).read())\n"
+        "    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]\n"
+        "    exec(compile(ast.Module(top, []), path, 'exec'), {})\n"
+        "from curvrobust.utils import set_threads\n"
+        "set_threads(1)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    paths = [str(ROOT / "workflow_scripts" / f"{s}.py") for s in TORCH_FREE_SCRIPTS]
+    r = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def test_threads_set_before_torch_loads_still_apply():
+    """A job pins its threads at start-up; torch loaded afterwards must still use them."""
+    code = ("import os, sys\nos.environ.pop('OMP_NUM_THREADS', None)\n"
+            "from curvrobust.utils import set_threads\nset_threads(1)\n"
+            "assert 'torch' not in sys.modules\nimport torch\n"
+            "print(torch.get_num_threads())\nset_threads(2)\nprint(torch.get_num_threads())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "2"]
+
+
 def test_third_party_imports_are_declared():
     project = _pyproject()["project"]
     declared = {_requirement_name(r) for r in project.get("dependencies", [])}

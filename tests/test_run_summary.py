@@ -183,3 +183,34 @@ def test_a_failing_job_shows_its_log_path_and_last_lines(tmp_path):
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "job failed after" in text
     assert not Path(f"{out}.prov.json").exists()
+
+
+def _load_benchmark(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_workflow_overhead_reads_start_up_and_work_per_rule(tmp_path):
+    """The overhead benchmark's per-rule table from job logs as `start_job` writes them."""
+    wo = _load_benchmark("workflow_overhead")
+    logs = tmp_path / "results" / "logs"
+    lines = {"attack_model/a.log": (1.5, 2.5), "attack_model/b.log": (2.5, 1.5),
+             "train_model/t.log": (2.0, 98.0)}
+    for rel, (s, w) in lines.items():
+        p = logs / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"[12:00:00] provenance {{}}\n[12:00:00] start-up {s:.2f} s (process start)\n"
+                     f"[12:00:09] job finished after {w:.1f} s\n")
+    (logs / "train_model" / "failed.log").write_text("[12:00:00] start-up 9.00 s\n")  # no end
+    rows = {r["rule"]: r for r in wo.rule_rows(logs, "x")}
+    assert rows["attack_model"]["jobs"] == 2
+    assert rows["attack_model"]["startup_median_s"] == 2.0
+    assert rows["attack_model"]["startup_share"] == 0.5
+    assert rows["train_model"]["startup_share"] == 0.02
+    row = wo.summary(logs, "x", [], 2)
+    assert (row["jobs"], row["startup_s"], row["work_s"]) == (3, 6.0, 102.0)

@@ -9,15 +9,19 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
+if TYPE_CHECKING:   # torch loads lazily: jobs that only read CSVs start without it
+    import torch
 
 
 def select_device(requested: str = "auto") -> torch.device:
     """Resolve a config device string: 'auto' takes CUDA when present, else the CPU."""
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
@@ -26,13 +30,22 @@ def select_device(requested: str = "auto") -> torch.device:
 
 
 def set_threads(n: int | None) -> None:
-    """Pin torch's intra-op threads to what the scheduler granted (the rule's `threads:`)."""
-    if n is not None and n > 0:
+    """Pin torch's intra-op threads to what the scheduler granted (the rule's `threads:`).
+
+    A job that has not imported torch gets the count in OMP_NUM_THREADS, which torch reads
+    when it loads, so a job that never needs torch does not pay for loading it."""
+    if n is None or n <= 0:
+        return
+    os.environ["OMP_NUM_THREADS"] = str(int(n))
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(int(n))
 
 
 def use_deterministic(enabled: bool = True) -> None:
     """Ask torch for deterministic kernels (identical CPU reruns for the same seed)."""
+    import torch
+
     torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
@@ -67,6 +80,8 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
 
 
 def torch_save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         # Through a file handle: torch.save(obj, path) names the archive after the (random)
         # temporary file, so the same object would not give the same bytes twice.

@@ -88,6 +88,61 @@ def test_closure_follows_function_level_and_relative_imports(tmp_path):
         code._direct.cache_clear()
 
 
+NESTED = """\
+import curvrobust.m0
+class K:
+    import curvrobust.m1
+    def f(self):
+        if x:
+            import curvrobust.m2
+        elif y:
+            from curvrobust import m3
+        else:
+            from . import m4
+try:
+    from .m5 import z
+except ImportError:
+    import curvrobust.m6
+else:
+    import curvrobust.m7
+finally:
+    import curvrobust.m8
+async def g():
+    async with a:
+        import curvrobust.m9
+    async for i in b:
+        pass
+    else:
+        import curvrobust.m10
+while c:
+    with d:
+        import curvrobust.m11
+match e:
+    case 1:
+        import curvrobust.m12
+    case _:
+        from curvrobust import m13
+x = [lambda: 1 for _ in range(3)]
+"""
+
+
+def test_imports_are_found_in_every_kind_of_block(tmp_path):
+    """The statement walk finds what a full `ast.walk` finds, at every nesting level."""
+    import ast
+
+    pkg = tmp_path / "curvrobust"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for i in range(14):
+        (pkg / f"m{i}.py").write_text("")
+    tree = ast.parse(NESTED)
+    found = code._imported(tree, "curvrobust.host", False, tmp_path)
+    assert found == {f"curvrobust.m{i}" for i in range(14)} | {"curvrobust"}
+    walked = {n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    assert walked == {n for n in code._statements(tree)
+                      if isinstance(n, (ast.Import, ast.ImportFrom))}
+
+
 def test_attack_and_evaluation_rules_do_not_depend_on_training_code():
     """Editing the trainer or Gauss-Newton retrains models, never re-attacks them directly."""
     for script in ["attack_model", "evaluate_checkpoint", "trace_power_iteration", "attack_pga",
