@@ -30,6 +30,13 @@ def preset(request):
     return cfg, records, plans.plan(cfg)
 
 
+def test_schema_is_read_as_safe_load_reads_it():
+    """load_schema takes libyaml's loader for speed; it must give the same mapping."""
+    from curvrobust.plans.config import load_schema
+
+    assert load_schema(SCHEMA) == yaml.safe_load(SCHEMA.read_text())
+
+
 def _jobs(records, rule):
     return [r for r in records.values() if r["rule"] == rule]
 

@@ -95,9 +95,11 @@ def _validator(schema: dict):
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
+    """The config schema. Parsed with libyaml's safe loader where PyYAML has it: the same
+    mapping as `yaml.safe_load` (tested), in a tenth of the time every Snakemake call spends."""
     import yaml
 
-    return yaml.safe_load(Path(path).read_text())
+    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 RETIRED_KEYS = {
