@@ -17,6 +17,11 @@ import seaborn as sns  # noqa: E402
 from .utils import atomic_path  # noqa: E402
 
 
+# seaborn's 95 % bands are bootstrap intervals over the seeds; without a fixed seed each rerun
+# drew other resamples, so the same results gave a figure with other pixels
+BAND_SEED = 0
+
+
 def save_figure(fig: plt.Figure, pdf: str | os.PathLike, png: str | os.PathLike,
                 dpi: int = 150) -> None:
     """Save both formats atomically; PDF metadata carries no date so reruns compare equal."""
@@ -68,11 +73,12 @@ def training_curves_figure(data: pd.DataFrame, order: Sequence[str]) -> plt.Figu
     """Full-training-set loss and test accuracy against epoch, per optimiser and variant."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     sns.lineplot(data=data, x="epoch", y="train_loss", hue="label", style="variant",
-                 hue_order=order, ax=axes[0], errorbar=("ci", 95), legend=False)
+                 hue_order=order, ax=axes[0], errorbar=("ci", 95), seed=BAND_SEED,
+                 legend=False)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("train loss (whole set)")
     sns.lineplot(data=data, x="epoch", y="test_acc", hue="label", style="variant",
-                 hue_order=order, ax=axes[1], errorbar=("ci", 95))
+                 hue_order=order, ax=axes[1], errorbar=("ci", 95), seed=BAND_SEED)
     axes[1].set_ylabel("test accuracy")
     sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
@@ -333,7 +339,7 @@ def accuracy_curve_figure(df: pd.DataFrame, x: str = "eps", y: str = "accuracy",
     for ax, (val, sub) in zip(axes, panels):
         sns.lineplot(data=sub, x=x, y=y, hue=hue, style=style, hue_order=hue_order,
                      palette="colorblind" if hue else None, marker="o", errorbar=("ci", 95),
-                     ax=ax)
+                     seed=BAND_SEED, ax=ax)
         ax.set_title("" if val is None else str(val), fontsize=10)
         ax.set_xlabel("ε" if x == "eps" else x)
         ax.set_ylabel(y)
@@ -373,7 +379,7 @@ def step_sweep_figure(df: pd.DataFrame, x: str = "step_size", y: str = "accuracy
             eps_note = f"ε = {values[0]:g}"
         sns.lineplot(data=sub, x=x, y=y, hue=hue, style=style, hue_order=hue_order,
                      palette="colorblind" if hue else None, marker="o", errorbar=("ci", 95),
-                     ax=ax)
+                     seed=BAND_SEED, ax=ax)
         ax.set_xscale("log")
         ax.set_title(", ".join(s for s in ("" if val is None else str(val), eps_note) if s),
                      fontsize=10)
