@@ -196,7 +196,7 @@ def _load_benchmark(name: str):
 
 
 def test_workflow_overhead_reads_start_up_and_work_per_rule(tmp_path):
-    """The overhead benchmark's per-rule table from job logs as `start_job` writes them."""
+    """The overhead benchmark's per-rule table and summary from job logs with known times."""
     wo = _load_benchmark("workflow_overhead")
     logs = tmp_path / "results" / "logs"
     lines = {"attack_model/a.log": (1.5, 2.5), "attack_model/b.log": (2.5, 1.5),
@@ -214,3 +214,15 @@ def test_workflow_overhead_reads_start_up_and_work_per_rule(tmp_path):
     assert rows["train_model"]["startup_share"] == 0.02
     row = wo.summary(logs, "x", [], 2)
     assert (row["jobs"], row["startup_s"], row["work_s"]) == (3, 6.0, 102.0)
+
+
+def test_workflow_overhead_reads_the_lines_a_real_job_logs(tmp_path):
+    """The benchmark's patterns match what `start_job` writes, not just a copy of its format."""
+    wo = _load_benchmark("workflow_overhead")
+    proc, _, log = _job(tmp_path, "ok", env={"CURVROBUST_ECHO_LOGS": ""})
+    assert proc.returncode == 0, proc.stderr
+    logs = tmp_path / "results" / "logs"
+    (logs / "attack_model").mkdir(parents=True)
+    log.rename(logs / "attack_model" / "job.log")
+    [(startup, work)] = wo.rule_job_times(logs)["attack_model"]
+    assert 0 < startup < 120 and 0 <= work < 120

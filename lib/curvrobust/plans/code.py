@@ -38,8 +38,8 @@ _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 def _statements(tree: ast.AST):
     """Every statement of a parsed file, at any nesting level (function, class, if, try, with,
     match bodies). Imports are statements, so this finds all of them while skipping the
-    expressions that make up most of a tree (a third of a no-op dry run's time went to
-    `ast.walk`)."""
+    expressions that make up most of a tree; the closure scan every Snakemake call makes
+    took half the time of a full `ast.walk` (0.56 -> 0.25 s, all 28 scripts)."""
     todo = [tree]
     while todo:
         node = todo.pop()
