@@ -37,7 +37,15 @@ define RUN_AND_SUMMARISE
 	$(PY) -m curvrobust.run_summary --start $$start
 endef
 
-.PHONY: setup run smoke report test bench lint clean
+# The evidence preset (configs/evidence.yaml merged onto config.yaml; docs/evidence.md): its
+# forecast, then the run; the same command resumes an interrupted run. Its first start stores the
+# forecast of every job (results/evidence/forecast.json) and every invocation its start and end
+# (run_ledger.json): the published page sets them beside the measured job-minutes and wall time.
+EVIDENCE_CONFIG := --configfile config.yaml configs/evidence.yaml
+EVIDENCE_DIR := results/evidence
+NCORES = $(if $(filter all,$(CORES)),$(shell nproc),$(CORES))
+
+.PHONY: setup run smoke report test bench lint clean evidence evidence-plan
 
 setup: $(VENV)/.installed
 
@@ -56,6 +64,20 @@ run: setup
 
 smoke: setup
 	$(call RUN_AND_SUMMARISE,--configfile $(SMOKE_CONFIG))
+
+evidence-plan: setup
+	$(PY) -m curvrobust.forecast $(EVIDENCE_CONFIG) --cores $(NCORES)
+
+evidence: setup
+	@mkdir -p $(EVIDENCE_DIR)/logs
+	@test -f $(EVIDENCE_DIR)/forecast.json || $(PY) -m curvrobust.forecast $(EVIDENCE_CONFIG) \
+	  --cores $(NCORES) --forceall --out $(EVIDENCE_DIR)/forecast.json
+	@$(PY) -m curvrobust.evidence --ledger $(EVIDENCE_DIR)/run_ledger.json start
+	@$(SNAKEMAKE) --cores $(CORES) $(LOCAL_RATE) --rerun-incomplete $(EVIDENCE_CONFIG) 2>&1 | \
+	  $(FILTER); status=$$?; \
+	  $(PY) -m curvrobust.evidence --ledger $(EVIDENCE_DIR)/run_ledger.json end; \
+	  if [ $$status -eq 0 ]; then echo "published: docs/evidence.md (commit it with docs/evidence/)"; fi; \
+	  exit $$status
 
 # rebuild results/report.html alone (from the results the default config describes)
 report: setup

@@ -44,6 +44,7 @@ include: "rules/study002.smk"
 include: "rules/study003.smk"
 include: "rules/robust.smk"
 include: "rules/claims.smk"
+include: "rules/evidence.smk"
 
 
 localrules:

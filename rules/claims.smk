@@ -11,11 +11,11 @@ rule judge_claims:
         results=lambda w: C.inputs(w.study),
         code=code("judge_claims"),
     output:
-        csv=f"{paths.RESULTS}/{{study}}/claims.csv",
-        md=f"{paths.RESULTS}/{{study}}/claims.md",
-        json=f"{paths.RESULTS}/{{study}}/claims.json",
+        csv=f"{REPORT}/{{study}}/claims.csv",
+        md=f"{REPORT}/{{study}}/claims.md",
+        json=f"{REPORT}/{{study}}/claims.json",
     log:
-        f"{paths.LOGS}/judge_claims/{{study}}.log",
+        f"{REPORT_LOGS}/judge_claims/{{study}}.log",
     wildcard_constraints:
         study=alternatives(C.judged()),
     conda:
@@ -52,7 +52,7 @@ rule make_claims_report:
             subcategory="What it would take",
         ),
     log:
-        f"{paths.LOGS}/make_claims_report/claims.log",
+        f"{REPORT_LOGS}/make_claims_report/claims.log",
     conda:
         "../envs/curvrobust.yaml"
     params:

@@ -3,6 +3,7 @@
 # plan object per study (R, the robust evaluation across studies 000-002, and C, the claims)
 # and adapts them to Snakemake's wildcards.
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from curvrobust import plans
 from curvrobust.plans import paths
 from curvrobust.plans.base import alternatives
 from curvrobust.plans.code import code_inputs
+from curvrobust.plans.publish import PublishPlan
 from snakemake.exceptions import WorkflowError
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
@@ -23,10 +25,16 @@ try:
 except plans.ConfigError as e:
     raise WorkflowError(str(e)) from None
 
+# the report folder (config key report_dir): studies' folders, claims, power and masking reports
+# and the logs and benchmarks of their jobs; per-model results stay under results/
+REPORT = paths.report_root(config)
+REPORT_LOGS = paths.report_logs(REPORT)
+REPORT_BENCHMARKS = paths.report_benchmarks(REPORT)
 STUDIES = plans.plan(config)
 S0, S1, S2, S3 = STUDIES.values()
 R = plans.robust_plan(config, STUDIES)
 C = plans.claims_plan(config, STUDIES, R)
+P = PublishPlan(config, C)
 
 
 def code(script):
@@ -54,4 +62,13 @@ def model_file(w):
 
 
 def all_targets():
-    return plans.all_targets(config)
+    """Every study's tables and figures, the masking and claims reports and, with a `publish`
+    block (configs/evidence.yaml), the published page."""
+    return plans.all_targets(config) + P.targets()
+
+
+def configfiles():
+    """This run's --configfile files, relative to the workflow (a published page records them)."""
+    base = Path(workflow.basedir).resolve()
+    given = workflow.overwrite_configfiles or ["config.yaml"]
+    return [os.path.relpath(Path(f).resolve(), base) for f in given]

@@ -83,7 +83,7 @@ rule make_masking_report:
         ),
         tex=R.report_files()["tex"],
     log:
-        f"{paths.LOGS}/make_masking_report/masking.log",
+        f"{REPORT_LOGS}/make_masking_report/masking.log",
     conda:
         "../envs/curvrobust.yaml"
     params:

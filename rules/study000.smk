@@ -24,7 +24,7 @@ rule make_table_study000:
         md=f"{S0.dir}/{{dataset}}/{{table}}.md",
         tex=f"{S0.dir}/{{dataset}}/{{table}}.tex",
     log:
-        f"{paths.LOGS}/make_table_study000/{{dataset}}_{{table}}.log",
+        f"{REPORT_LOGS}/make_table_study000/{{dataset}}_{{table}}.log",
     wildcard_constraints:
         dataset=alternatives(S0.datasets()),
         table=alternatives(plans.study000.TABLES),
@@ -54,7 +54,7 @@ rule plot_figure_study000:
             labels={"figure": "{figure}"},
         ),
     log:
-        f"{paths.LOGS}/plot_figure_study000/{{dataset}}_{{figure}}.log",
+        f"{REPORT_LOGS}/plot_figure_study000/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
         dataset=alternatives(S0.datasets()),
         figure=alternatives(plans.study000.FIGURES),

@@ -21,9 +21,9 @@ rule evaluate_checkpoint:
         csv=f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}.csv",
         images=f"{S1.dir}/{{dataset}}/eval/{{recipe}}/seed{{seed}}/epoch{{epoch}}_images.csv",
     log:
-        f"{paths.LOGS}/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.log",
+        f"{REPORT_LOGS}/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.tsv"
+        f"{REPORT_BENCHMARKS}/evaluate_checkpoint/{{dataset}}_{{recipe}}_seed{{seed}}_epoch{{epoch}}.tsv"
     wildcard_constraints:
         epoch=r"\d+",
     conda:
@@ -55,9 +55,9 @@ rule trace_power_iteration:
         hvp_error=f"{S1.dir}/{{dataset}}/convergence/seed{{seed}}/hvp_error.csv",
         alignment=f"{S1.dir}/{{dataset}}/convergence/seed{{seed}}/alignment.csv",
     log:
-        f"{paths.LOGS}/trace_power_iteration/{{dataset}}_seed{{seed}}.log",
+        f"{REPORT_LOGS}/trace_power_iteration/{{dataset}}_seed{{seed}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/trace_power_iteration/{{dataset}}_seed{{seed}}.tsv"
+        f"{REPORT_BENCHMARKS}/trace_power_iteration/{{dataset}}_seed{{seed}}.tsv"
     conda:
         "../envs/curvrobust.yaml"
     threads: config["threads"]
@@ -87,7 +87,7 @@ rule make_table_study001:
         md=f"{S1.dir}/{{dataset}}/{{table}}.md",
         tex=f"{S1.dir}/{{dataset}}/{{table}}.tex",
     log:
-        f"{paths.LOGS}/make_table_study001/{{dataset}}_{{table}}.log",
+        f"{REPORT_LOGS}/make_table_study001/{{dataset}}_{{table}}.log",
     wildcard_constraints:
         table=alternatives(plans.study001.TABLE_NAMES),
     conda:
@@ -115,7 +115,7 @@ rule plot_figure_study001:
         ),
         pdf=f"{S1.dir}/{{dataset}}/{{figure}}.pdf",
     log:
-        f"{paths.LOGS}/plot_figure_study001/{{dataset}}_{{figure}}.log",
+        f"{REPORT_LOGS}/plot_figure_study001/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
         figure=alternatives(plans.study001.FIGURE_NAMES),
     conda:

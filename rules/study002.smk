@@ -97,7 +97,7 @@ rule make_table_study002:
         md=f"{S2.dir}/{{table}}.md",
         tex=f"{S2.dir}/{{table}}.tex",
     log:
-        f"{paths.LOGS}/make_table_study002/{{table}}.log",
+        f"{REPORT_LOGS}/make_table_study002/{{table}}.log",
     wildcard_constraints:
         table=alternatives(S2.tables()),
     conda:
@@ -128,7 +128,7 @@ rule plot_figure_study002:
             labels={"figure": "{figure}"},
         ),
     log:
-        f"{paths.LOGS}/plot_figure_study002/{{figure}}.log",
+        f"{REPORT_LOGS}/plot_figure_study002/{{figure}}.log",
     wildcard_constraints:
         figure=alternatives(S2.figures()),
     conda:

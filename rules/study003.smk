@@ -17,7 +17,7 @@ rule init_pga_model:
     output:
         S3.init_pattern(),
     log:
-        f"{paths.LOGS}/init_pga_model/{{dataset}}_seed{{seed}}.log",
+        f"{REPORT_LOGS}/init_pga_model/{{dataset}}_seed{{seed}}.log",
     conda:
         "../envs/curvrobust.yaml"
     params:
@@ -37,9 +37,9 @@ rule train_pga_model:
         epochs=f"{S3.training_pattern()}/epochs.csv",
         steps=f"{S3.training_pattern()}/steps.csv",
     log:
-        f"{paths.LOGS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.log",
+        f"{REPORT_LOGS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.tsv"
+        f"{REPORT_BENCHMARKS}/train_pga_model/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}.tsv"
     wildcard_constraints:
         lr_scaling=alternatives(plans.study003.LR_SCALINGS),
     conda:
@@ -68,9 +68,9 @@ rule attack_pga:
         trace=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_trace.csv",
         examples=f"{S3.dir}/{{dataset}}/{{variant}}/seed{{seed}}/pga_{{stage}}_examples.csv",
     log:
-        f"{paths.LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.log",
+        f"{REPORT_LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
+        f"{REPORT_BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{stage}}.tsv"
     wildcard_constraints:
         stage="init",
     conda:
@@ -96,9 +96,9 @@ rule attack_pga_trained:
         trace=f"{S3.training_pattern()}/pga_{{stage}}_trace.csv",
         examples=f"{S3.training_pattern()}/pga_{{stage}}_examples.csv",
     log:
-        f"{paths.LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.log",
+        f"{REPORT_LOGS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.log",
     benchmark:
-        f"{paths.BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.tsv"
+        f"{REPORT_BENCHMARKS}/attack_pga/{{dataset}}_{{variant}}_seed{{seed}}_{{lr_scaling}}_{{stage}}.tsv"
     wildcard_constraints:
         stage="trained",
         lr_scaling=alternatives(plans.study003.LR_SCALINGS),
@@ -130,7 +130,7 @@ rule make_table_study003:
         md=f"{S3.dir}/{{dataset}}/{{table}}.md",
         tex=f"{S3.dir}/{{dataset}}/{{table}}.tex",
     log:
-        f"{paths.LOGS}/make_table_study003/{{dataset}}_{{table}}.log",
+        f"{REPORT_LOGS}/make_table_study003/{{dataset}}_{{table}}.log",
     wildcard_constraints:
         table="|".join(plans.study003.TABLES),
     conda:
@@ -156,7 +156,7 @@ rule plot_figure_study003:
         ),
         pdf=f"{S3.dir}/{{dataset}}/{{figure}}.pdf",
     log:
-        f"{paths.LOGS}/plot_figure_study003/{{dataset}}_{{figure}}.log",
+        f"{REPORT_LOGS}/plot_figure_study003/{{dataset}}_{{figure}}.log",
     wildcard_constraints:
         figure="|".join(plans.study003.FIGURES),
     conda:

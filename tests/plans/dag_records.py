@@ -1,7 +1,7 @@
 """Records of every job a configuration plans: rule, outputs, inputs and params.
 
     python tests/plans/dag_records.py config.yaml configs/smoke.yaml configs/paper.yaml \
-        config.yaml+configs/extended.yaml
+        config.yaml+configs/extended.yaml config.yaml+configs/evidence.yaml
     python tests/plans/dag_records.py --out DIR config.yaml      # write DIR/<name>.json
 
 `A+B` is the preset `--configfile A B` gives (B merged into A), named after B.

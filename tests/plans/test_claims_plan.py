@@ -18,6 +18,7 @@ PRESETS = {
     "smoke": ["configs/smoke.yaml"],
     "paper": ["configs/paper.yaml"],
     "extended": ["config.yaml", "configs/extended.yaml"],
+    "evidence": ["config.yaml", "configs/evidence.yaml"],
 }
 
 

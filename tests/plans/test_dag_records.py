@@ -11,7 +11,8 @@ import pytest
 from dag_records import GOLDEN, REPO, build_records, compare
 
 PRESETS = {"default": "config.yaml", "smoke": "configs/smoke.yaml", "paper": "configs/paper.yaml",
-           "extended": "config.yaml+configs/extended.yaml"}
+           "extended": "config.yaml+configs/extended.yaml",
+           "evidence": "config.yaml+configs/evidence.yaml"}
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -82,8 +82,13 @@ class StudyPlan:
         return bool(self.block) and bool(self.block.get("enabled"))
 
     @property
+    def root(self) -> str:
+        """The configuration's report folder (`paths.report_root`)."""
+        return paths.report_root(self.cfg)
+
+    @property
     def dir(self) -> str:
-        return paths.study_dir(self.name)
+        return paths.study_dir(self.name, self.root)
 
     def check(self) -> list[str]:
         """Cross-reference problems, one 'dotted.path: what' each."""

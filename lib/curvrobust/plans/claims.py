@@ -9,6 +9,7 @@ outcome file (for worst cases and validity).
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from . import paths
@@ -22,17 +23,18 @@ class ClaimsPlan:
     def __init__(self, studies: dict[str, StudyPlan], robust: RobustPlan):
         self.studies = studies
         self.robust = robust
+        self.root = robust.root
 
     def judged(self) -> list[str]:
         """Enabled studies that declare claims."""
         return [n for n, s in self.studies.items() if s.enabled and s.claims()]
 
     def study_files(self, study: str) -> dict[str, str]:
-        base = f"{paths.study_dir(study)}/claims"
+        base = f"{paths.study_dir(study, self.root)}/claims"
         return {ext: f"{base}.{ext}" for ext in ("csv", "md", "json")}
 
     def report_files(self) -> dict[str, str]:
-        return {ext: f"{paths.RESULTS}/claims.{ext}" for ext in ("csv", "md")}
+        return {ext: f"{self.root}/claims.{ext}" for ext in ("csv", "md")}
 
     def targets(self) -> list[str]:
         if not self.judged():
@@ -69,7 +71,7 @@ class ClaimsPlan:
                     robust=self.robust_map(study), deviations=s.deviations())
 
     def power_files(self) -> dict[str, str]:
-        return {ext: f"{paths.RESULTS}/power.{ext}" for ext in ("csv", "md")}
+        return {ext: f"{self.root}/power.{ext}" for ext in ("csv", "md")}
 
     def power_spec(self, images: int) -> dict[str, dict[str, Any]]:
         """Per judged study, the benchmark files (globs under results/benchmarks) that price one
@@ -79,8 +81,11 @@ class ClaimsPlan:
         out: dict[str, dict[str, Any]] = {}
         for name in self.judged():
             s = self.studies[name]
-            if name == "study003":
-                out[name] = {"train": ["train_pga_model/*.tsv"], "attack": ["attack_pga/*.tsv"],
+            if name == "study003":   # its jobs' benchmarks live under the report folder
+                rel = posixpath.relpath(paths.report_benchmarks(self.root), paths.BENCHMARKS)
+                pre = "" if rel == "." else f"{rel}/"
+                out[name] = {"train": [f"{pre}train_pga_model/*.tsv"],
+                             "attack": [f"{pre}attack_pga/*.tsv"],
                              "images": int(s.pga_settings()["n_examples"]), "arms": 1}
                 continue
             arms = set(s.headline_seeds())

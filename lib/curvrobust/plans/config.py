@@ -157,6 +157,12 @@ def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     for study in studies.values():
         if study.enabled:
             problems += study.check()
+    for i, item in enumerate((cfg.get("publish") or {}).get("not_run", [])):
+        where = f"publish.not_run[{i}]"
+        for key, table in (("recipe", "recipes"), ("dataset", "datasets"), ("variant", "variants")):
+            if item[key] not in cfg[table]:
+                problems.append(f"{where}.{key}: {item[key]!r} is not in `{table}`")
     if problems:
         raise ConfigError(problems)
     return cfg
+

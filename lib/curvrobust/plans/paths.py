@@ -22,9 +22,27 @@ LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
 
-def study_dir(study: str) -> str:
-    """results/studyNNN: the tables and figures of one study."""
-    return f"{RESULTS}/{study}"
+def report_root(cfg: dict) -> str:
+    """The folder of a configuration's report (config key `report_dir`, `results` by default):
+    the studies' folders, the claims, power and masking reports and their jobs' logs and
+    benchmarks. Per-model results (data, models, attacks, statistics) stay under RESULTS,
+    shared by every preset by recipe name."""
+    return cfg.get("report_dir") or RESULTS
+
+
+def report_logs(root: str) -> str:
+    """Logs of the jobs whose outputs live under the report folder `root`."""
+    return f"{root}/logs"
+
+
+def report_benchmarks(root: str) -> str:
+    """Benchmarks of the jobs whose outputs live under the report folder `root`."""
+    return f"{root}/benchmarks"
+
+
+def study_dir(study: str, root: str = RESULTS) -> str:
+    """<root>/studyNNN: the tables and figures of one study (root: `report_root`)."""
+    return f"{root}/{study}"
 
 
 def data_file(dataset: str, variant: str, split: str) -> str:

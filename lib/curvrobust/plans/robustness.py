@@ -48,6 +48,7 @@ class RobustPlan:
         self.cfg = cfg
         self.studies = studies
         self.block: dict = cfg.get("robustness") or {}
+        self.root = paths.report_root(cfg)
 
     @property
     def enabled(self) -> bool:
@@ -175,7 +176,7 @@ class RobustPlan:
         return out
 
     def report_files(self) -> dict[str, str]:
-        return {ext: f"{paths.RESULTS}/masking.{ext}" for ext in ("csv", "md", "tex")}
+        return {ext: f"{self.root}/masking.{ext}" for ext in ("csv", "md", "tex")}
 
     def targets(self) -> list[str]:
         return list(self.report_files().values()) if self.enabled else []

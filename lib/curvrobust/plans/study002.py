@@ -16,6 +16,9 @@ from . import paths
 from .base import StudyPlan, claim_sesoi
 
 LABELS = ["natural", "advtrain", "crossentropy", "ours", "minmax", "ours_minmax"]
+# `ours_c<tag>` regimes: the margin penalty at another coefficient (configs/evidence.yaml's sweep
+# up to the study's c = 500), shown after the fixed labels in the order of their coefficients
+SWEEP_PREFIX = "ours_c"
 
 # per-dataset outputs: name prefix -> (type, kind)
 DATASET_FIGURES = {
@@ -46,6 +49,11 @@ class Study002(StudyPlan):
                     out.append(
                         f"{where}.{ds}.regimes.{label}: recipe {recipe!r} is not in `recipes`"
                     )
+                elif label.startswith(SWEEP_PREFIX) and (
+                        cfg["recipes"][recipe].get("regime", {}).get("penalty", {}).get("kind")
+                        != "margin_grad"):
+                    out.append(f"{where}.{ds}.regimes.{label}: a sweep regime's recipe "
+                               f"{recipe!r} needs regime.penalty.kind margin_grad")
             names = [(f"attacks.{c}", a) for c, a in block["attacks"].items()]
             names += [("pgd", block["pgd"]), ("curve", block["curve"])]
             names += [(f"step_sweep[{i}]", a) for i, a in enumerate(block.get("step_sweep", []))]
@@ -64,12 +72,10 @@ class Study002(StudyPlan):
                         f"{where}.{ds}.step_sweep_regimes[{i}]: regime {label!r} is not in its "
                         "`regimes`"
                     )
-        used = {r for b in s["datasets"].values() for r in b["regimes"].values()}
+        # a recipe no regime trains is allowed (a merged preset cannot delete config.yaml's
+        # keys: configs/evidence.yaml)
         for recipe in s.get("seeds_per_recipe", {}):
-            if recipe not in used:
-                out.append(f"studies.study002.seeds_per_recipe.{recipe}: no regime of "
-                           f"{where} trains recipe {recipe!r}")
-            elif recipe not in cfg["recipes"]:
+            if recipe not in cfg["recipes"]:
                 out.append(f"studies.study002.seeds_per_recipe.{recipe}: recipe {recipe!r} is "
                            "not in `recipes`")
         return out
@@ -104,6 +110,29 @@ class Study002(StudyPlan):
     def kind(self, name: str) -> dict:
         """The spec (kind, and dataset where per-dataset) of output `name`, as the scripts get it."""
         return {k: v for k, v in self.outputs()[name].items() if k != "type"}
+
+    def sweep_coef(self, recipe: str) -> float:
+        """The margin-penalty coefficient of a sweep regime's recipe."""
+        return float(self.recipe(recipe)["regime"]["penalty"]["coef"])
+
+    def regime_order(self, regimes: dict[str, str]) -> list[str]:
+        """Display order of a dataset's regime labels: the fixed labels (LABELS), then the
+        coefficient sweep's `ours_c<tag>` labels by their coefficient."""
+        sweep = sorted((lb for lb in regimes if lb.startswith(SWEEP_PREFIX)),
+                       key=lambda lb: self.sweep_coef(regimes[lb]))
+        return [lb for lb in LABELS if lb in regimes] + sweep
+
+    def display_labels(self, names: dict[str, str], shown: set[str]) -> dict[str, str]:
+        """label -> display name of the shown regimes in display order; a sweep regime is named
+        after its coefficient ("Ours, c = 500")."""
+        regimes = {lb: rc for b in self.block["datasets"].values()
+                   for lb, rc in b["regimes"].items()}
+        out = {}
+        for lb in self.regime_order(regimes):
+            if lb in shown:
+                out[lb] = names.get(lb) or (f"{names['ours'].split(' (')[0]}, "
+                                            f"c = {self.sweep_coef(regimes[lb]):g}")
+        return out
 
     def models(self, datasets=None, labels=None) -> list[dict]:
         """One record per (dataset, regime label, seed) model (the seeds of each regime's
@@ -257,11 +286,11 @@ class Study002(StudyPlan):
         if spec["type"] == "figure":
             out: dict[str, Any] = {"title": FIGURE_TITLES[kind]}
             if kind != "scatter":
-                out["labels"] = {k: v for k, v in LABELS_FIGURE.items() if k in shown}
+                out["labels"] = self.display_labels(LABELS_FIGURE, shown)
             return out
         out = {"caption": TABLE_CAPTIONS[kind]}
         if kind == "accuracy":
-            out["labels"] = {k: v for k, v in LABELS_TABLE.items() if k in shown}
+            out["labels"] = self.display_labels(LABELS_TABLE, shown)
             has_paper = self.block["datasets"][spec["dataset"]].get("reference")
             out["paper"] = PAPER_NOTE if has_paper else NO_PAPER_NOTE
         if kind in TABLE_COLUMNS:
@@ -317,7 +346,7 @@ class Study002(StudyPlan):
         ind = self.block.get("indicator", {})
         where_t = {"mnist": "Table 1", "cifar10": "Table 2"}.get(block.get("reference") or "",
                                                                  "no study table for " + ds)
-        labels = [lb for lb in LABELS if lb in block["regimes"]]
+        labels = self.regime_order(block["regimes"])
         out = []
 
         def add(suffix: str, **c: Any) -> None:

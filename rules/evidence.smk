@@ -1,0 +1,29 @@
+# Publishing a run (configs/evidence.yaml's `publish`): docs/evidence.md and docs/evidence/, the
+# claims with the per-seed and per-image evidence they were judged on, SESOI, MDE and power, what
+# the preset leaves out with its forecast cost, and the provenance (commit, configuration
+# fingerprint, machine, wall time, job-minutes). Plan: curvrobust.plans.publish; page:
+# curvrobust.evidence.
+
+
+if P.enabled:
+
+    rule publish_evidence:
+        input:
+            claims=P.inputs()["claims"],
+            judged=P.inputs()["judged"],
+            results=P.inputs()["results"],
+            code=code("publish_evidence"),
+        output:
+            page=P.files()["page"],
+            claims=P.files()["claims"],
+            provenance=P.files()["provenance"],
+            studies=[p for s in P.files()["studies"].values() for p in s.values()],
+        log:
+            f"{REPORT_LOGS}/publish_evidence/publish.log",
+        conda:
+            "../envs/curvrobust.yaml"
+        params:
+            spec=P.params(configfiles()),
+            files=P.files(),
+        script:
+            "../workflow_scripts/publish_evidence.py"
