@@ -318,8 +318,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="`make evidence`'s run ledger")
     ap.add_argument("--ledger", required=True, type=Path)
     ap.add_argument("mark", choices=["start", "end"])
+    ap.add_argument("--at", type=float, help="the time to record (epoch seconds; default now), "
+                    "for an invocation run outside `make evidence`")
     args = ap.parse_args(argv)
-    ledger_mark(args.ledger, args.mark)
+    ledger_mark(args.ledger, args.mark, args.at)
 
 
 if __name__ == "__main__":
