@@ -17,6 +17,7 @@ if P.enabled:
             page=P.files()["page"],
             claims=P.files()["claims"],
             provenance=P.files()["provenance"],
+            power=P.files()["power"],
             studies=[p for s in P.files()["studies"].values() for p in s.values()],
         log:
             f"{REPORT_LOGS}/publish_evidence/publish.log",

@@ -66,21 +66,24 @@ def unpack_evidence(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 
 def write_study_evidence(json_path: str | Path, npz_path: str | Path, study: str,
                          claims: Sequence[Mapping[str, Any]], evidence: Mapping[str, Any],
-                         statistics: Mapping[str, Any]) -> None:
-    """One study's claims and the evidence judged, atomically (arrays compressed)."""
+                         statistics: Mapping[str, Any],
+                         deviations: Sequence[str] = ()) -> None:
+    """One study's claims, the evidence judged and the run's deviations from the study,
+    atomically (arrays compressed)."""
     from .utils import atomic_path
 
     packed, arrays = pack_evidence(evidence)
     with atomic_path(npz_path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
-    doc = dict(study=study, statistics=dict(statistics), claims=list(claims), evidence=packed)
+    doc = dict(study=study, statistics=dict(statistics), claims=list(claims),
+               deviations=list(deviations), evidence=packed)
     with atomic_path(json_path) as tmp:
         Path(tmp).write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
 
 
 def read_study_evidence(json_path: str | Path, npz_path: str | Path) -> dict[str, Any]:
-    """{study, statistics, claims, evidence} as written by `write_study_evidence`."""
+    """{study, statistics, claims, deviations, evidence} as `write_study_evidence` wrote them."""
     doc = json.loads(Path(json_path).read_text())
     with np.load(npz_path) as z:
         arrays = {k: z[k] for k in z.files}
@@ -143,6 +146,15 @@ def job_seconds(benchmarks: Sequence[str]) -> tuple[float, int]:
     vals = [forecast.read_benchmark(b) for b in benchmarks]
     got = [v for v in vals if v is not None]
     return float(sum(got)), len(got)
+
+
+def sidecar_commit(path: str | Path) -> str | None:
+    """The commit a result file's provenance sidecar (<file>.prov.json) records, if any."""
+    side = Path(f"{path}.prov.json")
+    try:
+        return json.loads(side.read_text())["git"]["commit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def machine(threads: int, device: str) -> dict[str, Any]:
@@ -243,6 +255,11 @@ def provenance_lines(prov: Mapping[str, Any]) -> list[str]:
         + (f"{wall:,.0f} min over {run['invocations']} invocation(s) of `make evidence`."
            if wall is not None else "not recorded (run outside `make evidence`)."),
     ]
+    dp = prov.get("default_power")
+    if dp:
+        lines.append(f"- **Default run's power table**: `{dp['path']}` of commit "
+                     f"`{(dp.get('commit') or 'unknown')[:12]}` (its \"seeds needed\" column "
+                     "below).")
     if fc:
         lines.append(f"- **Forecast before the run** (`make evidence-plan`, cost model in "
                      f"curvrobust.forecast): {fc['job_minutes']:,.0f} job-minutes, "
@@ -287,6 +304,37 @@ def evidence_page(rows: Sequence[Mapping[str, Any]], power: Sequence[Mapping[str
     ]
     body = claims_md.split("\n", 1)[1] if claims_md.startswith("# ") else claims_md
     return "\n".join(parts) + "\n## All claims\n" + body
+
+
+def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def render_published(page: str | Path, folder: str | Path) -> tuple[str, list[str]]:
+    """The page as the published files give it, and the differences between the published
+    claims (claims.csv) and the evidence re-judged now: the job writes this text, and
+    tests/test_evidence_published.py checks the committed page against it."""
+    page, folder = Path(page), Path(folder)
+    prov = json.loads((folder / "provenance.json").read_text())
+    rows, deviations, diffs = [], {}, []
+    published = read_csv_rows(folder / "claims.csv")
+    for study in prov["studies"]:
+        doc = read_study_evidence(folder / f"{study}.json", folder / f"{study}.npz")
+        again = rejudge(doc)
+        diffs += row_differences([r for r in published if r["study"] == study], again)
+        rows += again
+        deviations[study] = doc.get("deviations", [])
+    default = folder / "power_default.csv"
+    rel = lambda name: str((folder / name).relative_to(page.parent))  # noqa: E731
+    files = dict(claims=rel("claims.csv"), provenance=rel("provenance.json"),
+                 studies=[rel(f"{s}.json") for s in prov["studies"]])
+    text = evidence_page(rows, read_csv_rows(folder / "power.csv"),
+                         read_csv_rows(default) if default.is_file() else [],
+                         prov["not_run"], prov, deviations, files)
+    return text, diffs
 
 
 # ---- the run ledger (`make evidence`) ----

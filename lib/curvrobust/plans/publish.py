@@ -32,16 +32,17 @@ class PublishPlan:
         return bool(self.block) and bool(self.claims.judged())
 
     def files(self) -> dict[str, Any]:
-        """page, claims (CSV), provenance (JSON) and per judged study its evidence (json, npz)."""
+        """page, claims and power (CSV), provenance (JSON) and per judged study its evidence
+        (json, npz)."""
         d = self.block["dir"]
-        return dict(page=self.block["page"], claims=f"{d}/claims.csv",
+        return dict(page=self.block["page"], claims=f"{d}/claims.csv", power=f"{d}/power.csv",
                     provenance=f"{d}/provenance.json",
                     studies={s: {"json": f"{d}/{s}.json", "npz": f"{d}/{s}.npz"}
                              for s in self.claims.judged()})
 
     def outputs(self) -> list[str]:
         f = self.files()
-        out = [f["page"], f["claims"], f["provenance"]]
+        out = [f["page"], f["claims"], f["provenance"], f["power"]]
         return out + [p for s in f["studies"].values() for p in s.values()]
 
     def targets(self) -> list[str]:
