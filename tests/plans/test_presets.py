@@ -58,7 +58,7 @@ def test_evidence_report_lives_under_its_own_folder():
 def test_evidence_runs_study000_at_the_studys_scale_with_six_seeds():
     cfg = load_preset("config.yaml", "configs/evidence.yaml")
     s0 = plans.plan(cfg)["study000"]
-    for label in ("gn", "adam", "sgd"):
+    for label in ("gn", "adam", "sgd", "kfac"):
         recipe = cfg["recipes"][s0.block["recipes"][label]]
         assert recipe["epochs"] == 15
     seeds = s0.headline_seeds()
