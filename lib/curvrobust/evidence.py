@@ -209,8 +209,10 @@ def headline_table(rows: Sequence[Mapping[str, Any]], power: Sequence[Mapping[st
     pw = {r["id"]: r for r in power}
     dp = {r["id"]: r for r in default_power}
     lines = ["| study | claim | verdict | effect [95 % interval] | SESOI | MDE | power | seeds × "
-             "images (this run) | seeds needed (this run's spread) | seeds needed (default run) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "images (this run) | seeds needed (this run's spread) | images needed (this run's "
+             "spread) | cheapest design S × n, job-minutes (this run's spread) | seeds needed "
+             "(default run) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if str(r.get("headline")) not in ("headline", "True"):
             continue
@@ -223,9 +225,17 @@ def headline_table(rows: Sequence[Mapping[str, Any]], power: Sequence[Mapping[st
             f"| {r['study']} | `{r['id']}` | **{r['verdict']}** | {interval}{unit} | "
             f"{_fmt(r['sesoi'])} | {_fmt(r.get('mde'))} | {power_cell} | "
             f"{r.get('seeds', '–')} × {r.get('images', '–')} | "
-            f"{p.get('seeds_needed') or '–'} | "
-            f"{d.get('seeds_needed') or '–'} |")
+            f"{p.get('seeds_needed') or '–'} | {p.get('images_needed') or '–'} | "
+            f"{_cheapest(p)} | {d.get('seeds_needed') or '–'} |")
     return "\n".join(lines)
+
+
+def _cheapest(p: Mapping[str, Any]) -> str:
+    """'S × n, m' of a power row's cheapest design, or '–'."""
+    if not p.get("cheapest_seeds"):
+        return "–"
+    return (f"{p['cheapest_seeds']} × {p['cheapest_images']}, "
+            f"{_fmt(p.get('cheapest_job_minutes'))}")
 
 
 def not_run_table(items: Sequence[Mapping[str, Any]]) -> str:
@@ -291,10 +301,11 @@ def evidence_page(rows: Sequence[Mapping[str, Any]], power: Sequence[Mapping[str
         "## Headlines", "",
         "One row per headline claim. Effect: A − B, mean over seeds, with its 95 % interval over "
         "seeds and the shared test images; SESOI: the smallest effect that matters; MDE: the "
-        "effect this design detects with 80 % probability; power: at the SESOI. \"Seeds needed\": "
-        "seeds for 80 % power at the SESOI with this run's images, projected from this run's "
-        "spread (the pilot at the study's scale) and from a default run's (power.md; – where "
-        "not available or already enough).",
+        "effect this design detects with 80 % probability; power: at the SESOI. \"Needed\": "
+        "what 80 % power at the SESOI takes (power.md, curvrobust.claims_power): seeds at this "
+        "run's images, images at its seeds, and the cheapest combination with its job-minutes, "
+        "projected from this run's spread (the pilot at the study's scale) and, for seeds, from "
+        "a default run's (– where not available, or already enough).",
         "", headline_table(rows, power, default_power), "",
         "## Left out", "",
         "Parts of the studies' designs this preset does not run, with the forecast cost on the "
