@@ -45,7 +45,7 @@ EVIDENCE_CONFIG := --configfile config.yaml configs/evidence.yaml
 EVIDENCE_DIR := results/evidence
 NCORES = $(if $(filter all,$(CORES)),$(shell nproc),$(CORES))
 
-.PHONY: setup run smoke report test bench lint clean evidence evidence-plan
+.PHONY: setup run smoke report test bench lint clean evidence evidence-plan evidence-rejudge
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,10 @@ run: setup
 
 smoke: setup
 	$(call RUN_AND_SUMMARISE,--configfile $(SMOKE_CONFIG))
+
+# after a change to the claims engine: re-judge the published evidence, no run needed
+evidence-rejudge: setup
+	$(PY) -m curvrobust.evidence --rejudge docs/evidence.md docs/evidence
 
 evidence-plan: setup
 	$(PY) -m curvrobust.forecast $(EVIDENCE_CONFIG) --cores $(NCORES)

@@ -104,3 +104,32 @@ def test_page_shows_each_headline_with_its_numbers_and_provenance():
     assert not any(ln.startswith("| study000 | `000-b`") for ln in page.splitlines())
     assert "`abc123`" in page and "12 job-minutes" in page and "| big nets | 3 | 500 |" in page
     assert "one seed per arm" in page
+
+
+def test_rejudging_a_published_page_rewrites_it_without_the_results(tmp_path):
+    """A change to the claims engine is handled from the published files alone: the claims
+    CSV and the page are rewritten, the provenance names the commit that re-judged."""
+    rng = np.random.default_rng(3)
+    cl = [_claim("000-a"), _claim("000-b", headline=False)]
+    ev = {"000-a": _evidence(rng), "000-b": _evidence(rng)}
+    folder, page = tmp_path / "evidence", tmp_path / "evidence.md"
+    folder.mkdir()
+    evidence.write_study_evidence(folder / "study000.json", folder / "study000.npz", "study000",
+                                  cl, ev, {"seed": 0, "level": 0.95}, ["a deviation"])
+    rows = claims.judge_all(cl, ev)
+    stale = [dict(r, verdict="holds", effect=1.0) for r in rows]   # as an older engine said
+    claims.claims_frame(stale).to_csv(folder / "claims.csv", index=False)
+    (folder / "power.csv").write_text("id,seeds_needed\n")
+    prov = dict(git={"commit": "old", "dirty": False}, fingerprint="f", configfiles=["c"],
+                machine=dict(cores=2, cpu="c", threads_per_job=1, device="cpu", gpu="",
+                             system="s", python="3", torch="2"),
+                run=dict(job_minutes=1.0, benchmarked_jobs=1, jobs=1, wall_minutes=None,
+                         invocations=0), forecast=None, studies=["study000"], not_run=[])
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    _, diffs = evidence.render_published(page, folder)
+    assert diffs                                   # the stale table is caught
+    changed = evidence.rejudge_published(page, folder)
+    assert set(changed) == {r["id"] for r in rows if r["verdict"] != "holds"}
+    text, diffs = evidence.render_published(page, folder)
+    assert not diffs and page.read_text() == text
+    assert "Re-judged" in text and "a deviation" in text

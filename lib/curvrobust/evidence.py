@@ -265,6 +265,11 @@ def provenance_lines(prov: Mapping[str, Any]) -> list[str]:
         + (f"{wall:,.0f} min over {run['invocations']} invocation(s) of `make evidence`."
            if wall is not None else "not recorded (run outside `make evidence`)."),
     ]
+    rj = prov.get("rejudged")
+    if rj:
+        lines.append(f"- **Re-judged** from the published evidence by commit "
+                     f"`{rj['git'].get('commit')}` ({rj['at']}): the claims engine changed, no "
+                     "result was recomputed (`make evidence-rejudge`).")
     dp = prov.get("default_power")
     if dp:
         lines.append(f"- **Default run's power table**: `{dp['path']}` of commit "
@@ -371,15 +376,50 @@ def ledger_mark(path: str | Path, what: str, now: float | None = None) -> None:
     write_json_atomic(p, entries)
 
 
+def rejudge_published(page: str | Path, folder: str | Path) -> list[str]:
+    """Re-judge the published evidence with the current claims engine and rewrite claims.csv
+    and the page from it (`make evidence-rejudge`): what a change to the engine needs, without
+    the run's results. The provenance records the commit that re-judged. Returns the ids whose
+    verdict changed."""
+    from .jobs import git_state
+    from .utils import atomic_path, write_json_atomic, write_text_atomic
+
+    page, folder = Path(page), Path(folder)
+    prov = json.loads((folder / "provenance.json").read_text())
+    before = {r["id"]: r["verdict"] for r in read_csv_rows(folder / "claims.csv")}
+    rows = []
+    for study in prov["studies"]:
+        rows += rejudge(read_study_evidence(folder / f"{study}.json", folder / f"{study}.npz"))
+    with atomic_path(folder / "claims.csv") as tmp:
+        claims_mod.claims_frame(rows).to_csv(tmp, index=False)
+    prov["rejudged"] = dict(git=git_state(Path(__file__).resolve().parents[2]),
+                            at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    write_json_atomic(folder / "provenance.json", prov)
+    text, diffs = render_published(page, folder)
+    if diffs:
+        raise RuntimeError("re-judged rows do not round-trip: " + "; ".join(diffs[:10]))
+    write_text_atomic(page, text)
+    return sorted(r["id"] for r in rows if before.get(r["id"]) != r["verdict"])
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="`make evidence`'s run ledger")
-    ap.add_argument("--ledger", required=True, type=Path)
-    ap.add_argument("mark", choices=["start", "end"])
+    ap = argparse.ArgumentParser(description="`make evidence`'s run ledger, and re-judging a "
+                                 "published page with the current claims engine")
+    ap.add_argument("--ledger", type=Path, help="the run ledger to mark")
+    ap.add_argument("mark", nargs="?", choices=["start", "end"])
     ap.add_argument("--at", type=float, help="the time to record (epoch seconds; default now), "
                     "for an invocation run outside `make evidence`")
+    ap.add_argument("--rejudge", nargs=2, metavar=("PAGE", "DIR"),
+                    help="re-judge a published page's evidence and rewrite it")
     args = ap.parse_args(argv)
+    if args.rejudge:
+        changed = rejudge_published(*args.rejudge)
+        print(f"re-judged {args.rejudge[0]}; verdicts changed: {', '.join(changed) or 'none'}")
+        return
+    if not (args.ledger and args.mark):
+        ap.error("give --ledger PATH start|end, or --rejudge PAGE DIR")
     ledger_mark(args.ledger, args.mark, args.at)
 
 
