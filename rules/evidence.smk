@@ -9,9 +9,8 @@ if P.enabled:
 
     rule publish_evidence:
         input:
-            claims=P.inputs()["claims"],
-            judged=P.inputs()["judged"],
-            results=P.inputs()["results"],
+            # evaluated when the job is planned, not when every cluster job parses this file
+            unpack(lambda w: P.inputs()),
             code=code("publish_evidence"),
         output:
             page=P.files()["page"],
@@ -24,7 +23,7 @@ if P.enabled:
         conda:
             "../envs/curvrobust.yaml"
         params:
-            spec=P.params(configfiles()),
+            spec=lambda w: P.params(configfiles()),
             files=P.files(),
         script:
             "../workflow_scripts/publish_evidence.py"
