@@ -17,7 +17,7 @@ ifeq ($(VERBOSE),1)
 FILTER := cat
 export CURVROBUST_ECHO_LOGS := 1
 else
-FILTER := $(PY) -u -m curvrobust.run_summary --filter
+FILTER := $(PY) -u -m curvrobust.workflow.run_summary --filter
 endif
 
 # Snakemake 9.27.1's job-rate limiter (default 100/1s) re-runs the scheduler's pass on a timer
@@ -34,7 +34,7 @@ define RUN_AND_SUMMARISE
 	{ $(SNAKEMAKE) --report results/report.html $(1) > results/logs/make_report.log 2>&1 || \
 	  { tail -n 20 results/logs/make_report.log; \
 	    echo "building the report failed; log: results/logs/make_report.log"; exit 1; }; } && \
-	$(PY) -m curvrobust.run_summary --start $$start
+	$(PY) -m curvrobust.workflow.run_summary --start $$start
 endef
 
 # The evidence preset (configs/evidence.yaml merged onto config.yaml; docs/evidence.md): its
@@ -67,19 +67,19 @@ smoke: setup
 
 # after a change to the claims engine: re-judge the published evidence, no run needed
 evidence-rejudge: setup
-	$(PY) -m curvrobust.evidence --rejudge docs/evidence.md docs/evidence
+	$(PY) -m curvrobust.claims.publish --rejudge docs/evidence.md docs/evidence
 
 evidence-plan: setup
-	$(PY) -m curvrobust.forecast $(EVIDENCE_CONFIG) --cores $(NCORES)
+	$(PY) -m curvrobust.workflow.forecast $(EVIDENCE_CONFIG) --cores $(NCORES)
 
 evidence: setup
 	@mkdir -p $(EVIDENCE_DIR)/logs
-	@test -f $(EVIDENCE_DIR)/forecast.json || $(PY) -m curvrobust.forecast $(EVIDENCE_CONFIG) \
+	@test -f $(EVIDENCE_DIR)/forecast.json || $(PY) -m curvrobust.workflow.forecast $(EVIDENCE_CONFIG) \
 	  --cores $(NCORES) --forceall --out $(EVIDENCE_DIR)/forecast.json
-	@$(PY) -m curvrobust.evidence --ledger $(EVIDENCE_DIR)/run_ledger.json start
+	@$(PY) -m curvrobust.claims.publish --ledger $(EVIDENCE_DIR)/run_ledger.json start
 	@$(SNAKEMAKE) --cores $(CORES) $(LOCAL_RATE) --rerun-incomplete $(EVIDENCE_CONFIG) 2>&1 | \
 	  $(FILTER); status=$$?; \
-	  $(PY) -m curvrobust.evidence --ledger $(EVIDENCE_DIR)/run_ledger.json end; \
+	  $(PY) -m curvrobust.claims.publish --ledger $(EVIDENCE_DIR)/run_ledger.json end; \
 	  if [ $$status -eq 0 ]; then echo "published: docs/evidence.md (commit it with docs/evidence/)"; fi; \
 	  exit $$status
 

@@ -7,13 +7,13 @@ Usage: PYTHONPATH=lib python benchmarks/autoattack_referee.py [--results results
 For every model the robust evaluation covered (each
 results/robust/<dataset>/<variant>/<recipe>/seed<seed>/<ckpt>/summary.json), it loads the
 checkpoint and the test set of the model's variant as workflow_scripts/evaluate_robustness.py
-does, takes the shared evaluation subset (curvrobust.robust.eval_subset with the summary's
+does, takes the shared evaluation subset (curvrobust.data.subsets.eval_subset with the summary's
 n_examples and subset_seed) and compares, on its first --n images that the project's worst case
 covers, the project's verdict with the official AutoAttack's (pyautoattack 0.2.0, the authors'
-fra31/auto-attack; curvrobust.referee.official_autoattack, standard version, at the summary's
+fra31/auto-attack; curvrobust.evaluation.referee.official_autoattack, standard version, at the summary's
 eps).
 
-The project's worst case is curvrobust.robust.worst_case_images over the model's outcomes.csv and
+The project's worst case is curvrobust.evaluation.outcomes.worst_case_images over the model's outcomes.csv and
 every results/attacks/<dataset>/<variant>/<recipe>/seed<seed>/<ckpt>/*_images.csv (plus the
 files --extra-outcomes names: glob patterns with {dataset} {variant} {recipe} {seed} {ckpt}).
 summary.json does not list the studies' outcome files, so the script recomputes the worst case
@@ -45,10 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from curvrobust.models import load_model  # noqa: E402
 from curvrobust.plans import paths  # noqa: E402
-from curvrobust.referee import compare_robust, official_autoattack  # noqa: E402
-from curvrobust.robust import eval_subset, read_outcomes, worst_case_images  # noqa: E402
+from curvrobust.evaluation.referee import compare_robust, official_autoattack  # noqa: E402
+from curvrobust.data.subsets import eval_subset  # noqa: E402
+from curvrobust.evaluation.outcomes import read_outcomes, worst_case_images  # noqa: E402
 from curvrobust.utils import select_device, write_csv  # noqa: E402
-from curvrobust.variants import load_variant  # noqa: E402
+from curvrobust.data.variants import load_variant  # noqa: E402
 
 FIELDS = ["model", "study", "eps", "n", "project_robust", "official_robust", "project_only",
           "official_only", "seconds", "project_only_indices", "official_only_indices",

@@ -17,7 +17,8 @@ from typing import Callable
 import torch
 
 from curvrobust.models import build_model, count_parameters
-from curvrobust.optim import GaussNewton, dense_direction
+from curvrobust.optim import GaussNewton
+from curvrobust.optim.gauss_newton import dense_direction
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: bool = True) -> list[float]:

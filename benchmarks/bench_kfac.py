@@ -23,7 +23,7 @@ import yaml
 
 from curvrobust.models import build_model
 from curvrobust.optim import KFAC
-from curvrobust.train import make_stepper
+from curvrobust.training.loop import make_stepper
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

@@ -26,11 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from curvrobust import attacks  # noqa: E402
-from curvrobust.haat import input_hvp_batch, input_loss_grad  # noqa: E402
-from curvrobust.inference import eval_mode  # noqa: E402
+from curvrobust.attacks.second_order import input_hvp_batch, input_loss_grad  # noqa: E402
+from curvrobust.models.inference import eval_mode  # noqa: E402
 from curvrobust.models import build_model, count_parameters  # noqa: E402
-from curvrobust.regimes import Objective  # noqa: E402
-from curvrobust.train import make_stepper  # noqa: E402
+from curvrobust.training.regimes import Objective  # noqa: E402
+from curvrobust.training.loop import make_stepper  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

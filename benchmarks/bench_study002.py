@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from curvrobust.models import build_model, count_parameters  # noqa: E402
-from curvrobust.regimes import Objective  # noqa: E402
-from curvrobust.train import make_stepper  # noqa: E402
+from curvrobust.training.regimes import Objective  # noqa: E402
+from curvrobust.training.loop import make_stepper  # noqa: E402
 
 # The configs' settings (MNIST, pixel range [0, 1]): penalties as in config.yaml (the study's
 # c = 500 collapses the net, see docs/study002.md; the coefficient does not change the cost);

@@ -28,7 +28,7 @@ import sys, torch
 sys.path.insert(0, {lib!r})
 from curvrobust import attacks
 from curvrobust.models import build_model
-from curvrobust.train import make_stepper
+from curvrobust.training.loop import make_stepper
 torch.set_num_threads({threads})
 torch.manual_seed(0)
 model = build_model("cnn000")

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from curvrobust.haat import input_hvp_batch  # noqa: E402
+from curvrobust.attacks.second_order import input_hvp_batch  # noqa: E402
 from curvrobust.models import build_model, load_model  # noqa: E402
-from curvrobust.variants import load_variant  # noqa: E402
+from curvrobust.data.variants import load_variant  # noqa: E402
 
 
 def mnist_like(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

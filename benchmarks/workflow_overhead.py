@@ -11,7 +11,7 @@ there (e.g. `-- --configfile configs/smoke.yaml` for the smoke preset) and repor
   /proc every half second (the jobs are its children and are not counted), and that as a
   share of one core over the wall time;
 * `startup_s`: the sum over jobs of the seconds from the job's process start to its first line
-  of work (the `start-up` line `curvrobust.jobs.start_job` logs: interpreter, imports,
+  of work (the `start-up` line `curvrobust.workflow.jobs.start_job` logs: interpreter, imports,
   provenance), and its median;
 * `work_s`: the sum of the jobs' `job finished after` seconds (their work after start-up);
 * `wall_s`: the run's wall time, and the number of jobs.

@@ -2,14 +2,14 @@
 # per-seed and per-image results, with 95 % intervals, validity and masking flags; gathered into
 # results/claims.{csv,md}, the run's answer, and results/power.{csv,md}, what it would take to
 # decide (priced on this run's benchmarks, read when the report is made). Plan:
-# curvrobust.plans.claims; statistics: curvrobust.claims, curvrobust.claims_stats,
-# curvrobust.claims_power.
+# curvrobust.plans.claims; statistics: curvrobust.claims, curvrobust.claims.stats,
+# curvrobust.claims.power.
 
 
 rule judge_claims:
     input:
         results=lambda w: C.inputs(w.study),
-        code=code("judge_claims"),
+        code=lambda w: code("judge_claims", f"curvrobust.reports.{w.study}"),
     output:
         csv=f"{REPORT}/{{study}}/claims.csv",
         md=f"{REPORT}/{{study}}/claims.md",

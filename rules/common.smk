@@ -37,9 +37,10 @@ C = plans.claims_plan(config, STUDIES, R)
 P = PublishPlan(config, C)
 
 
-def code(script):
-    """Library files `script` imports (directly or not): declared inputs of its rule."""
-    return code_inputs(script, LIB)
+def code(script, *modules):
+    """Library files `script` imports (directly or not), and those of `modules` it imports by
+    name (a study's report module): declared inputs of its rule."""
+    return code_inputs(script, LIB, modules)
 
 
 def uses_cuda():

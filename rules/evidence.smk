@@ -2,7 +2,7 @@
 # claims with the per-seed and per-image evidence they were judged on, SESOI, MDE and power, what
 # the preset leaves out with its forecast cost, and the provenance (commit, configuration
 # fingerprint, machine, wall time, job-minutes). Plan: curvrobust.plans.publish; page:
-# curvrobust.evidence.
+# curvrobust.claims.publish.
 
 
 if P.enabled:

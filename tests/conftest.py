@@ -6,7 +6,7 @@ Fixtures here (add yours below, each with a docstring saying what it builds):
                       `FakeIdxSet` (folder, per-file MD5 of the uncompressed files, tensors).
 - `fake_mnist_root` : a `raw_root` folder in torchvision's layout (`<root>/MNIST/raw/...`)
                       holding a fake MNIST (200 train / 50 test images), ready for
-                      `curvrobust.data.load_split(root, "mnist", ...)` and `make_variant`.
+                      `curvrobust.data.sources.load_split(root, "mnist", ...)` and `make_variant`.
 - `write_fake_cifar10`: factory writing a tiny, format-correct fake CIFAR-10 python dataset
                       (folder and/or tar.gz) and returning `FakeCifarSet` (MD5s, arrays).
 
@@ -110,7 +110,7 @@ def real_mnist_dir() -> Path:
     fails with the list of sources tried."""
     import os
 
-    from curvrobust.data import fetch_dataset
+    from curvrobust.data.sources import fetch_dataset
 
     root = Path(os.environ.get("CURVROBUST_MNIST_DIR",
                                Path.home() / ".cache" / "curvrobust" / "mnist"))

@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from curvrobust.attacks import (ATTACKS, attack_success_table, bim, ce_loss, cw, cw_margin_loss,
-                                fgsm, fgsm_success_table, fgsm_sweep, iterative_linf, pgd,
-                                run_attack)
-from curvrobust.inference import eval_mode
+    fgsm, fgsm_success_table, fgsm_sweep, iterative_linf, pgd, run_attack)
+from curvrobust.models.inference import eval_mode
 from curvrobust.models import build_model
 
 

@@ -4,7 +4,7 @@ from torch import nn
 
 torchattacks = pytest.importorskip("torchattacks")
 
-from curvrobust.autoattack import AA_ATTACKS, autoattack_eval, subset_indices  # noqa: E402
+from curvrobust.attacks.autoattack import AA_ATTACKS, autoattack_eval, subset_indices  # noqa: E402
 
 N_CLASSES = 5
 EPS = 0.1

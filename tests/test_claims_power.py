@@ -1,4 +1,4 @@
-"""What it would take (curvrobust.claims_power): the projected SE, the monotone searches for
+"""What it would take (curvrobust.claims.power): the projected SE, the monotone searches for
 the seeds and images a claim needs, the cheapest design against brute force, the table's rows
 and notes, the benchmark cost model and the written outputs."""
 
@@ -9,27 +9,10 @@ import math
 import pandas as pd
 import pytest
 
-from curvrobust.claims_power import (
-    COLUMNS,
-    ONE_RUN_NOTE,
-    StudyCost,
-    benchmark_costs,
-    cheapest_design,
-    describe_costs,
-    design_se,
-    detects,
-    images_needed,
-    job_minutes,
-    power_markdown,
-    power_table,
-    seeds_needed,
-    write_power,
-)
-from curvrobust.claims_stats import (
-    equivalence_power,
-    holds_probability,
-    minimum_detectable_effect,
-)
+from curvrobust.claims.power import (COLUMNS, ONE_RUN_NOTE, StudyCost, benchmark_costs,
+    cheapest_design, describe_costs, design_se, detects, images_needed, job_minutes,
+    power_markdown, power_table, seeds_needed, write_power)
+from curvrobust.claims.stats import equivalence_power, holds_probability, minimum_detectable_effect
 
 # a 3-seed, 1,000-image claim: se_seed 1.5 pp, se_image 0.5 pp, SESOI 3 pp (about 10 seeds
 # reach 80 % power; at 3 seeds no number of images does)

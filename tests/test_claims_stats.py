@@ -1,4 +1,4 @@
-"""The claims engine's statistics (curvrobust.claims_stats) against scipy and statsmodels, and
+"""The claims engine's statistics (curvrobust.claims.stats) against scipy and statsmodels, and
 calibrated by simulation: seed and image noise drawn as in the studies' runs, the verdicts'
 error rates counted over many draws (the Monte Carlo error is stated with each check)."""
 
@@ -10,23 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from curvrobust.claims_stats import (
-    MIN_RANK_MODELS,
-    Inference,
-    benjamini_hochberg,
-    equivalence_power,
-    holds_probability,
-    image_se,
-    judge_directional,
-    judge_equivalent,
-    mcnemar_exact,
-    minimum_detectable_effect,
-    p_beyond,
-    per_seed_effects,
-    shared_image_var,
-    spearman_permutation,
-    two_way_inference,
-)
+from curvrobust.claims.stats import (MIN_RANK_MODELS, Inference, benjamini_hochberg,
+    equivalence_power, holds_probability, image_se, judge_directional, judge_equivalent,
+    mcnemar_exact, minimum_detectable_effect, p_beyond, per_seed_effects, shared_image_var,
+    spearman_permutation, two_way_inference)
 
 
 def inference(effect, se, df=10.0, seeds=3, images=400, borrowed=""):

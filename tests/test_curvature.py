@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curvrobust.curvature import (input_grad_norm, logit_margin, sam_loss_increase,
-                                  sam_loss_increase_per_example)
+from curvrobust.curvature.statistics import (input_grad_norm, logit_margin, sam_loss_increase,
+    sam_loss_increase_per_example)
 from curvrobust.models import build_model
 
 

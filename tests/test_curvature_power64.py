@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curvrobust.curvature import (ce_input_hessian_top_eig_power, input_hvp,
-                                  margin_input_hessian_top_eig_power)
+from curvrobust.curvature.statistics import (ce_input_hessian_top_eig_power, input_hvp,
+    margin_input_hessian_top_eig_power)
 
 TARGET_MARGINS = (5.0, 16.0, 20.0, 40.0, 80.0)
 SHAPE = (1, 4, 4)

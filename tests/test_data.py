@@ -10,8 +10,8 @@ import pytest
 import torch
 from pathlib import Path
 
-from curvrobust import data
-from curvrobust.data import DATASETS, DataFetchError, fetch_dataset, load_split, with_md5
+from curvrobust.data import sources as data
+from curvrobust.data.sources import DATASETS, DataFetchError, fetch_dataset, load_split, with_md5
 
 RAW_FILES = list(DATASETS["mnist"].md5)
 

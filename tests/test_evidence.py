@@ -1,4 +1,4 @@
-"""Publishing (curvrobust.evidence): the evidence survives the trip through its files bit for bit
+"""Publishing (curvrobust.claims.publish): the evidence survives the trip through its files bit for bit
 (so re-judging it gives the published verdicts), a changed number or verdict is found, the run
 ledger's wall time, and the page's headline rows come from the rows it is given."""
 
@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from curvrobust import claims, evidence
+from curvrobust.claims.judge import judge_all
+from curvrobust.claims.render import claims_frame
+from curvrobust.claims import publish as evidence
 from curvrobust.plans.base import make_claim
 
 
@@ -47,7 +49,7 @@ def test_published_evidence_rejudges_to_the_same_rows(tmp_path):
     cl = [_claim("000-a"), _claim("000-b", headline=False)]
     ev = {"000-a": _evidence(rng), "000-b": _evidence(rng)}
     stats = {"seed": 0, "level": 0.95}
-    rows = claims.judge_all(cl, ev, **stats)
+    rows = judge_all(cl, ev, **stats)
     evidence.write_study_evidence(tmp_path / "s.json", tmp_path / "s.npz", "study000", cl, ev,
                                   stats)
     doc = evidence.read_study_evidence(tmp_path / "s.json", tmp_path / "s.npz")
@@ -85,7 +87,7 @@ def test_ledger_sums_closed_invocations_and_the_open_one_until_now(tmp_path):
 def test_page_shows_each_headline_with_its_numbers_and_provenance():
     rng = np.random.default_rng(2)
     cl = [_claim("000-a"), _claim("000-b", headline=False)]
-    rows = claims.judge_all(cl, {"000-a": _evidence(rng), "000-b": _evidence(rng)})
+    rows = judge_all(cl, {"000-a": _evidence(rng), "000-b": _evidence(rng)})
     prov = dict(git={"commit": "abc123", "dirty": False}, fingerprint="f" * 64,
                 configfiles=["config.yaml", "configs/evidence.yaml"],
                 machine=dict(cores=2, cpu="cpu", threads_per_job=1, device="cpu", gpu="",
@@ -116,9 +118,9 @@ def test_rejudging_a_published_page_rewrites_it_without_the_results(tmp_path):
     folder.mkdir()
     evidence.write_study_evidence(folder / "study000.json", folder / "study000.npz", "study000",
                                   cl, ev, {"seed": 0, "level": 0.95}, ["a deviation"])
-    rows = claims.judge_all(cl, ev)
+    rows = judge_all(cl, ev)
     stale = [dict(r, verdict="holds", effect=1.0) for r in rows]   # as an older engine said
-    claims.claims_frame(stale).to_csv(folder / "claims.csv", index=False)
+    claims_frame(stale).to_csv(folder / "claims.csv", index=False)
     (folder / "power.csv").write_text("id,seeds_needed\n")
     prov = dict(git={"commit": "old", "dirty": False}, fingerprint="f", configfiles=["c"],
                 machine=dict(cores=2, cpu="c", threads_per_job=1, device="cpu", gpu="",

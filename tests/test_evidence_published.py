@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from plans.dag_records import load_preset
 
-from curvrobust import evidence
+from curvrobust.claims import publish as evidence
 from curvrobust.plans.publish import fingerprint
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from curvrobust import forecast
-from curvrobust.forecast import CostTable, Job
+from curvrobust.workflow import forecast
+from curvrobust.workflow.forecast import CostTable, Job
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import curvrobust.haat
-from curvrobust import attacks  # importing it registers every attack, "haat" too
-from curvrobust.haat import (HVP_METHODS, haat, haat_trace, hvp_relative_error,
-                             input_hvp_batch, input_loss_grad, power_iteration)
+import curvrobust.attacks.second_order
+from curvrobust import attacks
+from curvrobust.attacks.second_order import (HVP_METHODS, haat, haat_trace, hvp_relative_error,
+    input_hvp_batch, input_loss_grad, power_iteration)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -328,13 +328,13 @@ def _count_hvps(monkeypatch) -> list[torch.Tensor]:
     """Spy on the module's Hessian-vector products: returns the list of directions they were
     called with (in order), the products themselves unchanged."""
     calls: list[torch.Tensor] = []
-    real = curvrobust.haat.input_hvp_batch
+    real = curvrobust.attacks.second_order.input_hvp_batch
 
     def spy(model, x, y, u, *args, **kwargs):
         calls.append(u.detach().clone())
         return real(model, x, y, u, *args, **kwargs)
 
-    monkeypatch.setattr(curvrobust.haat, "input_hvp_batch", spy)
+    monkeypatch.setattr(curvrobust.attacks.second_order, "input_hvp_batch", spy)
     return calls
 
 
@@ -439,7 +439,7 @@ def test_raw_start_is_the_same_direction_and_less_rounding_noise(cnn, smooth):
     model, x, y = smooth
     u0 = torch.randn(x.shape, generator=torch.Generator().manual_seed(8), dtype=x.dtype)
     g = input_loss_grad(model, x, y)
-    hvp = curvrobust.haat._hvp_at(model, x, y, g, "exact", 1e-6)
+    hvp = curvrobust.attacks.second_order._hvp_at(model, x, y, g, "exact", 1e-6)
     for k in (1, 4):
         a, da = power_iteration(hvp, u0, k)
         b, db = power_iteration(hvp, u0, k, raw_start=True)
@@ -541,7 +541,7 @@ def test_convergence_trace_rows(smooth):
     batches = [(x[:2], y[:2]), (x[2:], y[2:])]
     adversary = {"kind": "haat", "eps": 0.5, "steps": 2, "step_size": 0.05, "k": 99,
                  "xi": 1e-6, "hvp": "fd", "w2": 1.5}
-    rows = curvrobust.haat.convergence_trace(model, batches, 0.1, adversary, ks=[1, 3],
+    rows = curvrobust.attacks.second_order.convergence_trace(model, batches, 0.1, adversary, ks=[1, 3],
                                              methods=["fd", "exact"], seed=7, tol=0.1)
     assert len(rows) == 2 * 2 * (1 + 3)
     for r in rows:
@@ -581,7 +581,7 @@ def test_eigenvector_alignment_exact_converges_and_matches_dense(smooth):
     dense Hessian's top eigenvector; forward differences with a float64 ξ are as good."""
     model, x, y = smooth
     # one example's two top eigenvalues are 2 % apart: many steps are needed
-    rows = curvrobust.haat.eigenvector_alignment(model, x, y, ks=[1, 3, 600],
+    rows = curvrobust.attacks.second_order.eigenvector_alignment(model, x, y, ks=[1, 3, 600],
                                                  methods=["exact", "fd"], xi=1e-7,
                                                  ref_steps=2000, seed=0)
     by = {(r["method"], r["k"]): r for r in rows}

@@ -254,15 +254,59 @@ def test_no_import_cycles():
 
 
 def test_import_graph_layering():
-    """The layering the refactor set up: the shared helpers import no analysis module."""
+    """The layering the refactors set up: shared helpers import no analysis module, the attack
+    families do not import each other's runner, curvature statistics import no attack."""
     graph = import_graph(package_modules())
-    assert set(graph[f"{PKG}.inference"]) == set()
-    assert set(graph[f"{PKG}.attackbase"]) == set()
-    for mod in ("haat", "pga", "autoattack"):
-        assert f"{PKG}.attacks" not in graph[f"{PKG}.{mod}"], mod
-    for mod in ("curvature", "surfaces"):
-        assert not {f"{PKG}.attacks", f"{PKG}.regimes"} & set(graph[f"{PKG}.{mod}"]), mod
-    assert f"{PKG}.haat" in graph[f"{PKG}.attacks"]
+    assert set(graph[f"{PKG}.models.inference"]) == set()
+    assert set(graph[f"{PKG}.attacks.base"]) == {f"{PKG}._checks"}
+    assert set(graph[f"{PKG}._checks"]) == set()
+    for mod in ("second_order", "pga_dynamics", "autoattack", "random_search"):
+        assert not {f"{PKG}.attacks", f"{PKG}.attacks.gradient",
+                    f"{PKG}.attacks.outcomes"} & set(graph[f"{PKG}.attacks.{mod}"]), mod
+    for mod in ("statistics", "surfaces"):
+        assert not {m for m in graph[f"{PKG}.curvature.{mod}"]
+                    if m.startswith((f"{PKG}.attacks", f"{PKG}.training"))}, mod
+    assert f"{PKG}.attacks.second_order" in graph[f"{PKG}.attacks"]
+
+
+# The package's top level: the subpackages by concern and these few shared modules.
+SHARED_MODULES = {"__init__.py", "_checks.py", "seeds.py", "utils.py"}
+SUBPACKAGES = {"attacks", "claims", "curvature", "data", "evaluation", "models", "optim",
+               "plans", "reference", "reports", "training", "workflow"}
+
+
+def test_package_top_level():
+    top = {p.name for p in PKG_DIR.iterdir() if p.name != "__pycache__"}
+    assert {p for p in top if p.endswith(".py")} == SHARED_MODULES
+    dirs = {p.name for p in PKG_DIR.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert dirs == SUBPACKAGES
+    assert top == SHARED_MODULES | SUBPACKAGES
+    for d in dirs:
+        assert (PKG_DIR / d / "__init__.py").is_file(), d
+
+
+def _loads(modules: list[str]) -> set[str]:
+    """Which of torch, pandas and numpy importing `modules` loads (a fresh interpreter)."""
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(' '.join(p for p in ('torch', 'pandas', 'numpy') if p in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+def test_plans_import_neither_torch_nor_pandas():
+    plans = [m for m in package_modules() if m.startswith(f"{PKG}.plans")]
+    assert not _loads(plans)
+
+
+@pytest.mark.parametrize("module", [f"{PKG}.reports.study00{i}" for i in range(4)]
+                         + [f"{PKG}.reports.robustness", f"{PKG}.evaluation.outcomes",
+                            f"{PKG}.claims", f"{PKG}.claims.power"])
+def test_reading_results_needs_no_torch(module):
+    """Tables, claims and the worst case read result files: none of them loads torch."""
+    assert "torch" not in _loads([module])
 
 
 def test_no_private_names_across_modules():
@@ -331,3 +375,15 @@ def test_torchattacks_is_an_extra_not_a_dependency():
     assert "torchattacks" not in {_requirement_name(r) for r in project["dependencies"]}
     assert "torchattacks" in {_requirement_name(r)
                               for r in project["optional-dependencies"]["reference"]}
+
+
+def test_paths_to_the_checkout_survive_the_package_layout():
+    """Modules that find the repository from their own file (the job's git provenance, the
+    forecast's reference costs, the schema) point at it."""
+    from curvrobust.plans import code, config
+    from curvrobust.workflow import forecast, jobs
+
+    assert (jobs.REPO / "Snakefile").is_file()
+    assert forecast.REFERENCE.is_file()
+    assert config.SCHEMA.is_file()
+    assert (code.LIB / PKG / "__init__.py").is_file() and code.SCRIPTS.is_dir()

@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curvrobust.curvature import (ce_input_hessian_spectrum_exact, ce_input_hessian_top_eig_power,
-                                  hessian_zero_fraction, input_hvp, is_piecewise_linear,
-                                  jacobian_stats, logit_input_jacobian, logit_margin,
-                                  margin_input_grad, margin_input_hessian_top_eig_power,
-                                  robustness_indicator)
+from curvrobust.curvature.statistics import (ce_input_hessian_spectrum_exact,
+    ce_input_hessian_top_eig_power, hessian_zero_fraction, input_hvp, is_piecewise_linear,
+    jacobian_stats, logit_input_jacobian, logit_margin, margin_input_grad,
+    margin_input_hessian_top_eig_power, robustness_indicator)
 from curvrobust.models import build_model
 
 C, SHAPE = 4, (1, 6, 6)

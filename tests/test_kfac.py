@@ -13,7 +13,7 @@ from torch import nn
 
 from curvrobust.models import build_model
 from curvrobust.optim import KFAC, GaussNewton, flatten
-from curvrobust.train import TrainSpec, make_stepper, train
+from curvrobust.training.loop import TrainSpec, make_stepper, train
 
 curvlinops = pytest.importorskip("curvlinops")
 

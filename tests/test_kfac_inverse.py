@@ -1,4 +1,4 @@
-"""K-FAC's damped inverse on singular Kronecker factors (curvrobust.kfac_inverse): the factors of a
+"""K-FAC's damped inverse on singular Kronecker factors (curvrobust.optim.kfac_inverse): the factors of a
 wide layer are rank-deficient when the batch is smaller than its input, where float32 `eigh`
 returns negative eigenvalues, or NaN on some CPUs. Checked against a dense float64 solve with the
 same factors (curvlinops' forward K-FAC product, no eigendecomposition), on any CPU: the NaN is
@@ -15,7 +15,7 @@ from curvrobust.models import build_model
 from curvrobust.optim import KFAC, flatten
 
 curvlinops = pytest.importorskip("curvlinops")
-kfac_inverse = pytest.importorskip("curvrobust.kfac_inverse")
+kfac_inverse = pytest.importorskip("curvrobust.optim.kfac_inverse")
 from curvlinops import KFACInverseLinearOperator, KFACLinearOperator  # noqa: E402
 
 Float64KFACInverse, psd_eigh = kfac_inverse.Float64KFACInverse, kfac_inverse.psd_eigh

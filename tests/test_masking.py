@@ -1,4 +1,4 @@
-"""Gradient-masking checks (curvrobust.masking): for every check a small model built to fail it
+"""Gradient-masking checks (curvrobust.evaluation.masking): for every check a small model built to fail it
 is flagged with that check, and an ordinarily trained model passes them all; the suite's rows,
 the probe, the transfer crafting and the validity gate against independent computations."""
 
@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from curvrobust.attacks import OUTCOME_COLUMNS, cw, fgsm, pgd
-from curvrobust.inference import decision_margin
-from curvrobust.masking import (CHECK_KINDS, LIMIT_DEFAULTS, MASKING_CHECKS, SUITE_DEFAULTS,
-                                craft_transfer, failed_checks, flags_by_kind, gradient_probe,
-                                masking_checks, model_validity, robust_suite, suite_settings)
+from curvrobust.models.inference import decision_margin
+from curvrobust.evaluation.masking import (CHECK_KINDS, LIMIT_DEFAULTS, MASKING_CHECKS,
+    SUITE_DEFAULTS, craft_transfer, failed_checks, flags_by_kind, gradient_probe, masking_checks,
+    model_validity, robust_suite, suite_settings)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -453,7 +453,7 @@ def test_adopted_outcomes_stand_for_the_stage_and_spare_its_attack(mlp, monkeypa
     """A study's cascade survivors (``adopted``): the suite's AutoAttack and Square rows there
     say attacked, not broken, with the study's margin, and those images never reach the
     attacks; images a white-box stage broke or the suite skips take no adopted row."""
-    import curvrobust.masking as masking
+    import curvrobust.evaluation.masking as masking
 
     model, x, y, index, s = mlp
     eps = 0.02  # small enough that several images survive every stage

@@ -1,4 +1,4 @@
-"""The checks on a 10-class CNN (curvrobust.masking): a healthy model passes every masking
+"""The checks on a 10-class CNN (curvrobust.evaluation.masking): a healthy model passes every masking
 check and converges under the default suite; a PGD with too few steps, and a model whose
 confident logits distort the float32 cross-entropy gradient, are flagged for convergence and
 not for masking.
@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from curvrobust.inference import decision_margin
-from curvrobust.masking import (flags_by_kind, gradient_probe, masking_checks, robust_suite,
-                                suite_settings)
-from curvrobust.robust import worst_case_images
+from curvrobust.models.inference import decision_margin
+from curvrobust.evaluation.masking import (flags_by_kind, gradient_probe, masking_checks,
+    robust_suite, suite_settings)
+from curvrobust.evaluation.outcomes import worst_case_images
 from test_masking import Scaled
 
 pytestmark = pytest.mark.usefixtures("one_thread")

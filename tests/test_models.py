@@ -2,8 +2,8 @@ import math
 
 import torch
 
-from curvrobust.models import (build_model, count_parameters, lecun_normal_, load_model,
-                               save_checkpoint)
+from curvrobust.models import build_model, count_parameters, load_model, save_checkpoint
+from curvrobust.models.networks import lecun_normal_
 
 
 def test_study_cnn_has_6794_parameters_and_shapes():
@@ -168,7 +168,7 @@ def test_resnet18_cifar_checkpoint_roundtrip_with_batchnorm_buffers(tmp_path):
 
 import pytest  # noqa: E402
 
-from curvrobust.models import TwoLayerNet, make_activation  # noqa: E402
+from curvrobust.models.networks import TwoLayerNet, make_activation
 
 
 @pytest.mark.usefixtures("one_thread")

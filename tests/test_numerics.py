@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from curvrobust.curvature import (ce_input_hessian_top_eig_power, input_grad_norm,
-                                  robustness_indicator, sam_loss_increase,
-                                  sam_loss_increase_per_example)
+from curvrobust.curvature.statistics import (ce_input_hessian_top_eig_power, input_grad_norm,
+    robustness_indicator, sam_loss_increase, sam_loss_increase_per_example)
 from curvrobust.optim import GaussNewton, StructureError
 from dense_ggn import independent_ggn_and_grad
 

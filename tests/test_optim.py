@@ -10,17 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from curvrobust.models import build_model
-from curvrobust.optim import (
-    GaussNewton,
-    StructureError,
-    dense_direction,
-    dense_ggn,
-    ggn_vector_product,
-    softmax_hessian_factor,
-    structured_jacobian,
-    structured_supported,
-    trainable_params,
-)
+from curvrobust.optim import (GaussNewton, StructureError, dense_ggn, ggn_vector_product,
+    trainable_params)
+from curvrobust.optim.gauss_newton import (dense_direction, softmax_hessian_factor,
+    structured_jacobian, structured_supported)
 
 from dense_ggn import independent_ggn_and_grad
 

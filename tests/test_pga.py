@@ -8,11 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from curvrobust.models import TwoLayerNet
-from curvrobust.pga import (PGAResult, binary_pair, converged_maxima, converged_starts,
-                            iters_to_climb_fraction, iters_to_loss_tol, local_maxima_stats,
-                            never_climbs, pga,
-                            pga_example_rows, pga_trace_rows, project, quadratic_loss)
+from curvrobust.models.networks import TwoLayerNet
+from curvrobust.attacks.pga_dynamics import (PGAResult, binary_pair, converged_maxima,
+    converged_starts, iters_to_climb_fraction, iters_to_loss_tol, local_maxima_stats,
+    never_climbs, pga, pga_example_rows, pga_trace_rows, project, quadratic_loss)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -361,7 +360,7 @@ def _binary_data(n, d, seed):
 
 
 def test_adversarial_train_at_eps_zero_is_plain_sgd():
-    from curvrobust.pga import adversarial_train
+    from curvrobust.attacks.pga_dynamics import adversarial_train
 
     x, y = _binary_data(24, 5, 0)
     torch.manual_seed(0)
@@ -385,7 +384,7 @@ def test_adversarial_train_at_eps_zero_is_plain_sgd():
 
 
 def test_adversarial_train_lowers_robust_loss_and_is_seeded():
-    from curvrobust.pga import adversarial_train
+    from curvrobust.attacks.pga_dynamics import adversarial_train
 
     x, y = _binary_data(64, 6, 1)
     xt, yt = _binary_data(32, 6, 2)
@@ -545,7 +544,7 @@ def test_inverse_square_lr_makes_scale_s_the_unit_scale_from_scaled_weights(norm
     """No bias, ReLU: f(s·x; W) = f(x; s·W), and SGD on W with lr/s² moves V = s·W by lr. So
     adversarial training at input scale s (ε, data range and PGA step × s, lr / s²) from W₀ is the
     run at scale 1 from s·W₀: every robust batch loss equal, final W times s equal."""
-    from curvrobust.pga import adversarial_train
+    from curvrobust.attacks.pga_dynamics import adversarial_train
 
     s = 4.0
     x, _ = _binary_data(32, 10, 7)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from curvrobust import plots
+from curvrobust.reports import plots
 
 
 def _trace() -> pd.DataFrame:

@@ -11,8 +11,8 @@ import torch
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
-from curvrobust import plots
-from curvrobust.surfaces import grid
+from curvrobust.reports import plots
+from curvrobust.curvature.surfaces import grid
 
 
 def _saved(fig, tmp_path, name):

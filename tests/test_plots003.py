@@ -11,8 +11,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
-from curvrobust import plots
-from curvrobust.tables import mean_ci
+from curvrobust.reports import plots
+from curvrobust.reports.tables import mean_ci
 
 SCALES = (0.25, 1.0, 4.0)
 

@@ -1,4 +1,4 @@
-"""The independent referee (curvrobust.referee): the official AutoAttack (``pyautoattack``, the
+"""The independent referee (curvrobust.evaluation.referee): the official AutoAttack (``pyautoattack``, the
 authors' fra31/auto-attack, no torchattacks code) against the project's worst case.
 
 The model is a small CNN trained here for about a second on SYNTHETIC test data: ten classes of
@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from curvrobust.referee import compare_robust, official_autoattack
+from curvrobust.evaluation.referee import compare_robust, official_autoattack
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -115,12 +115,12 @@ def test_compare_robust_counts_both_disagreements():
 
 
 def test_official_autoattack_breaks_at_most_two_images_the_project_calls_robust(trained):
-    """The referee: the project's worst case (curvrobust.masking.robust_suite at its default
+    """The referee: the project's worst case (curvrobust.evaluation.masking.robust_suite at its default
     settings) may not call robust more than 2 of 200 images that the official AutoAttack
     breaks."""
     _official()
-    from curvrobust.masking import robust_suite
-    from curvrobust.robust import worst_case_images
+    from curvrobust.evaluation.masking import robust_suite
+    from curvrobust.evaluation.outcomes import worst_case_images
 
     model, x, y = trained
     index = torch.arange(N_IMAGES)

@@ -13,11 +13,11 @@ from torch import nn
 from torch.func import functional_call, jacrev
 
 from curvrobust import attacks
-from curvrobust.inference import decision_margin, eval_mode
+from curvrobust.models.inference import decision_margin, eval_mode
 from curvrobust.models import build_model
-from curvrobust.regimes import (Objective, ce_grad_penalty, eps_ramp_fraction,
-                                margin_grad_penalty)
-from curvrobust.train import FirstOrder, make_stepper
+from curvrobust.training.regimes import (Objective, ce_grad_penalty, eps_ramp_fraction,
+    margin_grad_penalty)
+from curvrobust.training.loop import FirstOrder, make_stepper
 
 NORMS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
 
@@ -310,7 +310,7 @@ def test_haat_regime_uses_the_run_seed_and_eval_mode():
     """HAAT adversarial training (study 001): the adversary is the registered attack with its
     noise (every power iteration's random start) from the run-seed generator, made with the
     model in eval mode (BatchNorm uses its running statistics), the loss in train mode."""
-    from curvrobust.haat import haat
+    from curvrobust.attacks.second_order import haat
     from curvrobust.seeds import derive_seed
 
     torch.manual_seed(0)

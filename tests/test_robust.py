@@ -1,6 +1,6 @@
 """Per-image attack outcomes on the shared subsets, the worst case over attacks, the Square
-attack and the per-image rows of the checkpoint evaluation (curvrobust.robust, attacks,
-autoattack, checkpoint_eval)."""
+attack and the per-image rows of the checkpoint evaluation (curvrobust.evaluation.outcomes,
+curvrobust.attacks, curvrobust.attacks.autoattack, curvrobust.evaluation.checkpoints)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import pytest
 import torch
 from torch import nn
 
-from curvrobust import checkpoint_eval
+from curvrobust.evaluation import checkpoints as checkpoint_eval
 from curvrobust.attacks import (ATTACKS, OUTCOME_COLUMNS, attack_success_table, pgd, run_attack,
-                                square)
-from curvrobust.autoattack import autoattack_eval, cascade_outcomes, subset_indices
-from curvrobust.inference import decision_margin
-from curvrobust.robust import (REQUIRED_ATTACKS, attack_outcomes, eval_subset, read_outcomes, select_subset,
-                               summarise_outcomes, worst_case)
+    square)
+from curvrobust.attacks.autoattack import autoattack_eval, cascade_outcomes, subset_indices
+from curvrobust.models.inference import decision_margin
+from curvrobust.evaluation.outcomes import REQUIRED_ATTACKS, read_outcomes, worst_case
+from curvrobust.attacks.outcomes import attack_outcomes, summarise_outcomes
+from curvrobust.data.subsets import eval_subset, select_subset
 from curvrobust.utils import write_csv
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -442,7 +443,7 @@ def test_evaluate_checkpoint_writes_pgd_and_cascade_rows(tmp_path, monkeypatch):
 def test_settled_images_are_those_a_study_broke_or_does_not_cover():
     """evaluate_model leaves to the studies' attacks the images one of them broke, and those
     outside the images every study attack covers (the worst case's images)."""
-    from curvrobust.evaluation import settled_images
+    from curvrobust.evaluation.robustness import settled_images
 
     rows = [_row("fgsm_paper", 0.1, i, 1, int(i == 2)) for i in range(6)]
     rows += [_row("apgd-ce", 0.1, i, 1, int(i == 3)) for i in range(4)]   # covers 0..3
@@ -460,7 +461,7 @@ def test_adopted_cascade_is_the_study_cascades_survivors_with_their_margins():
     broken by none) stand for the suite's AutoAttack and Square stages, each with that stage's
     margin; an image a stage broke, one outside the rows, another ε, or rows missing a stage
     give no adopted outcome."""
-    from curvrobust.evaluation import CASCADE_STAGES, adopted_cascade
+    from curvrobust.evaluation.robustness import CASCADE_STAGES, adopted_cascade
 
     rows = []
     for k, name in enumerate(CASCADE_STAGES):

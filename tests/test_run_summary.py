@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from curvrobust import run_summary as rs
-from curvrobust.jobs import done_line, failure_report
+from curvrobust.workflow import run_summary as rs
+from curvrobust.workflow.jobs import done_line, failure_report
 
 TRANSCRIPT = """\
 Building DAG of jobs...
@@ -133,7 +133,7 @@ def test_done_line_and_failure_report(tmp_path):
 JOB = textwrap.dedent("""
     import sys
     from types import SimpleNamespace
-    from curvrobust.jobs import start_job
+    from curvrobust.workflow.jobs import start_job
 
     out, log = sys.argv[1], sys.argv[2]
     smk = SimpleNamespace(log=[log], output=[out], params={"eps": 0.1}, threads=1,

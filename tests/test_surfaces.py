@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from curvrobust.surfaces import (filter_normalized_direction, grid, input_direction,
-                                 input_surface, load_surfaces, param_surface, save_surfaces)
+from curvrobust.curvature.surfaces import (filter_normalized_direction, grid, input_direction,
+    input_surface, load_surfaces, param_surface, save_surfaces)
 
 C, SHAPE = 4, (1, 8, 8)
 

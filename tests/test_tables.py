@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curvrobust import tables
+from curvrobust.reports import tables
 from curvrobust.reference import load_reference
 
 

@@ -2,9 +2,9 @@ import pandas as pd
 import pytest
 import torch
 
-from curvrobust.train import (TrainSpec, batch_orders, checkpoint_epochs, closest_checkpoint,
-                              cyclic_lr, first_crossing, init_model, make_stepper,
-                              match_train_accuracy, match_train_loss, train)
+from curvrobust.training.loop import (TrainSpec, batch_orders, checkpoint_epochs,
+    closest_checkpoint, cyclic_lr, first_crossing, init_model, make_stepper, match_train_accuracy,
+    match_train_loss, train)
 
 
 def _data(n=300, seed=0):
@@ -350,7 +350,7 @@ def _ramp_recipe(adversary):
 def test_train_ramps_the_adversarys_eps_per_step(tmp_path, monkeypatch):
     """eps_ramp_epochs 1.5 over 2 epochs of 4 steps: the k-th step attacks at
     eps·min(1, k / 6) with the step size scaled alike, the full eps from step 6 on."""
-    from curvrobust.regimes import Objective
+    from curvrobust.training.regimes import Objective
 
     used = []
     attack_params = Objective.attack_params

@@ -1,4 +1,4 @@
-"""Tests for curvrobust.variants: clean / label_poison / input_scale variants on fake MNIST."""
+"""Tests for curvrobust.data.variants: clean / label_poison / input_scale variants on fake MNIST."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ import json
 import pytest
 import torch
 
-from curvrobust.data import load_split
+from curvrobust.data.sources import load_split
 from curvrobust.utils import sha256_file
-from curvrobust.variants import (
-    load_variant,
-    load_variant_manifest,
-    make_variant,
-    poison_labels,
-    validate_variant_spec,
-)
+from curvrobust.data.variants import (load_variant, load_variant_manifest, make_variant,
+    poison_labels, validate_variant_spec)
 
 POISON = {"kind": "label_poison", "fraction": 0.1}
 
@@ -196,7 +191,7 @@ def test_load_variant_detects_tampering(fake_mnist_root, tmp_path):
 def fake_cifar10_root(tmp_path, write_fake_cifar10, monkeypatch):
     """A raw_root with a fake CIFAR-10 (5 x 20 train, 20 test) in torchvision's layout, and the
     registry's "cifar10" spec pointed at the fake files' MD5s (make_variant takes no spec)."""
-    from curvrobust import data
+    from curvrobust.data import sources as data
 
     fake = write_fake_cifar10(tmp_path / "raw_cifar10", n_per_batch=20, n_test=20, seed=0)
     monkeypatch.setitem(

@@ -118,7 +118,7 @@ def test_a_failing_job_shows_its_log_path_and_last_lines(smoke_run):
     bad["variants"]["huge"] = {"kind": "clean", "subset": {"train": 10_000_000}}
     (work / "huge.yaml").write_text(yaml.safe_dump(bad))
     cmd = (f"{sys.executable} -m snakemake --configfile huge.yaml --cores 1 "
-           f"results/data/mnist/huge/train.pt 2>&1 | {sys.executable} -m curvrobust.run_summary "
+           f"results/data/mnist/huge/train.pt 2>&1 | {sys.executable} -m curvrobust.workflow.run_summary "
            "--filter")
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=work, capture_output=True,
                           text=True, timeout=600)
@@ -216,7 +216,7 @@ def test_smoke_robust_evaluation(smoke_run):
     """Per-image outcomes on the shared subset, one summary and masking-report row per model in
     scope, the worst case beside the study's numbers in the tables."""
     from curvrobust import plans
-    from curvrobust.robust import eval_subset
+    from curvrobust.data.subsets import eval_subset
 
     work, cfg = smoke_run
     checked = plans.check_config(yaml.safe_load(yaml.safe_dump(cfg)))
@@ -621,7 +621,7 @@ def test_changed_optimizer_hyperparameter_retrains_only_that_optimizer(smoke_run
 
 def test_edited_plotting_code_reruns_only_figures(smoke_run):
     work, _ = smoke_run
-    plots = work / "lib" / "curvrobust" / "plots.py"
+    plots = work / "lib" / "curvrobust" / "reports" / "plots.py"
     st, text = plots.stat(), plots.read_text()
     try:
         # a real edit: Snakemake checksums small inputs, so touching alone reruns nothing
@@ -689,6 +689,8 @@ def test_job_logs_record_provenance(smoke_run):
     mdir = work / "results/models/mnist/clean/cnn_gn/seed42"
     side = json.loads((mdir / "model.pt.prov.json").read_text())
     assert side["params_sha256"] == prov["params_sha256"] and side["wall_time_s"] > 0
+    from curvrobust.utils import sha256_file
+    assert side["sha256"] == sha256_file(mdir / "model.pt")   # what the loaders check
     assert (mdir / "checkpoints.prov.json").is_file()
     assert (work / "results/study000/mnist/table1_fgsm_clean.csv.prov.json").is_file()
 
@@ -707,3 +709,48 @@ def test_config_without_study003_schedules_none_of_it(smoke_run):
         "make_table_study003", "plot_figure_study003"}
     jobs = _changed_config(work, cfg, lambda c: c["studies"].pop("study003"), "--forceall")
     assert jobs and not study003_rules(jobs), jobs
+
+
+def test_edited_study_report_reruns_only_that_studys_jobs(smoke_run):
+    """Judging one study's claims imports only that study's report: an edit to study 003's
+    reruns its tables, figures and claims, and the page of every study's claims, nothing
+    else."""
+    work, _ = smoke_run
+    report = work / "lib" / "curvrobust" / "reports" / "study003.py"
+    st, text = report.stat(), report.read_text()
+    try:
+        report.write_text(text + "\n# edited\n")
+        proc = run_snakemake(work, "--configfile", "smoke.yaml", "-n", "--cores", "1")
+        counts = job_counts(proc.stdout)
+        assert counts.get("judge_claims") == 1, counts
+        assert counts.get("make_table_study003") and counts.get("plot_figure_study003"), counts
+        assert set(counts) == {"make_table_study003", "plot_figure_study003", "judge_claims",
+                               "make_claims_report", "all"}, counts
+        assert "results/study003/claims.csv" in proc.stdout
+    finally:
+        report.write_text(text)
+        os.utime(report, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_truncated_model_fails_its_job_naming_the_file(smoke_run):
+    """A model truncated after its job wrote it: the job that loads it stops with the file,
+    the cause and the rebuild command, not a bare OSError from deep in torch. (Last in this
+    file: the failed job's outputs are restored afterwards.)"""
+    work, _ = smoke_run
+    model = work / "results/models/mnist/clean/cnn_adam/seed42/model.pt"
+    target = "results/attacks/mnist/clean/cnn_adam/seed42/final/fgsm_paper.csv"
+    keep = [model, *(work / target).parent.glob("fgsm_paper*")]
+    saved = {f: (f.read_bytes(), f.stat()) for f in keep}
+    try:
+        model.write_bytes(saved[model][0][: len(saved[model][0]) // 2])
+        proc = run_snakemake(work, "--configfile", "smoke.yaml", "--cores", "1", "--force",
+                             target, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert (f"{model.relative_to(work)}: this trained model is not the one its job wrote"
+                in out), out[-3000:]
+        assert f"rebuild it: snakemake --cores all --force {model.relative_to(work)}" in out
+    finally:
+        for f, (data, st) in saved.items():
+            f.write_bytes(data)
+            os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from curvrobust.data import DATASETS, fetch_dataset, with_md5
+from curvrobust.data.sources import DATASETS, fetch_dataset, with_md5
 from test_workflow import COPY, REPO, assert_tables_and_figures, run_snakemake
 
 pytestmark = pytest.mark.workflow

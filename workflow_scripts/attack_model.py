@@ -1,15 +1,15 @@
 """Snakemake adapter: attack one model with one attack spec on the shared test subset
 (rule attack_model): one row per ε (output csv) and one per attacked image and ε (output
-images; curvrobust.robust)."""
+images; curvrobust.attacks.outcomes on curvrobust.data.subsets)."""
 
 from pathlib import Path
 
 from curvrobust.attacks import OUTCOME_COLUMNS, attack_outcomes, summarise_outcomes
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.robust import select_subset
+from curvrobust.data.subsets import select_subset
 from curvrobust.utils import select_device, write_csv
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

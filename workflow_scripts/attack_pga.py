@@ -5,12 +5,12 @@ learning-rate scaling, rule attack_pga_trained)."""
 
 from pathlib import Path
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.pga import binary_pair, pga, pga_example_rows, pga_trace_rows
+from curvrobust.attacks.pga_dynamics import binary_pair, pga, pga_example_rows, pga_trace_rows
 from curvrobust.seeds import derive_seed
 from curvrobust.utils import select_device, write_csv
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

@@ -5,12 +5,12 @@ the Jacobian figure (rule compute_indicator)."""
 
 from pathlib import Path
 
-from curvrobust.curvature import margin_input_grad, robustness_indicator
-from curvrobust.jobs import start_job
+from curvrobust.curvature.statistics import margin_input_grad, robustness_indicator
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.subsets import select_subset
+from curvrobust.data.subsets import select_subset
 from curvrobust.utils import atomic_path, select_device, torch_save_atomic
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

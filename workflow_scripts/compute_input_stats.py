@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from curvrobust.jobs import start_job
-from curvrobust.curvature import input_grad_norm, logit_margin
+from curvrobust.workflow.jobs import start_job
+from curvrobust.curvature.statistics import input_grad_norm, logit_margin
 from curvrobust.models import load_model
 from curvrobust.utils import atomic_path, select_device
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

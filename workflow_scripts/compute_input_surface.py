@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.surfaces import grid, input_direction, input_surface, save_surfaces
+from curvrobust.curvature.surfaces import grid, input_direction, input_surface, save_surfaces
 from curvrobust.utils import select_device
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

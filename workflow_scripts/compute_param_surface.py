@@ -3,11 +3,11 @@ space (Li et al. 2018; study 002 fig 2) (rule compute_param_surface)."""
 
 from pathlib import Path
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.surfaces import grid, param_surface, save_surfaces
+from curvrobust.curvature.surfaces import grid, param_surface, save_surfaces
 from curvrobust.utils import select_device
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from curvrobust.jobs import start_job
-from curvrobust.curvature import sam_loss_increase, sam_loss_increase_per_example
+from curvrobust.workflow.jobs import start_job
+from curvrobust.curvature.statistics import sam_loss_increase, sam_loss_increase_per_example
 from curvrobust.models import load_model
 from curvrobust.utils import atomic_path, select_device
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

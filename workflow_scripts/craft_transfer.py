@@ -4,11 +4,11 @@ curvrobust.evaluation)."""
 
 from pathlib import Path
 
-from curvrobust.evaluation import make_transfer
-from curvrobust.jobs import start_job
+from curvrobust.evaluation.robustness import make_transfer
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
 from curvrobust.utils import select_device, torch_save_atomic
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

@@ -1,11 +1,11 @@
 """Snakemake adapter: evaluate one epoch-end checkpoint of a study-001 model on the shared,
 seeded test subset — clean accuracy, PGD accuracy and the AutoAttack-style cascade (output csv,
 one row) and their per-image outcomes (output images) (rule evaluate_checkpoint;
-curvrobust.checkpoint_eval)."""
+curvrobust.evaluation.checkpoints)."""
 
 from curvrobust.attacks import OUTCOME_COLUMNS
-from curvrobust.checkpoint_eval import evaluate_checkpoint
-from curvrobust.jobs import start_job
+from curvrobust.evaluation.checkpoints import evaluate_checkpoint
+from curvrobust.workflow.jobs import start_job
 from curvrobust.utils import select_device, write_csv
 
 log = start_job(snakemake)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
-from curvrobust.evaluation import evaluate_model
-from curvrobust.jobs import start_job
+from curvrobust.evaluation.robustness import evaluate_model
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
 from curvrobust.utils import select_device, write_csv, write_json_atomic
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 device = select_device(snakemake.params.device)

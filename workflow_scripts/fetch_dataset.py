@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from curvrobust.data import fetch_dataset
-from curvrobust.jobs import start_job
+from curvrobust.data.sources import fetch_dataset
+from curvrobust.workflow.jobs import start_job
 
 log = start_job(snakemake)
 dest = Path(snakemake.output.manifest).parent

@@ -3,8 +3,8 @@ shared by every input scale so that the scale is the only difference (rule init_
 
 import torch
 
-from curvrobust.data import get_spec
-from curvrobust.jobs import start_job
+from curvrobust.data.sources import get_spec
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import build_model, save_checkpoint
 from curvrobust.seeds import derive_seed
 

@@ -1,17 +1,18 @@
 """Snakemake adapter: results/claims.{csv,md}, every study's judged claims in one table, and
 results/power.{csv,md}, what it would take to decide them (rule make_claims_report;
-curvrobust.claims, curvrobust.claims_power)."""
+curvrobust.claims.render, curvrobust.claims.power)."""
 
 import json
 from collections import Counter
 from pathlib import Path
 
-from curvrobust import claims, claims_power
-from curvrobust.jobs import start_job
+from curvrobust.claims import power as claims_power
+from curvrobust.claims.render import write_claims
+from curvrobust.workflow.jobs import start_job
 
 log = start_job(snakemake)
 rows = [r for path in snakemake.input.studies for r in json.loads(Path(path).read_text())]
-claims.write_claims(rows, snakemake.output.csv, snakemake.output.md,
+write_claims(rows, snakemake.output.csv, snakemake.output.md,
                     deviations=snakemake.params.deviations)
 costs = claims_power.benchmark_costs(snakemake.params.benchmarks, snakemake.params.power)
 power = claims_power.power_table(rows, costs)

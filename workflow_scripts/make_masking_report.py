@@ -4,8 +4,8 @@
 import json
 from pathlib import Path
 
-from curvrobust import tables
-from curvrobust.jobs import start_job
+from curvrobust.reports import tables
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.robustness import masking_table, model_key
 
 log = start_job(snakemake)

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from curvrobust import tables
-from curvrobust.jobs import start_job
+from curvrobust.reports import tables
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study000 import make_table
 
 log = start_job(snakemake)

@@ -3,9 +3,9 @@
 The table is built by curvrobust.reports.study001.make_table; its display names and caption
 come from the plan's presentation (params.presentation)."""
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study001 import make_table
-from curvrobust.tables import write_table
+from curvrobust.reports.tables import write_table
 
 log = start_job(snakemake)
 p = snakemake.params

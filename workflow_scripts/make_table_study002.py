@@ -1,7 +1,7 @@
 """Snakemake adapter: render one of study 002's tables (rule make_table_study002)."""
 
-from curvrobust import tables
-from curvrobust.jobs import start_job
+from curvrobust.reports import tables
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study002 import make_table
 
 log = start_job(snakemake)

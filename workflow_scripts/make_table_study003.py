@@ -5,9 +5,9 @@ table_adversarial_training: the rate measures, robust training loss and test acc
 learning-rate scaling and input scale. Built by curvrobust.reports.study003; headings, caption
 and the measures' settings come from the plan through params."""
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study003 import make_table
-from curvrobust.tables import write_table
+from curvrobust.reports.tables import write_table
 
 log = start_job(snakemake)
 numeric, readable, caption = make_table(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from curvrobust.variants import make_variant
-from curvrobust.jobs import start_job
+from curvrobust.data.variants import make_variant
+from curvrobust.workflow.jobs import start_job
 
 log = start_job(snakemake)
 spec = dict(snakemake.params.spec)

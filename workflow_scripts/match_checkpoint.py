@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model
-from curvrobust.train import evaluate, match_train_accuracy, match_train_loss
+from curvrobust.training.loop import evaluate, match_train_accuracy, match_train_loss
 from curvrobust.utils import atomic_path, select_device, write_json_atomic
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 # checkpoint prefix -> (what is matched, matcher, column in epochs.csv / checkpoints.csv)
 MATCH = {"match": ("loss", match_train_loss, "train_loss"),

@@ -1,7 +1,7 @@
 """Snakemake adapter: render one of study 000's figures (rule plot_figure_study000)."""
 
-from curvrobust import plots
-from curvrobust.jobs import start_job
+from curvrobust.reports import plots
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study000_figures import make_figure
 
 log = start_job(snakemake)

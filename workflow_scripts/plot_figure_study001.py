@@ -3,8 +3,8 @@
 The figure is drawn by curvrobust.reports.study001_figures.make_figure; its display names and title
 come from the plan's presentation (params.presentation)."""
 
-from curvrobust import plots
-from curvrobust.jobs import start_job
+from curvrobust.reports import plots
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study001_figures import make_figure
 
 log = start_job(snakemake)

@@ -1,7 +1,7 @@
 """Snakemake adapter: draw one of study 002's figures (rule plot_figure_study002)."""
 
-from curvrobust import plots
-from curvrobust.jobs import start_job
+from curvrobust.reports import plots
+from curvrobust.workflow.jobs import start_job
 from curvrobust.reports.study002_figures import make_figure
 
 log = start_job(snakemake)

@@ -4,8 +4,8 @@ fig_pga_loss_curves, fig_iters_to_tolerance, fig_local_maxima (PGA against the i
 fig_adversarial_training, built by curvrobust.reports.study003_figures; titles, axis labels and the
 measures' settings come from the plan through params."""
 
-from curvrobust.jobs import start_job
-from curvrobust.plots import save_figure
+from curvrobust.workflow.jobs import start_job
+from curvrobust.reports.plots import save_figure
 from curvrobust.reports.study003_figures import make_figure
 
 log = start_job(snakemake)

@@ -1,5 +1,5 @@
 """Snakemake adapter: the published page and its files (rule publish_evidence;
-curvrobust.evidence). Writes each study's claims with the evidence judged, then renders the page
+curvrobust.claims.publish). Writes each study's claims with the evidence judged, then renders the page
 from the published files alone, re-judging that evidence: it stops if a verdict or number
 differs from the run's, so the published evidence is the evidence behind the verdicts."""
 
@@ -8,8 +8,9 @@ import shutil
 import time
 from pathlib import Path
 
-from curvrobust import evidence, forecast
-from curvrobust.jobs import git_state, start_job
+from curvrobust.claims import publish as evidence
+from curvrobust.workflow import forecast
+from curvrobust.workflow.jobs import git_state, start_job
 from curvrobust.reports import study000, study001, study002, study003
 from curvrobust.utils import atomic_path, write_json_atomic, write_text_atomic
 

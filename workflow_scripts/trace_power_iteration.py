@@ -2,10 +2,10 @@
 HAAT attack step for each k and Hessian-vector-product method, on seeded training batches of the
 model trained with that k (else the HAAT model; params.per_k) — and the finite-difference
 products' error against double backprop and alignment with the dominant eigenvector on the HAAT
-model (rule trace_power_iteration; curvrobust.power_trace)."""
+model (rule trace_power_iteration; curvrobust.curvature.power_trace)."""
 
-from curvrobust.jobs import start_job
-from curvrobust.power_trace import trace_power_iteration
+from curvrobust.workflow.jobs import start_job
+from curvrobust.curvature.power_trace import trace_power_iteration
 from curvrobust.utils import select_device, write_csv
 
 log = start_job(snakemake)

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from curvrobust.jobs import start_job
-from curvrobust.train import TrainSpec, train
+from curvrobust.workflow.jobs import start_job
+from curvrobust.training.loop import TrainSpec, train
 from curvrobust.utils import select_device, use_deterministic
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 use_deterministic(snakemake.params.deterministic)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from curvrobust.jobs import start_job
+from curvrobust.workflow.jobs import start_job
 from curvrobust.models import load_model, save_checkpoint
-from curvrobust.pga import adversarial_train, binary_pair
+from curvrobust.attacks.pga_dynamics import adversarial_train, binary_pair
 from curvrobust.seeds import derive_seed
 from curvrobust.utils import select_device, use_deterministic, write_csv
-from curvrobust.variants import load_variant
+from curvrobust.data.variants import load_variant
 
 log = start_job(snakemake)
 use_deterministic(snakemake.params.deterministic)

@@ -99,6 +99,67 @@ def sha256_file(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
 
 
+# ---- result files: their provenance sidecar, its digest, and clear errors when loading ----
+
+SIDECAR_SUFFIX = ".prov.json"
+
+
+class ResultFileError(ValueError):
+    """A result file is missing, unreadable, or not what its job wrote; the message names the
+    file, the cause and the command that rebuilds it."""
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """``<path>.prov.json``: the provenance a workflow job writes beside each output."""
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def rebuild_hint(path: str | os.PathLike) -> str:
+    return f"rebuild it: snakemake --cores all --force {path}"
+
+
+def check_result_file(path: str | os.PathLike, what: str = "result file") -> Path:
+    """`path`, after checking it exists and, when its provenance sidecar records the output's
+    sha256 (jobs record it when they write the output), that the bytes still match: a file
+    corrupted, truncated or replaced since its job wrote it is reported as such, not loaded.
+
+    Args:
+        path: the result file.
+        what: how the error names it ("trained model", "outcome file", …).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ResultFileError: the file is missing, or its digest differs from the recorded one
+            (the message names the file, the job's rule and the rebuild command).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ResultFileError(f"{p}: no such {what}; build it: snakemake --cores all {p}")
+    side = sidecar_path(p)
+    try:
+        prov = json.loads(side.read_text()) if side.is_file() else {}
+    except (OSError, ValueError):
+        prov = {}  # an unreadable sidecar says nothing about the file: the loader decides
+    recorded = prov.get("sha256") if isinstance(prov, dict) else None
+    if recorded:
+        got = sha256_file(p)
+        if got != recorded:
+            raise ResultFileError(
+                f"{p}: this {what} is not the one its job wrote (sha256 {got[:12]}…, "
+                f"recorded {recorded[:12]}… in {side} by rule {prov.get('rule')}): it was "
+                f"corrupted, truncated or replaced since; {rebuild_hint(p)}")
+    return p
+
+
+def unreadable(path: str | os.PathLike, what: str, exc: BaseException) -> ResultFileError:
+    """The error for a result file its loader cannot parse (truncated, or another format)."""
+    return ResultFileError(f"{path}: cannot read this {what} ({type(exc).__name__}: {exc}); "
+                           f"the file is truncated or not a {what}; {rebuild_hint(path)}")
+
+
 def sha256_tensor(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 

@@ -9,7 +9,7 @@ import pytest
 from dag_records import load_preset
 
 from curvrobust import plans
-from curvrobust.claims import validate_claims
+from curvrobust.claims.spec import validate_claims
 from curvrobust.plans import paths
 from curvrobust.plans.base import make_claim
 

@@ -24,11 +24,21 @@ STATISTICS = ["compute_input_stats", "compute_sharpness", "compute_indicator",
               "compute_param_surface", "compute_input_surface"]
 
 
-def modulefinder_closure(script: Path) -> set[str]:
-    """Library modules loaded by running `script`, as modulefinder sees them."""
+def modulefinder_closure(script: Path, *modules: str) -> set[str]:
+    """Library modules loaded by running `script` and importing `modules` (what it imports by
+    name at run time), as modulefinder sees them."""
     finder = modulefinder.ModuleFinder(path=[str(LIB)])
     finder.run_script(str(script))
+    for m in modules:
+        finder.import_hook(m)
     return {m for m in finder.modules if m == "curvrobust" or m.startswith("curvrobust.")}
+
+
+def by_name(job: dict, key: str) -> tuple[str, ...]:
+    """The modules a job's script imports by name: judge_claims, its study's report."""
+    if job["rule"] == "judge_claims":
+        return (f"curvrobust.reports.{Path(key).parent.name}",)
+    return ()
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
@@ -46,21 +56,51 @@ def test_recorded_code_inputs_are_the_scripts_closures(preset):
         if not job["script"]:
             assert job["code"] == [], key
             continue
-        if job["script"] not in expected:
-            mods = modulefinder_closure(REPO / "workflow_scripts" / f"{job['script']}.py")
+        which = (job["script"], by_name(job, key))
+        if which not in expected:
+            mods = modulefinder_closure(REPO / "workflow_scripts" / f"{job['script']}.py",
+                                        *which[1])
             files = {str(code.module_file(m, LIB).relative_to(REPO)) for m in mods}
             files |= {str(p.relative_to(REPO)) for m in mods
                       for pattern in code.MODULE_DATA.get(m, [])
                       for p in (LIB / "curvrobust").glob(pattern)}
-            expected[job["script"]] = sorted(files)
-        assert job["code"] == expected[job["script"]], key
+            expected[which] = sorted(files)
+        assert job["code"] == expected[which], key
+
+
+STUDIES = ["study000", "study001", "study002", "study003"]
+
+
+@pytest.mark.parametrize("preset", ["default", "evidence"])
+@pytest.mark.parametrize("study", STUDIES)
+def test_editing_a_study_report_reruns_only_that_study(preset, study):
+    """The jobs that declare a study's report module (tables or figures) as a code input are
+    that study's tables, figures and claim judging, and the page that publishes every study."""
+    records = json.loads((GOLDEN / f"{preset}.json").read_text())
+    for module in (f"{study}.py", f"{study}_figures.py"):
+        path = f"lib/curvrobust/reports/{module}"
+        jobs = {key: job for key, job in records.items() if path in job["code"]}
+        assert jobs, path
+        for key, job in jobs.items():
+            own = (job["rule"].endswith(study)
+                   or job["rule"] == "judge_claims" and Path(key).parent.name == study
+                   or job["rule"] == "publish_evidence")
+            assert own, (path, job["rule"], key)
+    judged = [k for k, j in records.items() if j["rule"] == "judge_claims"
+              and Path(k).parent.name == study]
+    assert judged
+
+
+def test_code_inputs_refuse_an_unknown_module():
+    with pytest.raises(ValueError, match="curvrobust.reports.study999"):
+        code.code_inputs("judge_claims", LIB, ("curvrobust.reports.study999",))
 
 
 def test_no_statistics_rule_depends_on_attack_code():
     """Editing an attack reruns attacks and what reads them, never statistics."""
     for rule in STATISTICS:
         mods = code.script_modules(rule, LIB)
-        assert not {"curvrobust.attacks", "curvrobust.haat", "curvrobust.attackbase"} & set(mods), (
+        assert not {"curvrobust.attacks", "curvrobust.attacks.second_order", "curvrobust.attacks.base"} & set(mods), (
             rule, mods)
 
 
@@ -148,4 +188,4 @@ def test_attack_and_evaluation_rules_do_not_depend_on_training_code():
     for script in ["attack_model", "evaluate_checkpoint", "trace_power_iteration", "attack_pga",
                    "compute_input_stats", "compute_sharpness"]:
         mods = set(code.script_modules(script, LIB))
-        assert not {"curvrobust.train", "curvrobust.optim"} & mods, (script, mods)
+        assert not {"curvrobust.training.loop", "curvrobust.optim"} & mods, (script, mods)

@@ -105,9 +105,9 @@ def test_checkpoint_epochs():
 
 def test_train_uses_the_plans_checkpoint_epochs():
     """One implementation: the trainer's checkpoint schedule is the plans' one."""
-    from curvrobust import train
+    from curvrobust.training import loop as train
 
-    from curvrobust import schedules
+    from curvrobust.training import schedules
 
     assert train.checkpoint_epochs is schedules.checkpoint_epochs is base.checkpoint_epochs
 

@@ -126,7 +126,7 @@ def test_the_former_threshold_keys_get_an_error_naming_them():
 
 
 def test_every_library_default_of_the_suite_and_checks_is_the_schemas():
-    from curvrobust.masking import LIMIT_DEFAULTS, SUITE_DEFAULTS
+    from curvrobust.evaluation.masking import LIMIT_DEFAULTS, SUITE_DEFAULTS
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     del cfg["robustness"]

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from curvrobust import tables
+from curvrobust.reports import tables
 from curvrobust.reports.robustness import (DAGGER, annotate, degenerate_labels, masking_table,
                                           model_key)
 

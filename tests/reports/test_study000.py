@@ -8,11 +8,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from curvrobust import tables
+from curvrobust.reports import tables
 from curvrobust.plans import Study000
 from curvrobust.reference import load_reference
 from curvrobust.reports import study000 as rep
 from curvrobust.reports import study000_figures as figs
+
+
+
+def _evidence(*args):
+    """The report's evidence per claim id, as the published dicts (Evidence.as_mapping)."""
+    return {k: v.as_mapping() for k, v in rep.claim_evidence(*args).items()}
 
 STUDY = dict(enabled=True, datasets=["mnist"], recipes={"gn": "r_gn", "adam": "r_adam"},
              match={"reference": "gn", "labels": ["adam"]})
@@ -320,12 +326,12 @@ def test_evidence_per_seed_effects_of_ratio_arms(tmp_path):
     # GN seed s: 5 + s of 10 correct broken; Adam: 8 of 16 correct (rate 0.5) every seed
     models = [_model(tmp_path, "gn", "clean", s, correct=10, success=5 + s) for s in (1, 2, 3)]
     models += [_model(tmp_path, "adam", "clean", s, correct=16, success=8) for s in (1, 2, 4)]
-    ev = rep.claim_evidence([_claim(plan, "000-gn-adam-fgsm-clean-0.1")],
+    ev = _evidence([_claim(plan, "000-gn-adam-fgsm-clean-0.1")],
                             dict(labels={"gn": "GN", "adam": "Adam"}, models=models), {})
     e = ev["000-gn-adam-fgsm-clean-0.1"]
     assert e["status"] == "ok" and e["seeds"] == [1, 2]  # seeds in both arms only
     assert e["images_num"].shape == e["images_den"].shape == (2, 20, 2)
-    from curvrobust.claims_stats import per_seed_effects
+    from curvrobust.claims.stats import per_seed_effects
 
     assert per_seed_effects(e["images_num"], e["images_den"]) == pytest.approx([0.1, 0.2])
     # on the 10 images both arms classify correctly: GN 6/10, 7/10; Adam 8/10
@@ -340,7 +346,7 @@ def test_evidence_one_seed_pairs_images(tmp_path):
     sgd = _model(tmp_path, "sgd", "clean", 1, n=20, correct=15, success=9)
     # SGD's file in another row order: rows pair on the image index, not the position
     _fgsm_file(sgd["fgsm_images"], 20, 15, 9, order=reversed(range(20)))
-    e = rep.claim_evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.1")],
+    e = _evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.1")],
                            dict(labels={"gn": "GN", "sgd": "SGD"}, models=[gn, sgd]),
                            {})["000-gn-sgd-fgsm-clean-0.1"]
     num, den = e["images_num"], e["images_den"]
@@ -368,11 +374,11 @@ def test_evidence_means_of_input_statistics_and_sharpness(tmp_path):
                              sam_examples=str(sam)))
     claims = [_claim(plan, i) for i in ("000-gn-adam-gradnorm", "000-gn-adam-margin",
                                         "000-gn-adam-sam")]
-    ev = rep.claim_evidence(claims, dict(labels={}, models=models), {})
+    ev = _evidence(claims, dict(labels={}, models=models), {})
     grad = ev["000-gn-adam-gradnorm"]
     assert grad["images_den"] is None
     assert grad["images_num"].mean(axis=(0, 1)) == pytest.approx([7.5, 2.5])
-    assert "both_correct_num" not in grad  # a mean, not a rate among correct images
+    assert grad["both_correct_num"] is None  # a mean, not a rate among correct images
     assert ev["000-gn-adam-margin"]["images_num"].mean(axis=(0, 1)) == pytest.approx([10 / 3,
                                                                                        10])
     assert ev["000-gn-adam-sam"]["images_num"].mean(axis=(0, 1)) == pytest.approx([0.03, 0.01])
@@ -395,11 +401,11 @@ def test_evidence_not_evaluable_on_a_degenerate_final_model_and_flags(tmp_path):
     robust = {gn["key"]: dict(summary=_summary(tmp_path, "gn", degenerate=True), outcomes=[]),
               adam["key"]: dict(summary=_summary(tmp_path, "adam", failed=["margin_only"]),
                                 outcomes=[])}
-    e = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    e = _evidence([claim], records, robust)[claim["id"]]
     assert e["status"] == "not_evaluable"
     assert e["reason"] == "gn seed 1: degenerate final model (accuracy 0.11 < 0.8)"
     robust[gn["key"]]["summary"] = _summary(tmp_path, "gn2", failed=["margin_only", "square_only"])
-    e = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    e = _evidence([claim], records, robust)[claim["id"]]
     assert e["status"] == "ok"
     assert e["flags"] == ["gn seed 1: margin_only", "gn seed 1: square_only",
                           "adam seed 1: margin_only"]
@@ -410,14 +416,14 @@ def test_evidence_not_run_without_poisoned_models_or_matched_checkpoints(tmp_pat
     models = [_model(tmp_path, k, "clean", 1) for k in ("gn", "adam", "sgd")]
     ids = ["000-gn-sgd-fgsm-poisoned-0.05", "000-adam-poison-0.1",
            "000-gn-adam-fgsm-matchacc-0.1", "000-gn-adam-worst-clean-0.1"]
-    ev = rep.claim_evidence([_claim(plan, i) for i in ids], dict(labels={"gn": "GN"},
+    ev = _evidence([_claim(plan, i) for i in ids], dict(labels={"gn": "GN"},
                                                                  models=models), {})
     assert {i: e["status"] for i, e in ev.items()} == dict.fromkeys(ids, "not_run")
     assert ev[ids[0]]["reason"] == "GN poisoned: not trained in this configuration"
     assert "matched training accuracy" in ev[ids[2]]["reason"]
     assert "robust evaluation does not cover gn seed 1" in ev[ids[3]]["reason"]
     # a claim at an ε the attack did not run
-    e = rep.claim_evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.05")],
+    e = _evidence([_claim(plan, "000-gn-sgd-fgsm-clean-0.05")],
                            dict(labels={}, models=models), {})["000-gn-sgd-fgsm-clean-0.05"]
     assert e["status"] == "not_run" and "ε = 0.05" in e["reason"]
 
@@ -443,7 +449,7 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
                                 outcomes=[str(f), m["fgsm_images"]])
     claims = [_claim(plan, "000-gn-sgd-worst-clean-0.1"),
               _claim(plan, "000-gn-sgd-fgsm-matchacc-0.1")]
-    ev = rep.claim_evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]), robust)
+    ev = _evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]), robust)
     worst = ev["000-gn-sgd-worst-clean-0.1"]
     assert worst["images_num"].sum(axis=(0, 1)) == pytest.approx([2, 6])
     assert worst["images_den"].sum(axis=(0, 1)) == pytest.approx([10, 10])
@@ -453,7 +459,7 @@ def test_evidence_worst_case_and_matched_checkpoints(tmp_path):
     # 1.5 points short of the target: beyond MATCH_TOLERANCE, the row is not evaluable
     info.write_text(json.dumps(dict(step=40, train_loss=0.3, train_acc=0.885, reached=False,
                                     matched_on="accuracy", target=0.9)))
-    acc = rep.claim_evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]),
+    acc = _evidence(claims, dict(labels={}, models=[gn, sgd, sgd_acc]),
                              robust)["000-gn-sgd-fgsm-matchacc-0.1"]
     assert acc["status"] == "not_evaluable"
     assert acc["reason"] == ("sgd match-accuracy seed 1: never reached the reference's training "
@@ -497,7 +503,7 @@ def test_datasets_put_outputs_per_data_set_and_list_the_fashion_claims():
     # MNIST only: the Fashion-MNIST claims are still listed (they read "not run")
     only = Study000(_claims_cfg())
     assert "000-fashion_mnist-gn-adam-fgsm-clean-0.1" in [c["id"] for c in only.claims()]
-    ev = rep.claim_evidence([_claim(only, "000-fashion_mnist-gn-adam-fgsm-clean-0.1")],
+    ev = _evidence([_claim(only, "000-fashion_mnist-gn-adam-fgsm-clean-0.1")],
                             only.claim_records(), {})
     assert ev["000-fashion_mnist-gn-adam-fgsm-clean-0.1"]["status"] == "not_run"
 

@@ -17,10 +17,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from curvrobust.claims_stats import per_seed_effects
+from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study001 as plan
 from curvrobust.reports import study001 as rep
 from curvrobust.reports import study001_figures as figs
+
+
+
+def _evidence(*args):
+    """The report's evidence per claim id, as the published dicts (Evidence.as_mapping)."""
+    return {k: v.as_mapping() for k, v in rep.claim_evidence(*args).items()}
 
 T975_DF1 = 12.706204736174707  # Student-t 97.5 % quantile, 1 degree of freedom (two seeds)
 SEEDS = (0, 1)
@@ -44,7 +50,7 @@ def _acc(label: str, seed: int, epoch: int, metric: str) -> float:
 
 
 def _eval_csv(tmp_path: Path, label: str, seed: int, epoch: int) -> str:
-    """One file as curvrobust.checkpoint_eval writes it (rule evaluate_checkpoint)."""
+    """One file as curvrobust.evaluation.checkpoints writes it (rule evaluate_checkpoint)."""
     row = dict(dataset="mnist", recipe=LABELS[label], seed=seed, epoch=epoch, step=5 * epoch,
                n_examples=50, subset_seed=7, eps=0.1,
                clean_acc=_acc(label, seed, epoch, "clean"), pgd_acc=_acc(label, seed, epoch, "pgd"),
@@ -195,7 +201,7 @@ def test_fig4_reads_traces_and_names_batches(tmp_path):
                           dataset="mnist", data=data, convergence={"batches": 2}, seeds=[42])
     assert len(fig.axes) == 4                                            # 2 methods × 2 k
     assert fig._suptitle.get_text().endswith("(2 training batches, seed(s) [42])")
-    # with the traced models named (curvrobust.power_trace): each k's model in the title
+    # with the traced models named (curvrobust.curvature.power_trace): each k's model in the title
     for r in rows:
         r.update(model="haat" if r["k"] == 3 else "haat_k=1", own=r["k"] == 1)
     data = [_convergence_csv(tmp_path, "trace2.csv", rows)]
@@ -327,7 +333,7 @@ def test_claims_list_every_claim_and_read_the_files_they_name(claims_setup):
 
 def test_claim_evidence_per_seed_and_per_image_effects(claims_setup):
     claims, records, robust = claims_setup
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     head = ev["001-mnist-haat-pgdat-autoattack"]
     assert head["status"] == "ok" and head["seeds"] == [42, 43, 44]
     assert np.shape(head["images_num"]) == (3, N_IMAGES, 2) and head["images_den"] is None
@@ -357,7 +363,7 @@ def test_claim_evidence_per_seed_and_per_image_effects(claims_setup):
 
 def test_claims_not_run_without_their_models(claims_setup):
     claims, records, robust = claims_setup
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     l2 = ev["001-mnist-haat-random-l2ball-autoattack"]
     assert l2["status"] == "not_run" and "haat_l2ball" in l2["reason"]
     assert "configs/extended.yaml" in l2["reason"]
@@ -365,7 +371,7 @@ def test_claims_not_run_without_their_models(claims_setup):
     assert xi["status"] == "not_run" and "xi = 1e-06" in xi["reason"]
     # the smoke preset itself has no w₂ = 0 twin
     p = plan.Study001(_plan().cfg)
-    ev = rep.claim_evidence(p.claims(), p.claim_records(), {})
+    ev = _evidence(p.claims(), p.claim_records(), {})
     w2 = ev["001-mnist-haat-w2zero-autoattack"]
     assert w2["status"] == "not_run" and "haat_w2zero" in w2["reason"]
 
@@ -379,7 +385,7 @@ def test_degenerate_model_makes_its_claims_not_evaluable(tmp_path, monkeypatch):
     robust = _write_results(tmp_path, records, robust_overrides={
         twin_key: {"validity": {"degenerate": True, "reason": "one class for 90 % of images"}},
         pgd_key: {"failed_checks": ["margin_only"]}})
-    ev = rep.claim_evidence(p.claims(), records, robust)
+    ev = _evidence(p.claims(), records, robust)
     bad = ev["001-mnist-haat-random-linf-autoattack"]
     assert bad["status"] == "not_evaluable"
     assert bad["reason"] == ("HAAT random direction seed 42 is degenerate: one class for 90 % of "
@@ -391,11 +397,11 @@ def test_degenerate_model_makes_its_claims_not_evaluable(tmp_path, monkeypatch):
 def test_claim_evidence_is_judged(claims_setup):
     """Every evidence dict is accepted by the claims engine, with the verdicts the synthetic
     effects imply."""
-    claims_mod = pytest.importorskip("curvrobust.claims")
-    from curvrobust.claims_stats import judge_directional, two_way_inference
+    from curvrobust.claims.judge import judge_all
+    from curvrobust.claims.stats import judge_directional, two_way_inference
     claims, records, robust = claims_setup
-    ev = rep.claim_evidence(claims, records, robust)
-    rows = {r["id"]: r for r in claims_mod.judge_all(claims, ev)}
+    ev = _evidence(claims, records, robust)
+    rows = {r["id"]: r for r in judge_all(claims, ev)}
     fd = rows["001-mnist-fd-convergence"]   # one seed: never a verdict about the method
     assert fd["verdict"] == "inconclusive" and fd["basis"] == "one training run"
     assert fd["lo"] > 0   # though its batch-level interval excludes 0

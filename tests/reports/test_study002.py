@@ -15,12 +15,18 @@ import pytest
 import torch
 import yaml
 
-from curvrobust.claims_stats import per_seed_effects
+from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study002 as plan
 from curvrobust.reference import load_reference
 from curvrobust.reports import study002 as rep
 from curvrobust.reports import study002_figures as figs
-from curvrobust.surfaces import save_surfaces
+from curvrobust.curvature.surfaces import save_surfaces
+
+
+
+def _evidence(*args):
+    """The report's evidence per claim id, as the published dicts (Evidence.as_mapping)."""
+    return {k: v.as_mapping() for k, v in rep.claim_evidence(*args).items()}
 
 T975_DF1 = 12.706204736174707  # Student-t 97.5 % quantile, 1 degree of freedom (two seeds)
 SEEDS = (0, 1)
@@ -386,7 +392,7 @@ def test_claim_evidence_one_seed_pairs_images_by_index(tmp_path):
         "ours": [dict(seed=42, index=extra, fgsm=[N_IMG - 1 - i for i in range(5)] + [N_IMG])]})
     claims = [_claim("robust_accuracy", a="ours", b="natural", attack="fgsm", eps=0.2),
               _claim("natural_accuracy", a="ours", b="natural")]
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     fgsm = ev["c-robust_accuracy-fgsm"]
     assert fgsm["status"] == "ok" and "per_seed" not in fgsm
     assert fgsm["images_num"].shape == (1, N_IMG, 2)  # image 999 dropped by the inner join
@@ -404,7 +410,7 @@ def test_claim_evidence_per_seed_and_worst_case(tmp_path):
         "ours": [dict(seed=s, fgsm=range(2), worst=range(2 + s, 4 + s)) for s in (0, 1, 2)]})
     claims = [_claim("robust_accuracy", a="ours", b="natural", attack="worst", eps=0.2),
               _claim("robust_accuracy", a="ours", b="natural", attack="fgsm", eps=0.3)]
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     worst = ev["c-robust_accuracy-worst"]
     # ours: 20 − 2 − 2 (s = 0: positions 0-3; s = 1: 0-1, 3-4) broken; natural: 10 + s + 5
     assert worst["seeds"] == [0, 1] and worst["images_num"].shape == (2, N_IMG, 2)
@@ -426,9 +432,10 @@ def test_claim_evidence_not_run_not_evaluable_and_flags(tmp_path):
               _claim("robust_accuracy", a="ours", b="natural", attack="bim", eps=0.25),
               _claim("natural_accuracy", "cifar", dataset="cifar10", a="ours", b="natural"),
               _claim("natural_accuracy", "nat", a="ours", b="natural")]
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     assert ev["c-robust_accuracy-worst"] == dict(
-        status="not_run", reason="regime 'ours_minmax' is not trained on mnist in this preset")
+        status="not_run", reason="regime 'ours_minmax' is not trained on mnist in this preset",
+        ours="", flags=[])
     assert ev["c-robust_accuracy-cw"]["status"] == "not_run"
     assert "no CW attack" in ev["c-robust_accuracy-cw"]["reason"]
     jac = ev["c-jacobian_zero_share-"]
@@ -438,8 +445,8 @@ def test_claim_evidence_not_run_not_evaluable_and_flags(tmp_path):
     assert "does not run at ε = 0.25" in ev["c-robust_accuracy-bim"]["reason"]
     assert ev["nat"]["status"] == "ok" and ev["nat"]["flags"] == ["natural seed 0: margin_only"]
     assert ev["cifar"]["status"] == "not_run" and "cifar10" in ev["cifar"]["reason"]
-    with pytest.raises(ValueError, match="unknown measure"):
-        rep.claim_evidence([dict(claims[0], measure="nope")], records, robust)
+    with pytest.raises(ValueError, match="unknown claim measure .nope."):
+        _evidence([dict(claims[0], measure="nope")], records, robust)
 
 
 def test_spearman_rows_by_hand():
@@ -461,7 +468,7 @@ def test_indicator_spearman_evidence(tmp_path):
     records, robust = _build(tmp_path, spec)
     claim = _claim("indicator_spearman", indicator="grad_l2", eps=0.2,
                    labels=["natural", "crossentropy", "ours", "minmax", "ours_minmax"])
-    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    ev = _evidence([claim], records, robust)[claim["id"]]
     assert ev["status"] == "ok" and ev["n_seeds"] == 1
     assert ev["rank_x"] == pytest.approx([4.0, 2.0, 1.0, 0.5])   # minmax left out
     assert ev["rank_y"] == pytest.approx([2 / 20, 8 / 20, 14 / 20, 17 / 20])
@@ -472,11 +479,11 @@ def test_indicator_spearman_evidence(tmp_path):
              for label, g, k in (("natural", 4.0, 18), ("crossentropy", 2.0, 12),
                                  ("ours", 1.0, 6))}
     records, robust = _build(tmp_path / "two", spec2)
-    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    ev = _evidence([claim], records, robust)[claim["id"]]
     assert ev["rank_x"] == pytest.approx([4.5, 2.5, 1.5]) and ev["n_seeds"] == 2
     # fewer than three regimes: not run
     records, robust = _build(tmp_path / "few", {k: spec2[k] for k in ("natural", "ours")})
-    ev = rep.claim_evidence([claim], records, robust)[claim["id"]]
+    ev = _evidence([claim], records, robust)[claim["id"]]
     assert ev["status"] == "not_run" and "at least 3 regimes" in ev["reason"]
 
 
@@ -519,7 +526,7 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
                     "summary": _summary(d / "summary.json"),
                     "outcomes": [_outcomes(d / "outcomes.csv", "pgd_ce", INDEX, [1] * N_IMG,
                                            {0.2: [1, 2]})] + [local[c] for c in block["attacks"]]}
-    ev = rep.claim_evidence(claims, records, robust)
+    ev = _evidence(claims, records, robust)
     assert set(ev) == set(ids)
     regimes = cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"]
     for c in claims:

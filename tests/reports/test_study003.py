@@ -12,10 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curvrobust.claims_stats import per_seed_effects
+from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study003 as plan
 from curvrobust.reports import study003 as rep
 from curvrobust.reports import study003_figures as figs
+
+
+
+def _evidence(*args):
+    """The report's evidence per claim id, as the published dicts (Evidence.as_mapping)."""
+    return {k: v.as_mapping() for k, v in rep.claim_evidence(*args).items()}
 
 T975_DF1 = 12.706204736174707  # Student-t 97.5 % quantile, 1 degree of freedom (two seeds)
 SCALES = {"scale0p5": 0.5, "clean": 1.0, "scale2": 2.0}
@@ -383,7 +389,7 @@ def test_claim_evidence_known_slopes_and_a_censored_case(tmp_path):
 
     rec = _write_claim_files(tmp_path, p, ex_value, steps_loss)
     claims = p.claims()
-    ev = rep.claim_evidence(claims, rec, {})
+    ev = _evidence(claims, rec, {})
     assert set(ev) == {c["id"] for c in claims}
     it = ev["003-mnist-pga-iters"]
     assert it["status"] == "ok" and it["x"] == [0.25, 1.0, 4.0]
@@ -422,17 +428,17 @@ def test_claim_evidence_uncensored_and_one_seed(tmp_path):
         return [2.0] * (k - 1) + [0.5] * (8 - k + 1)
 
     rec = _write_claim_files(tmp_path, p, ex_value, steps_loss)
-    ev = rep.claim_evidence(p.claims(), rec, {})
+    ev = _evidence(p.claims(), rec, {})
     it = ev["003-mnist-pga-iters"]
     # one seed: the per-example values (rows: examples, columns: scales)
     assert np.asarray(it["images_num"]).tolist() == [[[-1.0, 1.0, 3.0], [1.0, 3.0, 5.0]]]
     assert it["images_den"] is None and it["x"] == [0.25, 1.0, 4.0]
     st = ev["003-mnist-at-steps-none"]
-    assert st["censored"] is False and "orders" not in st
+    assert "censored" not in st and "orders" not in st  # per-seed evidence, not censored
     assert st["per_seed"] == {7: pytest.approx(0.5)}
     assert ev["003-mnist-at-steps-inverse_square"]["status"] == "not_run"
     # nothing to read when the study is off
-    assert rep.claim_evidence(p.claims(), {}, {})["003-mnist-pga-iters"]["status"] == "not_run"
+    assert _evidence(p.claims(), {}, {})["003-mnist-pga-iters"]["status"] == "not_run"
 
 
 def test_a_start_that_never_climbs_censors_the_iterations(tmp_path):
@@ -450,13 +456,13 @@ def test_a_start_that_never_climbs_censors_the_iterations(tmp_path):
         return [2.0] * 3 + [0.5] * 5
 
     rec = _write_claim_files(tmp_path, p, ex_value, steps_loss)
-    ev = rep.claim_evidence(p.claims(), rec, {})["003-mnist-pga-iters"]
+    ev = _evidence(p.claims(), rec, {})["003-mnist-pga-iters"]
     assert ev["censored"] is True and ev["orders"] == {0: 1, 1: 1, 2: 1}
     assert any("never climbs" in f for f in ev["flags"])
-    from curvrobust import claims as C
+    from curvrobust.claims.judge import judge
 
     claim = next(c for c in p.claims() if c["id"] == "003-mnist-pga-iters")
-    row = C.judge(claim, ev)
+    row = judge(claim, ev)
     assert row["verdict"] == "holds" and row["basis"] == "3 seeds, censored"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..schedules import checkpoint_epochs
+from curvrobust.training.schedules import checkpoint_epochs
 from . import paths
 
 

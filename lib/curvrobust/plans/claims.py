@@ -75,7 +75,7 @@ class ClaimsPlan:
 
     def power_spec(self, images: int) -> dict[str, dict[str, Any]]:
         """Per judged study, the benchmark files (globs under results/benchmarks) that price one
-        more seed and one more image of its headline (curvrobust.claims_power.benchmark_costs):
+        more seed and one more image of its headline (curvrobust.claims.power.benchmark_costs):
         the headline arms' training jobs and, for studies 000-002, their robust-evaluation jobs
         on `images` images each; study 003 its PGA training and PGA attack jobs."""
         out: dict[str, dict[str, Any]] = {}

@@ -114,11 +114,17 @@ def module_files(modules, lib: Path = LIB) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _script_inputs(script: str, lib: Path) -> tuple[str, ...]:
-    return tuple(module_files(script_modules(script, lib), lib))
+def _script_inputs(script: str, lib: Path, modules: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(module_files(sorted(set(script_modules(script, lib))
+                                     | set(closure(modules, lib))), lib))
 
 
-def code_inputs(script: str, lib: Path = LIB) -> list[str]:
+def code_inputs(script: str, lib: Path = LIB, modules: tuple[str, ...] = ()) -> list[str]:
     """The library files (absolute paths) to declare as inputs of the rule running `script`
-    (a workflow_scripts/ file name without .py, or a path)."""
-    return list(_script_inputs(str(script), lib))
+    (a workflow_scripts/ file name without .py, or a path), and of `modules` (dotted names) the
+    script imports by name at run time (``importlib``: a study's report module, chosen by the
+    job's wildcard), which the source scan cannot see."""
+    for m in modules:
+        if module_file(m, lib) is None:
+            raise ValueError(f"code_inputs({script!r}): no module {m!r} under {lib}")
+    return list(_script_inputs(str(script), lib, tuple(modules)))

@@ -1,6 +1,6 @@
 """Publishing a run (rule publish_evidence; config key `publish`, set by configs/evidence.yaml):
 the page and the files it writes, what it reads and its params. The page itself:
-curvrobust.evidence."""
+curvrobust.claims.publish."""
 
 from __future__ import annotations
 

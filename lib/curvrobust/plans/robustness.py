@@ -4,7 +4,7 @@ Every final L∞ classifier of studies 000, 001 and 002, and study 000's loss-ma
 (Table 1b), gets one `evaluate_robustness` job: the strong attacks (cross-entropy PGD,
 margin-loss PGD, Square) and the gradient-masking checks at the study's headline ε, the
 validity gate, and the worst case over every attack any study ran on the model
-(curvrobust.masking, curvrobust.robust). `make_masking_report` gathers them into
+(curvrobust.evaluation.masking, curvrobust.evaluation.outcomes). `make_masking_report` gathers them into
 results/masking.{csv,md}. Study 003 (an L2 adversary on a scalar-output net) keeps its own
 measures.
 """

@@ -56,7 +56,7 @@ TWINS = {
     "haat_l2ball": dict(direction="hessian", r2_scale="l2_ball", arm=None),
     "haat_l2ball_random": dict(direction="random", r2_scale="l2_ball", arm="haat_l2ball"),
 }
-# HAAT's defaults for keys an adversary block may leave out (curvrobust.haat.haat)
+# HAAT's defaults for keys an adversary block may leave out (curvrobust.attacks.second_order.haat)
 HAAT_DEFAULTS = dict(steps=10, step_size=0.1, k=5, xi=1e-6, hvp="fd", w1=1.0, w2=2.0,
                      r2_scale="linf", update="outer", direction="hessian", fd_start="raw",
                      random_start=False)

@@ -1,6 +1,6 @@
 """What the robust evaluation adds to the studies' tables, and the masking report.
 
-Each model in scope has a ``summary.json`` (:func:`curvrobust.evaluation.evaluate_model`):
+Each model in scope has a ``summary.json`` (:func:`curvrobust.evaluation.robustness.evaluate_model`):
 its validity gate, gradient-masking checks and worst case per ε. :func:`annotate` adds to a
 study table, per row (a label aggregated over seeds), the worst-case robust accuracy at the
 headline ε beside the study's own numbers, and marks rows with a degenerate final model (†,
@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .. import tables
+from curvrobust.reports import tables
 from ..plans.robustness import KEY, model_key
 CHECK_NAMES = {
     "fgsm_only": "FGSM-only breaks",
@@ -85,7 +85,7 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
     Rows are matched by ``numeric[numeric_col]`` (a record's ``label``, or ``row_of[key]``);
     the readable frame has the same rows in the same order. With ``worst``: columns
     ``worst_case_*`` (mean ± 95 % interval over seeds and test images,
-    :func:`curvrobust.tables.seed_image_ci`, of the worst-case robust accuracy at the headline ε, and of the worst-case success rate among correctly classified images, the
+    :func:`curvrobust.reports.tables.seed_image_ci`, of the worst-case robust accuracy at the headline ε, and of the worst-case success rate among correctly classified images, the
     study's kind of rate; degenerate final models are left out, ``worst_case_seeds`` says how
     many seeds remain) and the failed checks, each with its kind. Rows with a degenerate *final* model
     get a † after their name; loss-matched checkpoints are not gated (their natural accuracy is
@@ -224,7 +224,7 @@ def masking_table(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, 
     numeric, readable = pd.DataFrame(rows), pd.DataFrame(shown)
     lim = ", ".join(f"{CHECK_NAMES.get(k, k)} {v:g}" for k, v in limits.items())
     caption = ("Gradient-masking and convergence checks and validity of every model whose "
-               "robustness a table reports (curvrobust.masking; docs/robustness.md). Each check "
+               "robustness a table reports (curvrobust.evaluation.masking; docs/robustness.md). Each check "
                "counts images of the shared test subset; it fails (✗) when the count exceeds its "
                "limit (" + lim + "; large ε: also when the count does not fall from the headline "
                "ε; outputs summing to 1: probabilities instead of logits). Masking: evidence "

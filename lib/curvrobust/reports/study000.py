@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
-from ..reference import load_reference
-from . import robustness
+from curvrobust.claims.evidence import Absent, Evidence, Measures, PerImage
+from curvrobust.evaluation.outcomes import REQUIRED_ATTACKS, read_outcomes, worst_case_images
+from curvrobust.reference import load_reference
+from curvrobust.reports import robustness, tables
 
 Records = Sequence[dict[str, Any]]
 Presentation = dict[str, Any]
@@ -254,58 +255,72 @@ class _NotRun(Exception):
 
 
 def _at(df: pd.DataFrame, col: str, value: float) -> pd.DataFrame:
-    import numpy as np
-
     return df[np.isclose(df[col].astype(float), float(value), rtol=1e-9, atol=1e-12)]
 
 
+MEASURES = Measures("study000")
+"""Study 000's claim measures: per test image of one model, columns index, num and (for rates)
+den; the arm's value is sum(num) / sum(den), or mean(num) without den."""
+
+
+@MEASURES.register("fgsm_rate")
+def _fgsm_rate(args: dict, m: dict, robust: dict) -> pd.DataFrame:
+    """FGSM success among correctly classified images at ε = args['eps']."""
+    df = _at(pd.read_csv(m["fgsm_images"]), "eps", args["eps"])
+    if df.empty:
+        raise _NotRun(f"no FGSM at ε = {args['eps']:g} ({_tag(m)})")
+    correct = df["correct"].astype(int)
+    return pd.DataFrame({"index": df["index"].astype(int).values,
+                         "num": (df["success"].astype(int) * correct).values,
+                         "den": correct.values})
+
+
+@MEASURES.register("worst_rate")
+def _worst_rate(args: dict, m: dict, robust: dict) -> pd.DataFrame:
+    """Broken by some attack of the robust evaluation, among correctly classified images."""
+    if m["key"] not in robust:
+        raise _NotRun(f"the robust evaluation does not cover {_tag(m)}")
+    wc = worst_case_images(read_outcomes(robust[m["key"]]["outcomes"]), args["eps"])
+    missing = sorted(set(REQUIRED_ATTACKS) - set(wc.attrs["attacks"].split(";")))
+    if wc.empty or missing:
+        raise _NotRun(f"no complete worst case at ε = {args['eps']:g} for {_tag(m)}"
+                      + (f" (missing {', '.join(missing)})" if missing else ""))
+    return pd.DataFrame({"index": wc["index"].values,
+                         "num": (wc["correct"] - wc["robust"]).values,
+                         "den": wc["correct"].values})
+
+
+@MEASURES.register("input_stat")
+def _input_stat(args: dict, m: dict, robust: dict) -> pd.DataFrame:
+    """A per-image input statistic (column args['column'] of the model's input_stats)."""
+    if "input_stats" not in m:
+        raise _NotRun(f"no input statistics for {_tag(m)}")
+    df = pd.read_csv(m["input_stats"])
+    return pd.DataFrame({"index": df["index"].astype(int).values,
+                         "num": df[args["column"]].astype(float).values})
+
+
+@MEASURES.register("sam_example")
+def _sam_example(args: dict, m: dict, robust: dict) -> pd.DataFrame:
+    """The per-example SAM loss increase at ρ = args['rho']."""
+    if "sam_examples" not in m or args.get("rho") is None:
+        raise _NotRun(f"no per-example sharpness for {_tag(m)}")
+    df = _at(pd.read_csv(m["sam_examples"]), "rho", args["rho"])
+    if df.empty:
+        raise _NotRun(f"no per-example sharpness at ρ = {args['rho']:g} ({_tag(m)})")
+    return pd.DataFrame({"index": df["index"].astype(int).values,
+                         "num": df["loss_increase"].astype(float).values})
+
+
 def _per_image(claim: dict, m: dict, robust: dict, cache: dict) -> pd.DataFrame:
-    """Per test image of model `m`, the claim's measure: columns index, num and (for rates)
-    den; the arm's value is sum(num) / sum(den), or mean(num) without den."""
+    """Per test image of model `m`, the claim's measure (:data:`MEASURES`), cached per model
+    and measure (arms of different claims share models)."""
     measure, args = claim["measure"], claim["args"]
     key = (measure, m["key"], json.dumps({k: v for k, v in args.items() if k != "arms"},
                                          sort_keys=True))
-    if key in cache:
-        return cache[key]
-    if measure == "fgsm_rate":
-        df = _at(pd.read_csv(m["fgsm_images"]), "eps", args["eps"])
-        if df.empty:
-            raise _NotRun(f"no FGSM at ε = {args['eps']:g} ({_tag(m)})")
-        correct = df["correct"].astype(int)
-        out = pd.DataFrame({"index": df["index"].astype(int).values,
-                            "num": (df["success"].astype(int) * correct).values,
-                            "den": correct.values})
-    elif measure == "worst_rate":
-        from ..robust import REQUIRED_ATTACKS, read_outcomes, worst_case_images
-
-        if m["key"] not in robust:
-            raise _NotRun(f"the robust evaluation does not cover {_tag(m)}")
-        wc = worst_case_images(read_outcomes(robust[m["key"]]["outcomes"]), args["eps"])
-        missing = sorted(set(REQUIRED_ATTACKS) - set(wc.attrs["attacks"].split(";")))
-        if wc.empty or missing:
-            raise _NotRun(f"no complete worst case at ε = {args['eps']:g} for {_tag(m)}"
-                          + (f" (missing {', '.join(missing)})" if missing else ""))
-        out = pd.DataFrame({"index": wc["index"].values,
-                            "num": (wc["correct"] - wc["robust"]).values,
-                            "den": wc["correct"].values})
-    elif measure == "input_stat":
-        if "input_stats" not in m:
-            raise _NotRun(f"no input statistics for {_tag(m)}")
-        df = pd.read_csv(m["input_stats"])
-        out = pd.DataFrame({"index": df["index"].astype(int).values,
-                            "num": df[args["column"]].astype(float).values})
-    elif measure == "sam_example":
-        if "sam_examples" not in m or args.get("rho") is None:
-            raise _NotRun(f"no per-example sharpness for {_tag(m)}")
-        df = _at(pd.read_csv(m["sam_examples"]), "rho", args["rho"])
-        if df.empty:
-            raise _NotRun(f"no per-example sharpness at ρ = {args['rho']:g} ({_tag(m)})")
-        out = pd.DataFrame({"index": df["index"].astype(int).values,
-                            "num": df["loss_increase"].astype(float).values})
-    else:
-        raise ValueError(f"unknown study000 claim measure {measure!r}")
-    cache[key] = out
-    return out
+    if key not in cache:
+        cache[key] = MEASURES.get(measure, claim["id"])(args, m, robust)
+    return cache[key]
 
 
 def _value(df: pd.DataFrame, suffix: str = "") -> float:
@@ -327,7 +342,7 @@ def _format(v: float, unit: str) -> str:
 
 
 def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
-               cache: dict) -> dict[str, Any]:
+               cache: dict) -> Evidence:
     labels = records.get("labels", {})
     models = records.get("models", [])
     arms = claim["args"]["arms"]
@@ -336,10 +351,10 @@ def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
     per_arm = [_arm_models(models, a) for a in arms]
     for name, ms in zip(names, per_arm):
         if not ms:
-            return dict(status="not_run", reason=f"{name}: not trained in this configuration")
+            return Absent(status="not_run", reason=f"{name}: not trained in this configuration")
     seeds = sorted(set.intersection(*(set(ms) for ms in per_arm)))
     if not seeds:
-        return dict(status="not_run", reason=f"{' and '.join(names)} share no seed")
+        return Absent(status="not_run", reason=f"{' and '.join(names)} share no seed")
     used = [ms[s] for ms in per_arm for s in seeds]
     flags, bad = [], []
     for m in used:
@@ -357,22 +372,20 @@ def _one_claim(claim: dict, records: dict, robust: dict, summaries: dict,
             if gap:
                 bad.append(f"{_tag(m)}: {gap}")
     if bad:
-        return dict(status="not_evaluable", reason="; ".join(bad), flags=flags)
+        return Absent(status="not_evaluable", reason="; ".join(bad), flags=flags)
     try:
         pairs = {s: _paired(_per_image(claim, per_arm[0][s], robust, cache),
                             _per_image(claim, per_arm[1][s], robust, cache)) for s in seeds}
     except _NotRun as e:
-        return dict(status="not_run", reason=str(e), flags=flags)
+        return Absent(status="not_run", reason=str(e), flags=flags)
     values = {s: (_value(p, "0"), _value(p, "1")) for s, p in pairs.items()}
     unit = claim.get("unit", "")
     mean = [sum(v[i] for v in values.values()) / len(values) for i in (0, 1)]
     basis = f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}"
-    out: dict[str, Any] = dict(
-        status="ok", flags=flags, seeds=seeds,
+    return PerImage(
+        flags=flags, seeds=seeds,
         ours=f"{names[0]} {_format(mean[0], unit)}, {names[1]} {_format(mean[1], unit)} "
-             f"({basis})")
-    out.update(image_cubes(pairs))
-    return out
+             f"({basis})", **image_cubes(pairs))
 
 
 # a matched checkpoint that never reached the reference's final value is compared only when
@@ -402,29 +415,32 @@ def match_gap(info: dict) -> str:
 
 def image_cubes(pairs: dict[int, pd.DataFrame]) -> dict[str, Any]:
     """Per-image cubes (seeds × images × 2 arms) on the test images every seed's pair shares,
-    in seed order: ``images_num``/``images_den`` (den only for rates) and, for rates among
-    correctly classified images, ``both_correct_num``/``both_correct_den``: the rate on the
+    in seed order: ``num``/``den`` (den only for rates) and, for rates among correctly
+    classified images, ``both_correct_num``/``both_correct_den`` (fields of
+    :class:`~curvrobust.claims.evidence.PerImage`): the rate on the
     images both arms classify correctly (the same images in both arms)."""
     seeds = sorted(pairs)
     shared = sorted(set.intersection(*(set(pairs[s]["index"]) for s in seeds)))
     rows = {s: pairs[s].set_index("index").loc[shared] for s in seeds}
     num = np.stack([rows[s][["num0", "num1"]].to_numpy(float) for s in seeds])
-    out: dict[str, Any] = {"images_num": num, "images_den": None}
+    out: dict[str, Any] = {"num": num, "den": None}
     if "den0" in rows[seeds[0]]:
         den = np.stack([rows[s][["den0", "den1"]].to_numpy(float) for s in seeds])
         both = den.min(axis=2, keepdims=True) * np.ones_like(den)
-        out.update(images_den=den, both_correct_num=num * both, both_correct_den=both)
+        out.update(den=den, both_correct_num=num * both, both_correct_den=both)
     return out
 
 
 def claim_evidence(claims: Sequence[dict], records: dict,
-                   robust: dict[str, dict[str, Any]]) -> dict[str, dict]:
+                   robust: dict[str, dict[str, Any]]) -> dict[str, Evidence]:
     """Claim id -> evidence (curvrobust.claims.judge) for study 000's claims.
 
     Pairwise claims only (arm 0 − arm 1): per-image cubes (:func:`image_cubes`) over the
-    seeds both arms have, on the test images every pair shares (FGSM: success among correct / correct; worst case: broken
-    by some attack among correct / correct, `curvrobust.robust.worst_case_images` over the
-    model's outcome files in `robust`; input statistics and per-example sharpness: the mean).
+    seeds both arms have, on the test images every pair shares (FGSM: success among correct /
+    correct; worst case: broken by some attack among correct / correct,
+    `curvrobust.evaluation.outcomes.worst_case_images` over the model's outcome files in
+    `robust`; input statistics and per-example sharpness: the mean), each by its claim's
+    measure (:data:`MEASURES`).
     A claim whose arm is not trained (recipe, variant or matched checkpoint absent from the
     configuration) is 'not_run'; one with a degenerate final model (the robust evaluation's
     validity gate) 'not_evaluable', naming it; failed masking checks, degenerate matched

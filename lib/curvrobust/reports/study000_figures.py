@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .. import plots
+from curvrobust.reports import plots
 
 Records = Sequence[dict[str, Any]]
 Presentation = dict[str, Any]

@@ -18,9 +18,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from ..claims_stats import cube_from_frames
-from ..tables import render_summary, summarise
-from . import robustness
+from curvrobust.claims.evidence import Absent, Evidence, Measures, PerImage
+from curvrobust.claims.stats import cube_from_frames
+from curvrobust.evaluation.outcomes import read_outcomes, worst_case_images
+from curvrobust.reports import robustness
+from curvrobust.reports.tables import render_summary, summarise
 
 Record = dict[str, Any]
 Tables = tuple[pd.DataFrame, pd.DataFrame, str]  # numeric, readable, caption
@@ -197,8 +199,6 @@ def _robust_images(ds: Mapping[str, Any], label: str, seed: Any, attacks: str,
     claim's attacks at the dataset's ε — `autoattack` (the cascade's stages), `pgd` (the PGD
     evaluation attack) from the final-epoch outcome file of evaluate_checkpoint, or `all` (every
     attack on the model: that file and the robust evaluation's outcomes)."""
-    from ..robust import read_outcomes, worst_case_images  # torch: only the claims job needs it
-
     model = ds["models"][label]
     own = model["images"][str(seed)]
     files = [own]
@@ -217,12 +217,17 @@ def _robust_images(ds: Mapping[str, Any], label: str, seed: Any, attacks: str,
     return images[["index", "robust"]]
 
 
-def _not_run(reason: str) -> dict[str, Any]:
-    return {"status": "not_run", "reason": reason}
+def _not_run(reason: str) -> Absent:
+    return Absent(status="not_run", reason=reason)
 
 
+MEASURES = Measures("study001")
+"""Study 001's claim measures: (claim, records, robust) -> the claim's evidence."""
+
+
+@MEASURES.register("robust_accuracy")
 def robust_accuracy_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
-                             robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+                             robust: Mapping[str, Mapping[str, Any]]) -> Evidence:
     """Arm a − arm b of the per-image robust accuracy at the final epoch (claim args: dataset,
     a, b, attacks, missing): the per-image cube (seeds × images × arms a, b) on the images every
     seed's models cover (claims_stats.cube_from_frames)."""
@@ -244,20 +249,22 @@ def robust_accuracy_evidence(claim: Mapping[str, Any], records: Mapping[str, Any
     reason, flags = _gate([(lab, s, ds["models"][lab]["keys"][str(s)])
                            for lab in (a, b) for s in seeds], robust, names)
     if reason:
-        return {"status": "not_evaluable", "reason": reason, "flags": flags}
+        return Absent(status="not_evaluable", reason=reason, flags=flags)
     frames = {s: _robust_images(ds, a, s, args["attacks"], robust).merge(
         _robust_images(ds, b, s, args["attacks"], robust), on="index", suffixes=("_a", "_b"))
         .set_index("index") for s in seeds}
     cube = cube_from_frames(frames, ["robust_a", "robust_b"])
     mean_a, mean_b = cube["images_num"].mean(axis=(0, 1))
     basis = (f"{len(seeds)} seeds, mean" if len(seeds) > 1 else f"seed {seeds[0]}")
-    return {"status": "ok", "flags": flags, **cube,
-            "ours": (f"{names.get(a, a)} {100 * mean_a:.1f} %, {names.get(b, b)} "
-                     f"{100 * mean_b:.1f} % ({basis}; {cube['images_num'].shape[1]} images)")}
+    return PerImage.from_cube(
+        cube, flags=flags, ours=(f"{names.get(a, a)} {100 * mean_a:.1f} %, {names.get(b, b)} "
+                                 f"{100 * mean_b:.1f} % ({basis}; "
+                                 f"{cube['images_num'].shape[1]} images)"))
 
 
+@MEASURES.register("fd_convergence")
 def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any],
-                            robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+                            robust: Mapping[str, Mapping[str, Any]]) -> Evidence:
     """fd − exact of the power iteration's last step ‖u⁽ᵏ⁾ − u⁽ᵏ⁻¹⁾‖₂ (trace.csv `diff_mean`:
     the mean over a batch's images, in the last attack step) at the claim's k, paired by batch
     (the same batch and draws for both methods): the cube seeds × batches × (fd, exact); the
@@ -271,7 +278,7 @@ def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any]
     reason, flags = _gate([(m["label"], s, m["key"]) for s, m in trace["models"].items()],
                           robust, names)
     if reason:
-        return {"status": "not_evaluable", "reason": reason, "flags": flags}
+        return Absent(status="not_evaluable", reason=reason, flags=flags)
     frames = {}
     for seed, f in trace["files"].items():
         df = pd.read_csv(f)
@@ -286,21 +293,19 @@ def fd_convergence_evidence(claim: Mapping[str, Any], records: Mapping[str, Any]
     models = {m["label"] + ("" if m["own"] else f" (no model trained with k = {k})")
               for m in trace["models"].values()}
     fd, ex = cube["images_num"].mean(axis=(0, 1))
-    return {"status": "ok", "flags": flags, **cube,
-            "ours": (f"fd {fd:.3f}, exact {ex:.3f} (k = {k}, last power step; "
-                     f"{cube['images_num'].shape[1]} batches, {len(frames)} seed(s); model "
-                     f"{', '.join(sorted(models))})")}
-
-
-MEASURES = {"robust_accuracy": robust_accuracy_evidence, "fd_convergence": fd_convergence_evidence}
+    return PerImage.from_cube(
+        cube, flags=flags, ours=(f"fd {fd:.3f}, exact {ex:.3f} (k = {k}, last power step; "
+                                 f"{cube['images_num'].shape[1]} batches, {len(frames)} "
+                                 f"seed(s); model {', '.join(sorted(models))})"))
 
 
 def claim_evidence(claims: Sequence[Mapping[str, Any]], records: Mapping[str, Any],
-                   robust: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Evidence per claim id for curvrobust.claims.judge: `records` is the plan's
+                   robust: Mapping[str, Mapping[str, Any]]) -> dict[str, Evidence]:
+    """Evidence per claim id for curvrobust.claims.judge, each by its claim's measure
+    (:data:`MEASURES`): `records` is the plan's
     claim_records() (per dataset: ε, the attack names, every model label's seeds, final-epoch
     per-image files and robust-evaluation keys, the convergence traces), `robust` model key ->
     {summary, outcomes} of the robust evaluation (validity gate, failed masking checks, and
     every attack for the worst-case claim). A claim whose models the configuration does not
     train is "not_run" with the reason; one with a degenerate final model "not_evaluable"."""
-    return {c["id"]: MEASURES[c["measure"]](c, records, robust) for c in claims}
+    return {c["id"]: MEASURES.get(c["measure"], c["id"])(c, records, robust) for c in claims}

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .. import plots
+from curvrobust.reports import plots
 
 Record = dict[str, Any]
 
@@ -95,7 +95,7 @@ FIGURES = {
 
 def traced_models(data: Sequence[str]) -> str:
     """Which model each k's power iteration was traced on, from the trace files' `model` and
-    `own` columns (written by curvrobust.power_trace): 'traced on k = 1: haat_k=1; k = 5: haat;
+    `own` columns (written by curvrobust.curvature.power_trace): 'traced on k = 1: haat_k=1; k = 5: haat;
     k = 10: haat (no model trained with k = 10)'. '' for files without them."""
     frames = [pd.read_csv(f) for f in data]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -20,10 +20,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import tables
-from ..reference import load_reference
-from ..claims_stats import cube_from_frames
-from . import robustness
+from curvrobust.claims.evidence import (Absent, Evidence, Measures, PerImage, PerSeed,
+                                        RankCorrelation)
+from curvrobust.claims.stats import cube_from_frames
+from curvrobust.evaluation.outcomes import read_outcomes, worst_case_images
+from curvrobust.reference import load_reference
+from curvrobust.reports import robustness, tables
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
 Records = Sequence[dict[str, Any]]
@@ -268,8 +270,6 @@ class _ClaimData:
     def attack_rows(self, ds: str, model: dict[str, Any], attack: str) -> pd.DataFrame:
         if attack not in model["files"]:
             raise _Unavailable("not_run", f"no {attack.upper()} attack on {ds} in this preset")
-        from ..robust import read_outcomes
-
         path = model["files"][attack]
         return self._cached(("file", path), lambda: read_outcomes(path))
 
@@ -282,8 +282,6 @@ class _ClaimData:
             if not entry:
                 raise _Unavailable("not_run", f"{model['key']} is not in the robust evaluation "
                                               "(no worst case)")
-            from ..robust import read_outcomes, worst_case_images
-
             rows = self._cached(("outcomes", model["key"]),
                                 lambda: read_outcomes(entry["outcomes"]))
             wc = self._cached(("worst", model["key"], eps),
@@ -317,8 +315,12 @@ def _pct(v: float, unit: str) -> str:
     return f"{100 * v:.1f} %" if unit == "%" else f"{v:.3g}"
 
 
+MEASURES = Measures("study002")
+"""Study 002's claim measures: (claim, the claim data) -> the claim's evidence."""
+
+
 def _pairwise(claim: dict[str, Any], data: _ClaimData,
-              values: Callable[[dict[str, Any]], pd.Series]) -> dict[str, Any]:
+              values: Callable[[dict[str, Any]], pd.Series]) -> Evidence:
     """Evidence for 'arm a − arm b' of a per-image value: the cube seeds × images × (a, b) over
     the seeds both arms share, on the test images every seed's pair has."""
     args, unit = claim["args"], claim["unit"]
@@ -326,7 +328,7 @@ def _pairwise(claim: dict[str, Any], data: _ClaimData,
     arms = {a: data.models(ds, a), b: data.models(ds, b)}
     bad = [t for lb, ms in arms.items() for m in ms.values() if (t := data.degenerate(lb, m))]
     if bad:
-        return dict(status="not_evaluable", reason="degenerate final model: " + "; ".join(bad))
+        return Absent(status="not_evaluable", reason="degenerate final model: " + "; ".join(bad))
     flags = [f for lb, ms in arms.items() for m in ms.values() for f in data.flags(lb, m)]
     common = sorted(set(arms[a]) & set(arms[b]))
 
@@ -342,27 +344,31 @@ def _pairwise(claim: dict[str, Any], data: _ClaimData,
         ma, mb = cube["images_num"].mean(axis=(0, 1))
         n = cube["images_num"].shape[1]
         runs = f"{len(common)} seeds, mean" if len(common) > 1 else f"one run, seed {common[0]}"
-        return dict(status="ok", flags=flags, **cube,
-                    ours=f"{a} {_pct(ma, unit)}, {b} {_pct(mb, unit)} ({runs}; {n} images)")
+        return PerImage.from_cube(
+            cube, flags=flags, ours=f"{a} {_pct(ma, unit)}, {b} {_pct(mb, unit)} ({runs}; {n} "
+                                    "images)")
     # no shared seed: arm means only (no paired comparison, no interval)
     ma = float(np.mean([values(m).mean() for m in arms[a].values()]))
     mb = float(np.mean([values(m).mean() for m in arms[b].values()]))
-    return dict(status="ok", flags=flags, effect=ma - mb,
-                ours=f"{a} {_pct(ma, unit)} (seeds {sorted(arms[a])}), {b} {_pct(mb, unit)} "
-                     f"(seeds {sorted(arms[b])}): no shared seed to pair")
+    return PerSeed(flags=flags, effect=ma - mb,
+                   ours=f"{a} {_pct(ma, unit)} (seeds {sorted(arms[a])}), {b} {_pct(mb, unit)} "
+                        f"(seeds {sorted(arms[b])}): no shared seed to pair")
 
 
-def _robust_accuracy(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+@MEASURES.register("robust_accuracy")
+def _robust_accuracy(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     args = claim["args"]
     return _pairwise(claim, data, lambda m: data.robust_images(
         args["dataset"], m, args["attack"], float(args["eps"])))
 
 
-def _natural_accuracy(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+@MEASURES.register("natural_accuracy")
+def _natural_accuracy(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     return _pairwise(claim, data, lambda m: data.correct_images(claim["args"]["dataset"], m))
 
 
-def _jacobian_zero_share(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+@MEASURES.register("jacobian_zero_share")
+def _jacobian_zero_share(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     return _pairwise(claim, data, lambda m: data.indicator(m, "jac_zero_frac"))
 
 
@@ -378,7 +384,8 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (rx * ry).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, Any]:
+@MEASURES.register("indicator_spearman")
+def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     """ρ between each regime's mean indicator and its worst-case robust accuracy (each averaged
     over the seeds every regime shares, else one run per regime): ``rank_x``/``rank_y`` for
     the engine's permutation test, which needs claims_stats.MIN_RANK_MODELS regimes.
@@ -392,8 +399,8 @@ def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, An
         except _Unavailable:
             continue
     if len(arms) < 3:
-        return dict(status="not_run", reason=f"ρ needs at least 3 regimes; {ds} has "
-                                             f"{len(arms)} in this preset")
+        return Absent(status="not_run", reason=f"ρ needs at least 3 regimes; {ds} has "
+                                               f"{len(arms)} in this preset")
     common = sorted(set.intersection(*(set(ms) for ms in arms.values())))
     runs = [{lb: ms[s] for lb, ms in arms.items()} for s in common] if common else \
         [{lb: ms[min(ms)] for lb, ms in arms.items()}]
@@ -437,25 +444,17 @@ def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> dict[str, An
              for s, lbs, i, r in measured]
     if left_out:
         flags.append("left out (degenerate): " + "; ".join(left_out))
-    return dict(status="ok", flags=flags, rank_x=ind.tolist(), rank_y=rob.tolist(),
-                n_seeds=len(measured),
-                seeds_text=(f"means over seeds {', '.join(str(m[0]) for m in measured)}"
-                            if common else "one run per regime"),
-                ours=" | ".join(texts))
-
-
-MEASURES: dict[str, Callable[[dict[str, Any], _ClaimData], dict[str, Any]]] = {
-    "robust_accuracy": _robust_accuracy,
-    "natural_accuracy": _natural_accuracy,
-    "jacobian_zero_share": _jacobian_zero_share,
-    "indicator_spearman": _indicator_spearman,
-}
+    return RankCorrelation(
+        flags=flags, rank_x=ind.tolist(), rank_y=rob.tolist(), n_seeds=len(measured),
+        seeds_text=(f"means over seeds {', '.join(str(m[0]) for m in measured)}"
+                    if common else "one run per regime"),
+        ours=" | ".join(texts))
 
 
 def claim_evidence(claims: Sequence[dict[str, Any]], records: dict[str, Any],
-                   robust: dict[str, dict]) -> dict[str, dict[str, Any]]:
-    """Evidence for each of study 002's claims (claim id -> evidence; curvrobust.claims judges
-    it).
+                   robust: dict[str, dict]) -> dict[str, Evidence]:
+    """Evidence for each of study 002's claims, each by its claim's measure (:data:`MEASURES`)
+    (claim id -> evidence; curvrobust.claims.judge judges it).
 
     Args:
         claims: ``Study002.claims()``: each names its ``measure`` (robust_accuracy,
@@ -475,10 +474,9 @@ def claim_evidence(claims: Sequence[dict[str, Any]], records: dict[str, Any],
     data = _ClaimData(records, robust)
     out = {}
     for c in claims:
-        if c["measure"] not in MEASURES:
-            raise ValueError(f"{c['id']}: unknown measure {c['measure']!r}")
+        measure = MEASURES.get(c["measure"], c["id"])
         try:
-            out[c["id"]] = MEASURES[c["measure"]](c, data)
+            out[c["id"]] = measure(c, data)
         except _Unavailable as e:
-            out[c["id"]] = dict(status=e.status, reason=e.reason)
+            out[c["id"]] = Absent(status=e.status, reason=e.reason)
     return out

@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from .. import plots
-from ..surfaces import load_surfaces
+from curvrobust.reports import plots
+from curvrobust.curvature.surfaces import load_surfaces
 from .study002 import Records, attack_name
 
 IMAGE = 0  # the surfaces file's test image the input-space figures show

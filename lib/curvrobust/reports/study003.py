@@ -29,8 +29,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..claims_stats import contrast_weights, cube_from_frames
-from ..tables import fmt_ci, mean_ci, render_summary, summarise
+from curvrobust.claims.evidence import Absent, Censored, Evidence, Measures, PerImage, PerSeed
+from curvrobust.claims.stats import contrast_weights, cube_from_frames
+from curvrobust.reports.tables import fmt_ci, mean_ci, render_summary, summarise
 
 Table = tuple[pd.DataFrame, pd.DataFrame, str]
 Frames = dict[str, pd.DataFrame]
@@ -314,7 +315,12 @@ def _means_text(per_seed_values: dict[int, dict[float, float]], scales: list, di
     return f"{', '.join(parts)} {unit} ({n} seed{'s' if n != 1 else ''}, mean)"
 
 
-def _pga_mean(claim: dict, records: dict) -> dict:
+MEASURES = Measures("study003")
+"""Study 003's claim measures: (claim, records) -> the claim's evidence."""
+
+
+@MEASURES.register("pga_mean")
+def _pga_mean(claim: dict, records: dict) -> Evidence:
     """The cube seeds × examples × scales of a per-example PGA column on the examples with a
     value at every scale in every seed (an example with no converged start has no maxima
     count), ``x`` the scales: the engine's trend is the slope against log₂ s. ``ours`` shows
@@ -325,7 +331,7 @@ def _pga_mean(claim: dict, records: dict) -> dict:
     col = args["column"]
     rows = records.get("pga", [])
     if not rows:
-        return {"status": "not_run", "reason": "no PGA measurement in this configuration"}
+        return Absent(status="not_run", reason="no PGA measurement in this configuration")
     tables = {(int(r["seed"]), float(r["scale"])): pd.read_csv(r["examples"])[col].to_numpy(float)
               for r in rows}
 
@@ -336,34 +342,30 @@ def _pga_mean(claim: dict, records: dict) -> dict:
     values = _by_seed(rows, mean)
     per_seed, scales = _trend(values)
     if not per_seed:
-        return {"status": "not_evaluable",
-                "reason": f"no seed has a value of {col} at every scale (e.g. no converged "
-                          f"start)"}
+        return Absent(status="not_evaluable",
+                      reason=f"no seed has a value of {col} at every scale (e.g. no converged "
+                             f"start)")
     frames = {}
     for seed in per_seed:
         frame = pd.DataFrame({sc: tables[(seed, sc)] for sc in scales})
         frames[seed] = frame[np.isfinite(frame.to_numpy()).all(axis=1)]
-    ev: dict[str, Any] = {"status": "ok", "x": scales,
-                          "ours": _means_text(values, scales, args.get("digits", 2),
-                                              args.get("label", ""))}
+    ours = _means_text(values, scales, args.get("digits", 2), args.get("label", ""))
     try:
-        ev.update(cube_from_frames(frames, scales))
+        cube = cube_from_frames(frames, scales)
     except ValueError as e:
-        return {"status": "not_evaluable", "reason": f"{col}: {e} with a value at every scale"}
+        return Absent(status="not_evaluable", reason=f"{col}: {e} with a value at every scale")
     dropped = sorted(set(values) - set(per_seed))
-    if dropped:
-        ev["flags"] = [f"seed {k}: no value at some scale, left out" for k in dropped]
+    flags = [f"seed {k}: no value at some scale, left out" for k in dropped]
     censored = _climb_censored(rows) if col == "iters_to_climb" else {}
     if any(any(d.values()) for d in censored.values()):
         n = sum(v for d in censored.values() for v in d.values())
-        ev["flags"] = ev.get("flags", []) + [
-            f"{n} (seed, scale) measurement(s) with a start that never climbs (counted as its "
-            f"T iterations, censored): the per-seed order of the scales decides"]
-        ev["censored"] = True
-        ev["orders"] = {k: censored_order([values[k][sc] for sc in scales],
-                                          [censored[k][sc] for sc in scales])
-                        for k in per_seed}
-    return ev
+        flags.append(f"{n} (seed, scale) measurement(s) with a start that never climbs "
+                     f"(counted as its T iterations, censored): the per-seed order of the "
+                     f"scales decides")
+        orders = {k: censored_order([values[k][sc] for sc in scales],
+                                    [censored[k][sc] for sc in scales]) for k in per_seed}
+        return Censored(orders=orders, x=scales, ours=ours, flags=flags)
+    return PerImage.from_cube(cube, x=scales, ours=ours, flags=flags)
 
 
 def _climb_censored(rows: list[dict]) -> dict[int, dict[float, bool]]:
@@ -376,15 +378,15 @@ def _climb_censored(rows: list[dict]) -> dict[int, dict[float, bool]]:
     return _by_seed(rows, any_censored)
 
 
-def _training_rows(claim: dict, records: dict) -> tuple[list[dict], dict | None]:
+def _training_rows(claim: dict, records: dict) -> tuple[list[dict], Absent | None]:
     sc = claim["args"]["lr_scaling"]
     if sc not in records.get("lr_scalings", []):
-        return [], {"status": "not_run",
-                    "reason": f"lr scaling {sc!r} is not in studies.study003."
-                              "adversarial_training.lr_scalings"}
+        return [], Absent(status="not_run",
+                          reason=f"lr scaling {sc!r} is not in studies.study003."
+                                 "adversarial_training.lr_scalings")
     rows = [r for r in records.get("training", []) if r["lr_scaling"] == sc]
     if not rows:
-        return [], {"status": "not_run", "reason": f"no training run with lr scaling {sc!r}"}
+        return [], Absent(status="not_run", reason=f"no training run with lr scaling {sc!r}")
     return rows, None
 
 
@@ -394,7 +396,8 @@ def _run_steps(path: str) -> tuple[pd.Series, pd.Series]:
     return d["step"], d["robust_batch_loss"]
 
 
-def _at_steps_below(claim: dict, records: dict) -> dict:
+@MEASURES.register("at_steps_below")
+def _at_steps_below(claim: dict, records: dict) -> Evidence:
     """Per seed and scale, the first step with robust batch loss below the threshold; the
     per-seed trend against log₂ s (a censored run counted as its N steps, a lower bound), and
     when any run is censored the per-seed order of the scales (:func:`censored_order`), which
@@ -415,18 +418,18 @@ def _at_steps_below(claim: dict, records: dict) -> dict:
         else:
             parts.append(f"s = {s:g}: {np.mean([v for v, _ in vals]):.1f}")
     n = len(runs)
-    ev: dict[str, Any] = {"status": "ok", "per_seed": per_seed, "x": scales,
-                          "censored": censored,
-                          "ours": f"{'; '.join(parts)} steps ({n} seed{'s' if n != 1 else ''}"
-                                  f"{', per seed' if censored else ', mean'})"}
+    ours = (f"{'; '.join(parts)} steps ({n} seed{'s' if n != 1 else ''}"
+            f"{', per seed' if censored else ', mean'})")
     if censored:
-        ev["orders"] = {k: censored_order([runs[k][s][0] for s in scales],
-                                          [runs[k][s][1] for s in scales])
-                        for k in sorted(runs) if all(s in runs[k] for s in scales)}
-    return ev
+        orders = {k: censored_order([runs[k][s][0] for s in scales],
+                                    [runs[k][s][1] for s in scales])
+                  for k in sorted(runs) if all(s in runs[k] for s in scales)}
+        return Censored(orders=orders, per_seed=per_seed, x=scales, ours=ours)
+    return PerSeed(per_seed=per_seed, x=scales, ours=ours)
 
 
-def _at_log_slope(claim: dict, records: dict) -> dict:
+@MEASURES.register("at_log_slope")
+def _at_log_slope(claim: dict, records: dict) -> Evidence:
     """Per seed and scale, the OLS slope of the log robust batch loss over the first steps;
     the per-seed trend of that slope against log₂ s."""
     rows, absent = _training_rows(claim, records)
@@ -436,20 +439,13 @@ def _at_log_slope(claim: dict, records: dict) -> dict:
     values = _by_seed(rows, lambda r: log_loss_slope(*_run_steps(r["steps"]), first))
     per_seed, scales = _trend(values)
     if not per_seed:
-        return {"status": "not_evaluable", "reason": "fewer than two steps per run"}
-    return {"status": "ok", "per_seed": per_seed, "x": scales,
-            "ours": _means_text(values, scales, 4, "per step")}
+        return Absent(status="not_evaluable", reason="fewer than two steps per run")
+    return PerSeed(per_seed=per_seed, x=scales, ours=_means_text(values, scales, 4, "per step"))
 
 
-MEASURES: dict[str, Callable[[dict, dict], dict]] = {
-    "pga_mean": _pga_mean,
-    "at_steps_below": _at_steps_below,
-    "at_log_slope": _at_log_slope,
-}
-
-
-def claim_evidence(claims: list[dict], records: dict, robust: dict) -> dict[str, dict]:
-    """Evidence for each of study 003's claims (``Study003.claims()``) from the plan's
+def claim_evidence(claims: list[dict], records: dict, robust: dict) -> dict[str, Evidence]:
+    """Evidence for each of study 003's claims (``Study003.claims()``), each by its claim's
+    measure (:data:`MEASURES`), from the plan's
     ``claim_records()``: per seed the OLS slope of the claim's measure against log₂ s (the same
     initialisation at every scale), ``x`` the scales, ``ours`` the per-scale means; for the
     steps-below-1 claims with a censored run also ``censored`` and the per-seed ``orders``.
@@ -457,10 +453,7 @@ def claim_evidence(claims: list[dict], records: dict, robust: dict) -> dict[str,
     out = {}
     for c in claims:
         if not records:
-            out[c["id"]] = {"status": "not_run", "reason": "study 003 is not enabled"}
+            out[c["id"]] = Absent(status="not_run", reason="study 003 is not enabled")
             continue
-        if c["measure"] not in MEASURES:
-            raise KeyError(f"claim {c['id']}: unknown measure {c['measure']!r}; known: "
-                           f"{sorted(MEASURES)}")
-        out[c["id"]] = MEASURES[c["measure"]](c, records)
+        out[c["id"]] = MEASURES.get(c["measure"], c["id"])(c, records)
     return out

@@ -17,8 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..plots import (legend_right, log_y_if_positive, mean_band, scale_handles,
-                     scale_palette, pga_loss_curve_figure, scale_metric_figure)
+from curvrobust.reports.plots import (legend_right, log_y_if_positive, mean_band, scale_handles,
+    scale_palette, pga_loss_curve_figure, scale_metric_figure)
 from .study003 import frames
 
 Frames = dict[str, pd.DataFrame]
