@@ -53,7 +53,7 @@ def attack_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     ``eps``, ``index`` (the image's test-set index), ``label``, ``correct`` (1 if the clean
     image is classified correctly), ``attacked`` (1 if the attack ran on it, i.e. ``correct``),
     ``success`` (1 if attacked and the adversarial input is misclassified) and ``margin``, the
-    decision margin z_y − max_{j≠y} z_j (:func:`curvrobust.inference.decision_margin`) of the
+    decision margin z_y − max_{j≠y} z_j (:func:`curvrobust.models.inference.decision_margin`) of the
     final input: the adversarial one if attacked, else the clean one. The model runs in eval
     mode (its previous modes are restored). The study's counts per ε are
     :func:`summarise_outcomes` of these rows.
@@ -62,7 +62,7 @@ def attack_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         model: classifier mapping (N, ...) inputs to (N, C) logits.
         x: (N, ...) test inputs (any device; moved batch by batch).
         y: (N,) long labels.
-        index: (N,) test-set indices of x's rows (e.g. :func:`curvrobust.robust.eval_subset`),
+        index: (N,) test-set indices of x's rows (e.g. :func:`curvrobust.data.subsets.eval_subset`),
             or None for 0..N−1.
         kind: a registered attack name.
         eps_list: the radii ε >= 0, each at most once.

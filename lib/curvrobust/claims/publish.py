@@ -7,7 +7,7 @@ configuration fingerprint, machine, wall time, job-minutes, forecast).
 Nothing on the page is written by hand, and it cannot go stale silently: `rejudge` judges the
 published evidence again with the current claims engine (tests/test_evidence_published.py
 compares it with the published verdicts), and the recorded fingerprint is compared with the
-configuration's (`curvrobust.plans.config.fingerprint`).
+configuration's (`curvrobust.plans.publish.fingerprint`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@
 from curvrobust.models.networks import (available, build_model, count_parameters,
                                         input_shape_kwargs, load_model, register,
                                         save_checkpoint)
+from curvrobust.models.networks import TwoLayerNet
 
 # inference
 from curvrobust.models.inference import decision_margin, eval_mode, model_device
@@ -16,6 +17,8 @@ __all__ = [
     # architectures and checkpoints
     "available", "build_model", "count_parameters", "input_shape_kwargs", "load_model",
     "register", "save_checkpoint",
+    # study 003's network
+    "TwoLayerNet",
     # inference
     "decision_margin", "eval_mode", "model_device",
 ]

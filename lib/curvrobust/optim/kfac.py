@@ -44,7 +44,7 @@ class KFAC:
     The factors are curvlinops' `KFACLinearOperator` (`fisher_type="type-2"`,
     `separate_weight_and_bias=False`; its defaults, a Monte-Carlo Fisher and per-factor damping,
     would be another optimiser); the damped inverse is its `KFACInverseLinearOperator` with
-    exact damping, extended (:class:`~curvrobust.kfac_inverse.Float64KFACInverse`) to
+    exact damping, extended (:class:`~curvrobust.optim.kfac_inverse.Float64KFACInverse`) to
     eigendecompose the factors in float64 with negative eigenvalues clamped at 0 and to apply
     the inverse in float64, whatever the model's dtype: the factors of a wide layer are singular
     when the batch is smaller than its input, and float32 `eigh` there returns negative
