@@ -44,10 +44,16 @@ def test_pack_and_unpack_round_trip_bit_for_bit_and_share_equal_arrays():
         evidence.unpack_evidence(packed, {})
 
 
-def test_published_evidence_rejudges_to_the_same_rows(tmp_path):
+@pytest.mark.parametrize("typed", [False, True], ids=["dicts", "Evidence objects"])
+def test_published_evidence_rejudges_to_the_same_rows(tmp_path, typed):
+    """The reports return Evidence objects; published files hold their dicts."""
+    from curvrobust.claims.evidence import from_mapping
+
     rng = np.random.default_rng(1)
     cl = [_claim("000-a"), _claim("000-b", headline=False)]
     ev = {"000-a": _evidence(rng), "000-b": _evidence(rng)}
+    if typed:
+        ev = {k: from_mapping(v) for k, v in ev.items()}
     stats = {"seed": 0, "level": 0.95}
     rows = judge_all(cl, ev, **stats)
     evidence.write_study_evidence(tmp_path / "s.json", tmp_path / "s.npz", "study000", cl, ev,
