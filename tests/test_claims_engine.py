@@ -78,9 +78,8 @@ def test_evidence_round_trips_through_the_published_dict(ev):
 
 @pytest.mark.parametrize("ev", _kinds(), ids=lambda e: type(e).__name__)
 def test_the_judge_gives_the_same_row_for_an_object_and_its_dict(ev):
-    c = _claim(direction="increasing") if getattr(ev, "x", None) is not None else _claim()
-    if isinstance(ev, (E.Censored,)):
-        c = _claim(direction="increasing")
+    trend = isinstance(ev, E.Censored) or getattr(ev, "x", None) is not None
+    c = _claim(direction="increasing") if trend else _claim()
     a, b = judge(c, ev), judge(c, ev.as_mapping())
     assert a.keys() == b.keys()
     for k in a:
@@ -89,10 +88,9 @@ def test_the_judge_gives_the_same_row_for_an_object_and_its_dict(ev):
 
 def test_one_judging_function_per_kind():
     assert set(JUDGES) == set(E.KINDS)
-    verdicts = {type(ev).__name__ + ev.as_mapping().get("status", ""):
-                judge(_claim(), ev)["verdict"]
+    verdicts = {ev.status: judge(_claim(), ev)["verdict"]
                 for ev in _kinds() if isinstance(ev, E.Absent)}
-    assert verdicts == {"Absentnot_run": "not run", "Absentnot_evaluable": "not evaluable"}
+    assert verdicts == {"not_run": "not run", "not_evaluable": "not evaluable"}
 
 
 @pytest.mark.parametrize("bad, message", [

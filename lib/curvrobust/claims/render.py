@@ -39,20 +39,6 @@ LEGEND = {
     NOT_RUN: "the preset did not train the models the claim needs",
 }
 
-LEGEND = {
-    HOLDS: "the 95 % interval (seeds and test images) lies on the asserted side of 0 and the "
-           "estimate reaches the SESOI (\"at least as\" claims: the interval lies above −m)",
-    CONTRADICTED: "the interval lies on the other side of 0, or entirely within ±SESOI (\"no "
-                  "effect as large as\"); \"no difference\": entirely outside ±m",
-    EQUIVALENT: "a \"no difference\" claim whose interval lies inside ±m (its SESOI)",
-    INCONCLUSIVE: "anything else, with the reason: one training run, underpowered (the MDE "
-                  "beside the SESOI), the interval crosses 0, an effect below the SESOI, too "
-                  "few discordant images, or not significant after Benjamini-Hochberg",
-    NOT_EVALUABLE: "a model the claim needs failed the validity gate, a matched checkpoint "
-                   "missed its target, or too few models for a rank test (the reason says)",
-    NOT_RUN: "the preset did not train the models the claim needs",
-}
-
 MINUS = "\u2212"
 
 

@@ -290,11 +290,10 @@ def load_variant_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     p = Path(out_dir) / MANIFEST
     if not p.is_file():
         raise FileNotFoundError(f"no variant manifest at {p}; run make_variant first")
+    text = check_result_file(p, "variant manifest").read_text()
     try:
-        return json.loads(check_result_file(p, "variant manifest").read_text())
+        return json.loads(text)
     except ValueError as e:
-        if isinstance(e, ResultFileError):
-            raise
         raise unreadable(p, "variant manifest", e) from e
 
 
