@@ -10,6 +10,7 @@ import pytest
 
 from curvrobust.reports import tables
 from curvrobust.plans import Study000
+from curvrobust.plans.config import fill_defaults
 from curvrobust.reference import load_reference
 from curvrobust.reports import study000 as rep
 from curvrobust.reports import study000_figures as figs
@@ -211,7 +212,7 @@ def _claims_cfg(**study):
     block.update(study)
     opt = {"sgd": {"name": "sgd", "lr": 0.01}, "adam": {"name": "adam", "lr": 0.001},
            "gn": {"name": "gauss_newton", "lr": 0.01, "damping": 0.01}}
-    return dict(
+    return fill_defaults(dict(
         datasets={"mnist": {}},
         variants={"clean": {"kind": "clean"},
                   "poison10": {"kind": "label_poison", "fraction": 0.1, "seed": 0}},
@@ -219,7 +220,7 @@ def _claims_cfg(**study):
                  for k, o in opt.items()},
         attacks={"fgsm": {"kind": "fgsm", "eps": [0.1, 0.05, 0.01]}},
         statistics={"sam": {"rho": [0.001, 0.01]}},
-        studies={"study000": block})
+        studies={"study000": block}))
 
 
 def _claim(plan, cid):
@@ -265,7 +266,7 @@ def test_claims_are_data_with_one_headline_and_the_printed_numbers():
 
 
 def test_printed_numbers_equal_the_reference_file():
-    from curvrobust.plans import study000 as plan000
+    from curvrobust.plans.study000 import claims as plan000
 
     ref = load_reference("study000")
     roles = {"clean": "clean", "poisoned": "poison10"}

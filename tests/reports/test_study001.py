@@ -19,6 +19,8 @@ import yaml
 
 from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study001 as plan
+from curvrobust.plans.config import validate_config
+from curvrobust.plans.study001 import text as plan_text
 from curvrobust.reports import study001 as rep
 from curvrobust.reports import study001_figures as figs
 
@@ -71,7 +73,7 @@ def _records(tmp_path: Path, labels=("pgd_at", "haat"), value=None) -> list[dict
 @functools.lru_cache(maxsize=1)
 def _plan() -> plan.Study001:
     cfg = yaml.safe_load((Path(__file__).parents[2] / "configs" / "smoke.yaml").read_text())
-    return plan.Study001(cfg)
+    return plan.Study001(validate_config(cfg))
 
 
 def _presentation(name: str) -> dict:
@@ -130,7 +132,7 @@ def test_hvp_error_table_orders_xi_descending(tmp_path):
     medians = [0.1 * (b + 1) + s + 1e-3 for s in SEEDS for b in range(3)]
     assert first["median_rel_error"] == pytest.approx(np.median(medians))
     assert first["batches"] == 6 and first["examples"] == 6 * 32
-    assert list(readable.columns) == list(plan.COLUMNS["table_hvp_error"].values())
+    assert list(readable.columns) == list(plan_text.COLUMNS["table_hvp_error"].values())
     assert list(readable["ξ"]) == ["0.001", "1e-05", "0.001", "1e-05"]
     assert readable["Hu = 0 exactly (%)"].iloc[0] == "25.0"     # mean of 0, 0.25, 0.5
     assert caption.startswith("Study 001 on mnist: finite-difference")
@@ -215,10 +217,10 @@ def test_plan_presentation_covers_every_output():
     for name, (kind_type, kind) in plan.OUTPUTS.items():
         pres = _presentation(name)
         if kind_type == "table":
-            assert name in rep.TABLES and pres["caption"] == plan.CAPTIONS[name]
+            assert name in rep.TABLES and pres["caption"] == plan_text.CAPTIONS[name]
         else:
-            assert name in figs.FIGURES and pres["title"] == plan.TITLES[name]
-            assert ("sweep" in pres) == (kind in plan.SWEEPS)
+            assert name in figs.FIGURES and pres["title"] == plan_text.TITLES[name]
+            assert ("sweep" in pres) == (kind in plan_text.SWEEPS)
 
 
 # ---- claims: evidence from small result files written here, in the workflow's layout ----

@@ -17,6 +17,8 @@ import yaml
 
 from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study002 as plan
+from curvrobust.plans.config import validate_config
+from curvrobust.plans.study002 import text as plan_text
 from curvrobust.reference import load_reference
 from curvrobust.reports import study002 as rep
 from curvrobust.reports import study002_figures as figs
@@ -68,11 +70,11 @@ def _half2(a: float, b: float) -> float:
 
 
 def _table_presentation(kind: str, labels=None, **extra) -> dict:
-    out = {"caption": plan.TABLE_CAPTIONS[kind], **extra}
+    out = {"caption": plan_text.TABLE_CAPTIONS[kind], **extra}
     if labels is not None:
-        out["labels"] = {k: plan.LABELS_TABLE[k] for k in labels}
-    if kind in plan.TABLE_COLUMNS:
-        out["columns"] = plan.TABLE_COLUMNS[kind]
+        out["labels"] = {k: plan_text.LABELS_TABLE[k] for k in labels}
+    if kind in plan_text.TABLE_COLUMNS:
+        out["columns"] = plan_text.TABLE_COLUMNS[kind]
     return out
 
 
@@ -87,7 +89,7 @@ def test_accuracy_table_rows_cells_and_caption(tmp_path, reference):
                for label in ("ours", "natural") for seed in SEEDS]
     study = {"datasets": {"mnist": dict(attacks=columns, reference=reference)}}
     pres = _table_presentation("accuracy", labels=["natural", "ours"],
-                               paper=plan.PAPER_NOTE if reference else plan.NO_PAPER_NOTE)
+                               paper=plan_text.PAPER_NOTE if reference else plan_text.NO_PAPER_NOTE)
     numeric, readable, caption = rep.make_table(
         "table1_mnist", records, pres, kind={"kind": "accuracy", "dataset": "mnist"},
         study=study, attacks={a: ATTACKS[a] for a in columns.values()}, recipes={})
@@ -152,7 +154,8 @@ def test_indicator_table_means_and_missing_eps(tmp_path):
     assert row["jac_zero_frac_mean"] == pytest.approx(25.0)
     assert row["pgd_accuracy_mean"] == pytest.approx(
         100 * (_acc("ours", 0, "pgd10", 0.1) + _acc("ours", 1, "pgd10", 0.1)) / 2)
-    assert [h for h, _ in plan.TABLE_COLUMNS["indicator"].values()] == list(readable.columns[4:])
+    headings = [h for h, _ in plan_text.TABLE_COLUMNS["indicator"].values()]
+    assert headings == list(readable.columns[4:])
     assert "middle ε" in caption
     bad = [_indicator_record(tmp_path, "natural", 0, curve_eps=(0.0, 0.2))]
     with pytest.raises(ValueError, match="no row at eps=0.1"):
@@ -191,28 +194,30 @@ def test_edited_caption_and_unknown_kind(tmp_path):
 
 
 def test_plan_presentation_of_smoke_outputs():
-    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs" / "smoke.yaml").read_text())
+    smoke = Path(__file__).parents[2] / "configs" / "smoke.yaml"
+    cfg = validate_config(yaml.safe_load(smoke.read_text()))
     s2 = plan.Study002(cfg)
     for name, spec in s2.outputs().items():
         pres = s2.presentation(name)
         shown = {r["label"] for r in s2.params(name)}
         kind = spec["kind"]
         if spec["type"] == "table":
-            assert kind in rep.TABLES and pres["caption"] == plan.TABLE_CAPTIONS[kind]
+            assert kind in rep.TABLES and pres["caption"] == plan_text.TABLE_CAPTIONS[kind]
         else:
-            assert kind in figs.FIGURES and pres["title"] == plan.FIGURE_TITLES[kind]
+            assert kind in figs.FIGURES and pres["title"] == plan_text.FIGURE_TITLES[kind]
         if "labels" in pres:  # only the regimes the output shows, in display order
             assert set(pres["labels"]) == shown
-            names = plan.LABELS_TABLE if spec["type"] == "table" else plan.LABELS_FIGURE
+            names = plan_text.LABELS_TABLE if spec["type"] == "table" else plan_text.LABELS_FIGURE
             assert list(pres["labels"]) == [k for k in names if k in shown]
-    assert s2.presentation("table1_mnist")["paper"] == plan.PAPER_NOTE
+    assert s2.presentation("table1_mnist")["paper"] == plan_text.PAPER_NOTE
     assert list(s2.presentation("fig4_loss_vs_decision_mnist")["labels"]) == ["natural"]
 
 
 # ---- figures ----
 
 def _fig_presentation(kind: str, labels=("natural", "ours", "minmax")) -> dict:
-    return {"title": plan.FIGURE_TITLES[kind], "labels": {k: plan.LABELS_FIGURE[k] for k in labels}}
+    return {"title": plan_text.FIGURE_TITLES[kind],
+            "labels": {k: plan_text.LABELS_FIGURE[k] for k in labels}}
 
 
 def _legend_texts(fig) -> list[str]:
@@ -299,7 +304,7 @@ def test_jacobian_and_scatter_figures(tmp_path):
         records.append(dict(r, indicator=r["files"]["indicator"], attack=r["files"]["curve"]))
     notes = []
     fig = figs.make_figure("fig_indicator_scatter", records,
-                          {"title": plan.FIGURE_TITLES["scatter"]}, kind={"kind": "scatter"},
+                          {"title": plan_text.FIGURE_TITLES["scatter"]}, kind={"kind": "scatter"},
                           study={}, attacks={}, log=notes.append)
     assert len(fig.axes) == 2 and notes and notes[0].startswith("Spearman: {'grad_l2_mean'")
     plt.close(fig)
@@ -490,7 +495,7 @@ def test_indicator_spearman_evidence(tmp_path):
 @pytest.mark.parametrize("preset", ["config.yaml", "configs/smoke.yaml"])
 def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
     root = Path(__file__).parents[2]
-    cfg = yaml.safe_load((root / preset).read_text())
+    cfg = validate_config(yaml.safe_load((root / preset).read_text()))
     s2 = plan.Study002(cfg)
     claims = s2.claims()
     ids = [c["id"] for c in claims]
@@ -543,7 +548,8 @@ def test_plan_claims_and_evidence_on_synthetic_results(tmp_path, preset):
 
 
 def test_seeds_per_recipe_models_captions_and_first_seed_figures(tmp_path):
-    cfg = yaml.safe_load((Path(__file__).parents[2] / "configs" / "smoke.yaml").read_text())
+    smoke = Path(__file__).parents[2] / "configs" / "smoke.yaml"
+    cfg = validate_config(yaml.safe_load(smoke.read_text()))
     s2cfg = cfg["studies"]["study002"]
     s2cfg["seeds_per_recipe"] = {"m2_ours": [7, 42]}
     s2 = plan.Study002(cfg)
@@ -562,7 +568,8 @@ def test_seeds_per_recipe_models_captions_and_first_seed_figures(tmp_path):
     records = [_record("ours", s, {"fgsm": _attack_csv(tmp_path, "ours", s, "fgsm_t")})
                for s in SEEDS] + [_record("natural", 0, {"fgsm": _attack_csv(tmp_path, "natural",
                                                                               0, "fgsm_t")})]
-    pres = _table_presentation("accuracy", labels=["natural", "ours"], paper=plan.NO_PAPER_NOTE)
+    pres = _table_presentation("accuracy", labels=["natural", "ours"],
+                               paper=plan_text.NO_PAPER_NOTE)
     numeric, _, caption = rep.make_table(
         "t", records, pres, kind={"kind": "accuracy", "dataset": "mnist"},
         study={"datasets": {"mnist": dict(attacks=columns)}}, attacks=ATTACKS, recipes={})
@@ -576,7 +583,7 @@ def test_seeds_per_recipe_models_captions_and_first_seed_figures(tmp_path):
 
 def test_deviations_are_formatted_from_the_config():
     root = Path(__file__).parents[2]
-    cfg = yaml.safe_load((root / "config.yaml").read_text())
+    cfg = validate_config(yaml.safe_load((root / "config.yaml").read_text()))
     ext = yaml.safe_load((root / "configs" / "extended.yaml").read_text())
     cfg["studies"]["study002"]["datasets"]["mnist"]["regimes"].update(  # min-max: extended
         ext["studies"]["study002"]["datasets"]["mnist"]["regimes"])

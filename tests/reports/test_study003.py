@@ -14,6 +14,8 @@ import pytest
 
 from curvrobust.claims.stats import per_seed_effects
 from curvrobust.plans import study003 as plan
+from curvrobust.plans.config import fill_defaults
+from curvrobust.plans.study003 import text as plan_text
 from curvrobust.reports import study003 as rep
 from curvrobust.reports import study003_figures as figs
 
@@ -127,8 +129,8 @@ def _pres(name: str) -> dict:
 
 
 def test_every_planned_output_has_a_presentation_and_a_builder():
-    assert set(plan.TABLES) == set(rep.TABLES) == set(plan.TABLE_PRESENTATION)
-    assert set(plan.FIGURES) == set(figs.FIGURES) == set(plan.FIGURE_PRESENTATION)
+    assert set(plan.TABLES) == set(rep.TABLES) == set(plan_text.TABLE_PRESENTATION)
+    assert set(plan.FIGURES) == set(figs.FIGURES) == set(plan_text.FIGURE_PRESENTATION)
     with pytest.raises(KeyError):
         plan.Study003({}).presentation("table_nope")
     with pytest.raises(KeyError):
@@ -285,7 +287,8 @@ def _config(lr_scalings=("inverse_square", "none"), seeds=(0, 1)) -> dict:
         adversarial_training={"epochs": 2, "lr": 0.05, "batch_size": 16, "pga_steps": 3,
                               "pga_step_size": 0.5, "lr_scalings": list(lr_scalings),
                               "log_slope_steps": 3})
-    return {"datasets": {"mnist": {}}, "variants": variants, "studies": {"study003": block}}
+    return fill_defaults({"datasets": {"mnist": {}}, "variants": variants,
+                          "studies": {"study003": block}})
 
 
 def _write_claim_files(root, p: plan.Study003, ex_value, steps_loss) -> dict:

@@ -1,12 +1,13 @@
 """Study plans: what the workflow runs for a configuration, without running it.
 
 Needs only the standard library (and jsonschema, lazily, to validate a configuration), so the
-Snakefile, a cluster job and a unit test import it without torch or pandas. One module per
-study (`study000` … `study003`: config checks, targets, the inputs and params of each table and
-figure, display names, captions and claims), `robustness` (the robust evaluation across studies
-000–002), `claims` (what judging the claims reads), `paths` (every result path), `config`
-(validation and cross-references) and `code` (each rule's library-code inputs from its script's
-imports).
+Snakefile, a cluster job and a unit test import it without torch or pandas. One package per
+study (`study000` … `study003`), each with `dag` (the plan class: config checks, targets, the
+inputs and params of each table and figure), `claims` (its claims as data) and `text` (display
+names, captions and deviations); `base` (what every study plan shares, and the lookups one study
+makes in another's plan), `robustness` (the robust evaluation across studies 000–002), `claims`
+(what judging the claims reads), `paths` (every result path), `config` (validation and
+cross-references) and `code` (each rule's library-code inputs from its script's imports).
 """
 
 from . import study000, study001, study002, study003

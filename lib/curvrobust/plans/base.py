@@ -1,4 +1,5 @@
-"""What every study plan shares: its config block, targets, seeds and checkpoint epochs."""
+"""What every study plan shares: its config block, targets, seeds and checkpoint epochs, claims
+as data, and the lookups one study makes in another's plan (`PLANS`, `scatter_models`)."""
 
 from __future__ import annotations
 
@@ -67,11 +68,34 @@ def alternatives(names) -> str:
     return "|".join(names) if names else "^$"
 
 
+# every study's plan class by its name (each subclass of StudyPlan registers itself), for the
+# lookups one study makes in another's plan without importing it
+PLANS: dict[str, type[StudyPlan]] = {}
+# the studies whose models join study 002's indicator scatter, in the scatter's order
+SCATTER_STUDIES = ("study001", "study000")
+
+
+def scatter_models(cfg: dict, datasets) -> list[dict]:
+    """The models of the other enabled studies (SCATTER_STUDIES) on `datasets` that study 002's
+    indicator scatter shows beside its own (`StudyPlan.scatter_models`)."""
+    out: list[dict] = []
+    for name in SCATTER_STUDIES:
+        other = PLANS[name](cfg)
+        if other.enabled:
+            out += other.scatter_models(list(datasets))
+    return out
+
+
 class StudyPlan:
     """One study's plan for a configuration. Subclasses set `name` and implement
     `check`, `outputs`, `inputs` and `params`."""
 
     name = ""
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.name:
+            PLANS[cls.name] = cls
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
@@ -132,6 +156,11 @@ class StudyPlan:
 
     def attack_inputs(self) -> list[str]:
         """Every attack_model result file the study's outputs read."""
+        return []
+
+    def scatter_models(self, datasets: list[str]) -> list[dict]:
+        """Model records on `datasets` that study 002's indicator scatter shows (see
+        `scatter_models`); none by default."""
         return []
 
     def extra_outcome_files(self) -> list[tuple[dict, str]]:

@@ -143,6 +143,17 @@ def validate_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     return cfg
 
 
+def fill_defaults(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
+    """The schema's defaults filled into `cfg` in place, without checking it: for a partial
+    configuration (a unit test's one study block), where `validate_config` would reject the
+    missing sections. Returns `cfg`."""
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
+    for _ in _validator(schema).iter_errors(cfg):
+        pass  # the errors of a partial configuration are expected; the defaults are the point
+    return cfg
+
+
 def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     """validate_config, then the cross-references the schema cannot express (each study's
     names of datasets, variants, recipes, attacks); raises ConfigError listing every problem."""
@@ -157,7 +168,7 @@ def check_config(cfg: dict, schema: str | Path | dict = SCHEMA) -> dict:
     for study in studies.values():
         if study.enabled:
             problems += study.check()
-    for i, item in enumerate((cfg.get("publish") or {}).get("not_run", [])):
+    for i, item in enumerate(cfg["publish"]["not_run"] if "publish" in cfg else []):
         where = f"publish.not_run[{i}]"
         for key, table in (("recipe", "recipes"), ("dataset", "datasets"), ("variant", "variants")):
             if item[key] not in cfg[table]:

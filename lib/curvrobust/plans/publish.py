@@ -57,14 +57,14 @@ class PublishPlan:
 
     def params(self, configfiles: list[str]) -> dict[str, Any]:
         c, cfg = self.claims, self.cfg
-        used = {it["recipe"] for it in self.block.get("not_run", [])}
+        used = {it["recipe"] for it in self.block["not_run"]}
         return dict(
             plans={s: c.params(s) for s in c.judged()},
             statistics=cfg["claims"], fingerprint=fingerprint(cfg), configfiles=configfiles,
             threads=cfg["threads"], device=cfg["device"], report_dir=c.root,
             forecast=f"{c.root}/forecast.json", ledger=f"{c.root}/run_ledger.json",
-            default_power=self.block.get("default_power", "results/power.csv"),
-            not_run=list(self.block.get("not_run", [])),
+            default_power=self.block["default_power"],
+            not_run=list(self.block["not_run"]),
             recipes={r: cfg["recipes"][r] for r in sorted(used)},
             variants=cfg["variants"],
         )

@@ -47,33 +47,33 @@ class RobustPlan:
     def __init__(self, cfg: dict, studies: dict[str, StudyPlan]):
         self.cfg = cfg
         self.studies = studies
-        self.block: dict = cfg.get("robustness") or {}
+        self.block: dict = cfg["robustness"]
         self.root = paths.report_root(cfg)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.block.get("suite", {}).get("enabled", True)) and bool(self.models())
+        return bool(self.block["suite"]["enabled"]) and bool(self.models())
 
     # ---- settings ----
     def subset(self) -> dict[str, int]:
         """The shared test subset: its permutation seed and the default n of an attack."""
-        return {"seed": self.block.get("subset_seed", 0), "n_default": self.block.get("n_examples", 500)}
+        return {"seed": self.block["subset_seed"], "n_default": self.block["n_examples"]}
 
     def suite(self) -> dict[str, Any]:
-        return {k: v for k, v in self.block.get("suite", {}).items() if k != "enabled"}
+        return {k: v for k, v in self.block["suite"].items() if k != "enabled"}
 
     def limits(self) -> dict[str, int]:
-        return dict(self.block.get("limits", {}))
+        return dict(self.block["limits"])
 
     def large_eps(self, ds: str) -> float | None:
-        return self.block.get("large_eps", {}).get(ds)
+        return self.block["large_eps"].get(ds)
 
     def min_accuracy(self, ds: str) -> float:
-        return self.block.get("validity", {}).get("min_accuracy", {}).get(ds, 0.0)
+        return self.block["validity"]["min_accuracy"].get(ds, 0.0)
 
     def validity(self, ds: str) -> dict[str, float]:
-        v = self.block.get("validity", {})
-        return {"min_accuracy": self.min_accuracy(ds), "max_class_share": v.get("max_class_share", 0.5)}
+        v = self.block["validity"]
+        return {"min_accuracy": self.min_accuracy(ds), "max_class_share": v["max_class_share"]}
 
     # ---- the models in scope ----
     def models(self) -> list[dict]:
@@ -146,7 +146,7 @@ class RobustPlan:
     # ---- transfer ----
     def transfer_source(self, ds: str) -> dict | None:
         """The configured naturally trained source model of `ds`, if a study in scope trains it."""
-        src = self.block.get("transfer", {}).get(ds)
+        src = self.block["transfer"].get(ds)
         if not src:
             return None
         rec = dict(dataset=ds, ckpt="final", **src)
