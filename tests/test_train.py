@@ -4,7 +4,8 @@ import torch
 
 from curvrobust.training.loop import (TrainSpec, batch_orders, checkpoint_epochs,
     closest_checkpoint, cyclic_lr, first_crossing, init_model, make_stepper, match_train_accuracy,
-    match_train_loss, train)
+    match_train_loss, Stepper, train)
+from curvrobust.training.regimes import Objective
 
 
 def _data(n=300, seed=0):
@@ -290,6 +291,28 @@ def test_bad_schedules_are_named():
         make_stepper(m, {"name": "sgd", "schedule": {"kind": "cyclic"}}, None, 10)
     st = make_stepper(m, {"name": "sgd", "lr": 0.1, "schedule": cyc}, None, 10)  # lr == max_lr
     assert st.scheduler is not None
+
+
+@pytest.mark.parametrize("opt", [{"name": "sgd", "lr": 0.1, "momentum": 0.5},
+                                 {"name": "sgd", "schedule": {"kind": "cyclic", "max_lr": 0.1}},
+                                 {"name": "adam", "lr": 1e-3},
+                                 {"name": "gauss_newton", "lr": 0.5, "damping": 0.1},
+                                 {"name": "kfac", "lr": 0.5, "damping": 0.1,
+                                  "gn_cosine_every": 1}])
+@pytest.mark.parametrize("regime", [{}, {"penalty": {"kind": "ce_grad", "coef": 1.0}}])
+def test_every_stepper_satisfies_the_loops_protocol(opt, regime):
+    if regime and opt["name"] in ("gauss_newton", "kfac"):
+        pytest.skip("second-order steppers train naturally only")
+    objective = Objective.from_spec(regime, 0)
+    st = make_stepper(_tiny_model(), opt, None if objective.is_natural else objective, 10)
+    assert isinstance(st, Stepper)
+    (xb, yb), = _tiny_batches(1)
+    loss = st.step(xb, yb)
+    assert isinstance(st, Stepper)  # still, after a step
+    assert st.last_parts["ce"] == pytest.approx(loss) if not regime else "penalty" in st.last_parts
+    assert isinstance(st.last_lr, float) and st.last_lr > 0
+    assert isinstance(st.diagnostic_rows, list)
+    assert bool(st.diagnostic_rows) == (opt["name"] == "kfac")
 
 
 def test_train_with_a_cyclic_schedule_logs_the_lr(tmp_path):

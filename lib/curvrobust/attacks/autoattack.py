@@ -174,6 +174,33 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     Returns:
         The dict described above.
     """
+    eps_f, attacks, counts, n_classes, batch_size = _check_cascade(
+        eps, attacks, x, y, apgd_steps=apgd_steps, fab_steps=fab_steps,
+        square_queries=square_queries, n_target_classes=n_target_classes,
+        n_restarts=n_restarts, n_classes=n_classes, batch_size=batch_size)
+    start = time.perf_counter()
+    device = model_device(model)
+    x, y = x.detach().to(device), y.detach().to(device)
+    n = len(x)
+    result: dict[str, Any] = dict(n=n, eps=eps_f)
+    with eval_mode(model), forked_rng(seed):
+        clean_correct, robust, broken_by, margins = _run_cascade(
+            model, x, y, eps_f, attacks, counts, n_classes, int(seed), batch_size, log, result)
+    result["aa_acc"] = int(robust.sum()) / n
+    result["attacks"] = _describe(attacks, **counts)
+    result["time_s"] = time.perf_counter() - start
+    if per_image:
+        result.update(stages=attacks, clean_correct=clean_correct.cpu(),
+                      broken_by=broken_by.cpu(), margins=margins.cpu())
+    return result
+
+
+def _check_cascade(eps: float, attacks: Sequence[str], x: torch.Tensor, y: torch.Tensor, *,
+                   apgd_steps: int, fab_steps: int, square_queries: int, n_target_classes: int,
+                   n_restarts: int, n_classes: int, batch_size: int
+                   ) -> tuple[float, tuple[str, ...], dict[str, int], int, int]:
+    """:func:`autoattack_eval`'s arguments checked: ε, the cascade, the counts (keyword
+    arguments of :func:`build_stage`), the number of classes, the batch size."""
     eps_f = float(eps)
     if not (math.isfinite(eps_f) and eps_f > 0.0):
         raise ValueError(f"eps must be a positive finite number, got eps={eps!r}")
@@ -203,45 +230,43 @@ def autoattack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
     if x.min().item() < 0.0 or x.max().item() > 1.0:
         raise ValueError(f"x must lie in [0, 1] (torchattacks' data range), got "
                          f"[{x.min().item():.6g}, {x.max().item():.6g}]")
+    return eps_f, attacks, counts, n_classes, batch_size
 
-    start = time.perf_counter()
-    device = model_device(model)
-    x, y = x.detach().to(device), y.detach().to(device)
+
+def _run_cascade(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                 attacks: tuple[str, ...], counts: dict[str, int], n_classes: int, seed: int,
+                 batch_size: int, log: Callable[[str], None] | None, result: dict[str, Any]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cascade itself (in the caller's forked RNG): each stage on the images still
+    robust, the accuracies into ``result``. Returns the clean-correct and still-robust masks,
+    the breaking stage per image and the (stages, N) margins."""
     n = len(x)
-    result: dict[str, Any] = dict(n=n, eps=eps_f)
-    with eval_mode(model), forked_rng(seed):
-        robust, clean_margin, width = _correct(model, x, y, batch_size)
-        if width != n_classes:
-            raise ValueError(f"the model outputs {width} logits but n_classes={n_classes}")
-        clean_correct = robust.clone()
-        broken_by = torch.full((n,), -1, dtype=torch.long, device=device)
-        margins = clean_margin.double().expand(len(attacks), n).clone()
-        result["clean_acc"] = int(robust.sum()) / n
+    robust, clean_margin, width = _correct(model, x, y, batch_size)
+    if width != n_classes:
+        raise ValueError(f"the model outputs {width} logits but n_classes={n_classes}")
+    clean_correct = robust.clone()
+    broken_by = torch.full((n,), -1, dtype=torch.long, device=model_device(model))
+    margins = clean_margin.double().expand(len(attacks), n).clone()
+    result["clean_acc"] = int(robust.sum()) / n
+    if log is not None:
+        log(f"autoattack eps={eps:.6g}: clean {int(robust.sum())}/{n}")
+    for stage, name in enumerate(attacks):
+        t0 = time.perf_counter()
+        atk = build_stage(name, model, eps, n_classes=n_classes, seed=seed, **counts)
+        todo = robust.nonzero().flatten()
+        for idx in todo.split(batch_size) if len(todo) else ():
+            xb, yb = x[idx], y[idx]
+            adv = atk(xb, yb).detach()
+            check_adversarial(name, adv, xb, eps)
+            still, margin, _ = _correct(model, adv, yb, batch_size)
+            robust[idx[~still]] = False
+            broken_by[idx[~still]] = stage
+            margins[stage, idx] = margin.double()
+        result[f"{name}_acc"] = int(robust.sum()) / n
         if log is not None:
-            log(f"autoattack eps={eps_f:.6g}: clean {int(robust.sum())}/{n}")
-        for stage, name in enumerate(attacks):
-            t0 = time.perf_counter()
-            atk = build_stage(name, model, eps_f, n_classes=n_classes, seed=int(seed), **counts)
-            todo = robust.nonzero().flatten()
-            for idx in todo.split(batch_size) if len(todo) else ():
-                xb, yb = x[idx], y[idx]
-                adv = atk(xb, yb).detach()
-                check_adversarial(name, adv, xb, eps_f)
-                still, margin, _ = _correct(model, adv, yb, batch_size)
-                robust[idx[~still]] = False
-                broken_by[idx[~still]] = stage
-                margins[stage, idx] = margin.double()
-            result[f"{name}_acc"] = int(robust.sum()) / n
-            if log is not None:
-                log(f"autoattack eps={eps_f:.6g}: after {name} robust {int(robust.sum())}/{n} "
-                    f"({time.perf_counter() - t0:.1f} s)")
-    result["aa_acc"] = int(robust.sum()) / n
-    result["attacks"] = _describe(attacks, **counts)
-    result["time_s"] = time.perf_counter() - start
-    if per_image:
-        result.update(stages=attacks, clean_correct=clean_correct.cpu(),
-                      broken_by=broken_by.cpu(), margins=margins.cpu())
-    return result
+            log(f"autoattack eps={eps:.6g}: after {name} robust {int(robust.sum())}/{n} "
+                f"({time.perf_counter() - t0:.1f} s)")
+    return clean_correct, robust, broken_by, margins
 
 
 def cascade_outcomes(result: dict[str, Any], index: torch.Tensor | Sequence[int],

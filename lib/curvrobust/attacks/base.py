@@ -80,6 +80,25 @@ def get_attack(kind: str) -> Attack:
 
     Raises:
         KeyError: ``kind`` is not registered.
+
+    Examples:
+        Every attack takes ``(model, x, y, eps, **params)`` and returns adversarial inputs
+        shaped like ``x`` (:class:`Attack`); a config's ``kind`` names it:
+
+        >>> import torch
+        >>> from curvrobust.attacks import fgsm, get_attack
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        >>> x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1])
+        >>> get_attack("fgsm") is fgsm
+        True
+        >>> x_adv = get_attack("bim")(model, x, y, 0.1, steps=3, step_size=0.05)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+        (torch.Size([5, 1, 4, 4]), True)
+        >>> get_attack("deepfool")                 # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        KeyError: "unknown attack 'deepfool'; known: bim, cw, fgsm, ..."
     """
     try:
         return ATTACKS[kind]

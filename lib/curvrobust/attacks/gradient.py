@@ -66,6 +66,21 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 
     Returns:
         Detached adversarial inputs shaped like ``x``; ε = 0 gives the clipped clean input.
+
+    Examples:
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> from curvrobust.attacks import fgsm
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        >>> x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1])   # pixels in [0, 1]
+        >>> x_adv = fgsm(model, x, y, eps=0.1)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 0.1 + 1e-6)    # ‖δ‖∞ <= ε
+        (torch.Size([5, 1, 4, 4]), True)
+        >>> bool(x_adv.min() >= 0 and x_adv.max() <= 1)                  # clipped to [0, 1]
+        True
+        >>> bool(F.cross_entropy(model(x_adv), y) > F.cross_entropy(model(x), y))
+        True
     """
     eps = check_eps(eps)
     if eps == 0.0:
@@ -236,11 +251,19 @@ def iterative_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
     best = _linf_ascent(model, x, y, eps, loss_fn, steps, step_size, noise, data_range)
     if restarts == 1:
         return best
+    return _restart_unfooled(best, restarts - 1, model, y, lambda: _linf_ascent(
+        model, x, y, eps, loss_fn, steps, step_size, noise, data_range))
+
+
+def _restart_unfooled(best: torch.Tensor, more: int, model: nn.Module, y: torch.Tensor,
+                      run: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Up to ``more`` further runs, each kept (in ``best``, in place) on the examples no
+    earlier run fooled; stops early once all are fooled."""
     fooled = _predict(model, best) != y
-    for _ in range(restarts - 1):
+    for _ in range(more):
         if bool(fooled.all()):
             break
-        adv = _linf_ascent(model, x, y, eps, loss_fn, steps, step_size, noise, data_range)
+        adv = run()
         keep = ~fooled
         best[keep] = adv[keep]
         fooled |= _predict(model, adv) != y
@@ -295,6 +318,19 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
 
     Returns:
         Detached adversarial inputs shaped like ``x``.
+
+    Examples:
+        >>> import torch
+        >>> from curvrobust.attacks import pgd
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        >>> x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1])
+        >>> x_adv = pgd(model, x, y, eps=0.1, steps=5, step_size=0.025, restarts=2, seed=0)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 0.1 + 1e-6)    # ‖δ‖∞ <= ε
+        (torch.Size([5, 1, 4, 4]), True)
+        >>> torch.equal(x_adv, pgd(model, x, y, eps=0.1, steps=5, step_size=0.025,
+        ...                        restarts=2, seed=0))                  # the seed fixes it
+        True
     """
     return iterative_linf(model, x, y, eps, ce_loss, steps=steps, step_size=step_size,
                           random_start=random_start, restarts=restarts, seed=seed,

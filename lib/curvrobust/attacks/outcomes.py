@@ -75,13 +75,45 @@ def attack_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     Returns:
         A list of dicts keyed by :data:`OUTCOME_COLUMNS`, ε by ε (in the order of
         ``eps_list``) and within an ε in the order of x's rows.
+
+    Examples:
+        A "classifier" whose logits are its inputs (so FGSM lowers the margin by 2ε):
+
+        >>> import torch
+        >>> from curvrobust.attacks import attack_outcomes, summarise_outcomes
+        >>> model = torch.nn.Linear(3, 3)
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(3)), model.bias.zero_()
+        >>> x = torch.tensor([[0.9, 0.1, 0.0], [0.6, 0.5, 0.2], [0.1, 0.2, 0.7], [0.3, 0.4, 0.1]])
+        >>> y = torch.tensor([0, 0, 2, 0])                     # the last image is misclassified
+        >>> rows = attack_outcomes(model, x, y, [10, 11, 12, 13], "fgsm", [0.1, 0.3])
+        >>> [(r["eps"], r["index"], r["correct"], r["success"], round(r["margin"], 2))
+        ...  for r in rows[:4]]
+        [(0.1, 10, 1, 0, 0.6), (0.1, 11, 1, 1, -0.1), (0.1, 12, 1, 0, 0.3), (0.1, 13, 0, 0, -0.1)]
+        >>> [(r["eps"], r["correct"], r["successes"]) for r in summarise_outcomes(rows)]
+        [(0.1, 3, 1), (0.3, 3, 2)]
     """
+    eps_list, attack, batch_size, index = _check_outcome_args(x, y, index, kind, eps_list,
+                                                              batch_size)
+    if device is not None:
+        model.to(device)
+    with eval_mode(model):
+        correct, success, margin = _attack_correct(model, x, y, kind, attack, eps_list,
+                                                   dict(params or {}), batch_size)
+    return _outcome_rows(kind if name is None else str(name), eps_list, index, y, correct,
+                         success, margin)
+
+
+def _check_outcome_args(x: torch.Tensor, y: torch.Tensor,
+                        index: torch.Tensor | Sequence[int] | None, kind: str,
+                        eps_list: Sequence[float], batch_size: int
+                        ) -> tuple[list[float], Any, int, torch.Tensor]:
+    """:func:`attack_outcomes`'s arguments checked: the radii, the attack (KeyError if
+    unknown), the batch size and the (N,) test-set indices."""
     eps_list = [check_eps(e) for e in eps_list]
     if len(set(eps_list)) != len(eps_list):
         raise ValueError(f"eps_list must name each ε once, got eps_list={eps_list!r}")
-    params = dict(params or {})
     attack = get_attack(kind)
-    sweep = SWEEPS.get(kind)
     batch_size = check_int("batch_size", batch_size, 1)
     n_test = int(x.shape[0])
     if y.shape[0] != n_test:
@@ -91,36 +123,50 @@ def attack_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if len(index) != n_test:
         raise ValueError(f"index must give one test-set index per example: {len(index)} "
                          f"indices for {n_test} examples")
-    name = kind if name is None else str(name)
-    if device is not None:
-        model.to(device)
+    return eps_list, attack, batch_size, index
+
+
+def _attack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str, attack: Any,
+                    eps_list: list[float], params: dict[str, Any], batch_size: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Attack the correctly classified images batch by batch at every ε (one sweep where the
+    attack has one, :data:`~curvrobust.attacks.gradient.SWEEPS`); returns the (N,)
+    correctness, (len(eps), N) success and final-input margins (clean where not attacked)."""
+    sweep = SWEEPS.get(kind)
+    n_test = int(x.shape[0])
     dev = model_device(model)
     correct = torch.zeros(n_test, dtype=torch.bool)
     success = torch.zeros(len(eps_list), n_test, dtype=torch.bool)
     margin = torch.empty(len(eps_list), n_test, dtype=torch.float64)
-    with eval_mode(model):
-        for start in range(0, n_test, batch_size):
-            xb = x[start:start + batch_size].to(dev)
-            yb = y[start:start + batch_size].to(dev)
-            stop = start + len(xb)
+    for start in range(0, n_test, batch_size):
+        xb = x[start:start + batch_size].to(dev)
+        yb = y[start:start + batch_size].to(dev)
+        stop = start + len(xb)
+        with torch.no_grad():
+            logits = model(xb)
+        ok = logits.argmax(dim=1) == yb
+        correct[start:stop] = ok.cpu()
+        margin[:, start:stop] = decision_margin(logits, yb).cpu().double()
+        if not bool(ok.any()):
+            continue
+        rows = ok.nonzero().flatten().cpu() + start
+        xb, yb = xb[ok], yb[ok]
+        if sweep is not None:
+            advs: Iterator[torch.Tensor] = sweep(model, xb, yb, eps_list, **params)
+        else:
+            advs = (attack(model, xb, yb, eps, **params) for eps in eps_list)
+        for i, adv in enumerate(advs):
             with torch.no_grad():
-                logits = model(xb)
-            ok = logits.argmax(dim=1) == yb
-            correct[start:stop] = ok.cpu()
-            margin[:, start:stop] = decision_margin(logits, yb).cpu().double()
-            if not bool(ok.any()):
-                continue
-            rows = ok.nonzero().flatten().cpu() + start
-            xb, yb = xb[ok], yb[ok]
-            if sweep is not None:
-                advs: Iterator[torch.Tensor] = sweep(model, xb, yb, eps_list, **params)
-            else:
-                advs = (attack(model, xb, yb, eps, **params) for eps in eps_list)
-            for i, adv in enumerate(advs):
-                with torch.no_grad():
-                    z = model(adv.to(dev))
-                success[i, rows] = (z.argmax(dim=1) != yb).cpu()
-                margin[i, rows] = decision_margin(z, yb).cpu().double()
+                z = model(adv.to(dev))
+            success[i, rows] = (z.argmax(dim=1) != yb).cpu()
+            margin[i, rows] = decision_margin(z, yb).cpu().double()
+    return correct, success, margin
+
+
+def _outcome_rows(name: str, eps_list: list[float], index: torch.Tensor, y: torch.Tensor,
+                  correct: torch.Tensor, success: torch.Tensor,
+                  margin: torch.Tensor) -> list[dict[str, Any]]:
+    """The outcome rows (:data:`OUTCOME_COLUMNS`), ε by ε, images in input order."""
     index_l, label_l, correct_l = index.tolist(), y.tolist(), correct.int().tolist()
     out = []
     for i, eps in enumerate(eps_list):
@@ -148,6 +194,14 @@ def summarise_outcomes(rows: Iterable[Mapping[str, Any]],
 
     Returns:
         A list of dicts ``{eps, n_test, correct, successes, success_rate, adv_accuracy}``.
+
+    Examples:
+        >>> from curvrobust.attacks import summarise_outcomes
+        >>> rows = [{"attack": "fgsm_paper", "eps": 0.1, "correct": c, "success": s}
+        ...         for c, s in [(1, 1), (1, 0), (0, 0), (1, 1)]]   # a CSV's rows work too
+        >>> r = summarise_outcomes(rows)[0]
+        >>> r["correct"], r["successes"], round(r["success_rate"], 4), r["adv_accuracy"]
+        (3, 2, 0.6667, 0.25)
     """
     counts: dict[float, list[int]] = {}
     names = set()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -197,6 +197,48 @@ def _ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
     return grad / _expand(torch.where(n > 0, n, torch.ones_like(n)), grad)
 
 
+def _check_step_and_tol(step_size: float, tol: float) -> tuple[float, float]:
+    """The ascent's step η (> 0, finite) and mapping-norm threshold (>= 0), as floats."""
+    step_size = float(step_size)
+    if not (step_size > 0.0 and math.isfinite(step_size)):
+        raise ValueError(f"step_size must be > 0 and finite, got step_size={step_size!r}")
+    tol = float(tol)
+    if not tol >= 0.0:
+        raise ValueError(f"tol must be >= 0, got tol={tol!r}")
+    return step_size, tol
+
+
+def _loss_and_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                   loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-example losses at x + δ and their gradient in δ (from the sum)."""
+    n_ex = x.shape[0]
+    delta = delta.detach().requires_grad_(True)
+    loss = loss_fn(model(x + delta), y)
+    if loss.shape != (n_ex,):
+        raise ValueError(f"loss_fn must return one loss per example, shape ({n_ex},), "
+                         f"got {tuple(loss.shape)}")
+    (grad,) = torch.autograd.grad(loss.sum(), delta)
+    return loss.detach(), grad
+
+
+def _ascend(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+            proj: Callable[[torch.Tensor], torch.Tensor],
+            loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps: int,
+            step_size: float, norm: str, losses: torch.Tensor,
+            mapping: torch.Tensor) -> torch.Tensor:
+    """One start's projected ascent from ``delta``: the losses (T+1, N) and mapping norms
+    (T, N) written into the given views; returns the final δ."""
+    for t in range(steps):
+        losses[t], grad = _loss_and_grad(model, x, y, delta, loss_fn)
+        nxt = proj(delta + step_size * _ascent_direction(grad, norm))
+        mapping[t] = per_example_norm(nxt - delta) / step_size
+        delta = nxt
+    with torch.no_grad():
+        losses[steps] = loss_fn(model(x + delta), y)
+    return delta
+
+
 def pga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int,
         step_size: float, norm: str = "l2",
         data_range: tuple[float, float] | None = (0.0, 1.0), starts: int = 1, seed: int = 0,
@@ -238,40 +280,19 @@ def pga(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
     steps = check_int("steps", steps, 1)
     starts = check_int("starts", starts, 1)
     norm = _check_norm(norm)
-    step_size = float(step_size)
-    if not (step_size > 0.0 and math.isfinite(step_size)):
-        raise ValueError(f"step_size must be > 0 and finite, got step_size={step_size!r}")
-    tol = float(tol)
-    if not tol >= 0.0:
-        raise ValueError(f"tol must be >= 0, got tol={tol!r}")
+    step_size, tol = _check_step_and_tol(step_size, tol)
     x = x.detach()
     y = y.detach()
     n_ex = x.shape[0]
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
     proj = _projector(x, eps, norm, data_range, 100)
-
-    def loss_and_grad(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        delta = delta.detach().requires_grad_(True)
-        loss = loss_fn(model(x + delta), y)
-        if loss.shape != (n_ex,):
-            raise ValueError(f"loss_fn must return one loss per example, shape ({n_ex},), "
-                             f"got {tuple(loss.shape)}")
-        (grad,) = torch.autograd.grad(loss.sum(), delta)
-        return loss.detach(), grad
-
     losses = x.new_empty((starts, steps + 1, n_ex))
     mapping = x.new_empty((starts, steps, n_ex))
     finals = []
     for s in range(starts):
         delta = proj(_random_start(x, eps, norm, gen))
-        for t in range(steps):
-            losses[s, t], grad = loss_and_grad(delta)
-            nxt = proj(delta + step_size * _ascent_direction(grad, norm))
-            mapping[s, t] = per_example_norm(nxt - delta) / step_size
-            delta = nxt
-        with torch.no_grad():
-            losses[s, steps] = loss_fn(model(x + delta), y)
-        finals.append(delta)
+        finals.append(_ascend(model, x, y, delta, proj, loss_fn, steps, step_size, norm,
+                              losses[s], mapping[s]))
     below = mapping < tol
     first = below.to(torch.int8).argmax(dim=1)  # index of the first True (0 if none)
     iters_to_tol = torch.where(below.any(dim=1), first, torch.full_like(first, steps))
@@ -330,6 +351,28 @@ def _eval_quadratic(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss / len(x), correct / len(x)
 
 
+def _adversarial_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                       y: torch.Tensor, order: torch.Tensor, batch_size: int, eps: float,
+                       seed: int, pga_kw: dict[str, Any], epoch: int,
+                       step_rows: list[dict]) -> list[float]:
+    """One epoch of SGD steps on PGA adversarial batches in ``order``; each step's robust batch
+    loss is appended to ``step_rows`` (whose length counts the steps) and returned."""
+    robust = []
+    for i in range(0, len(x), batch_size):
+        idx = order[i:i + batch_size]
+        xb, yb = x[idx], y[idx]
+        res = pga(model, xb, yb, eps, seed=_sub_seed(seed, len(step_rows)), **pga_kw)
+        x_adv = xb + res.final_delta[0]
+        opt.zero_grad(set_to_none=True)
+        loss = quadratic_loss(model(x_adv), yb).mean()
+        loss.backward()
+        opt.step()
+        robust.append(float(loss.detach()))
+        step_rows.append(dict(step=len(step_rows) + 1, epoch=epoch,
+                              robust_batch_loss=robust[-1]))
+    return robust
+
+
 def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
                       epochs: int, lr: float, batch_size: int, pga_steps: int,
                       pga_step_size: float, norm: str = "l2",
@@ -372,23 +415,11 @@ def adversarial_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     pga_kw = dict(steps=pga_steps, step_size=pga_step_size, norm=norm, data_range=data_range)
     epoch_rows: list[dict] = []
     step_rows: list[dict] = []
-    step = 0
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(x), generator=order_gen).to(x.device)
-        robust = []
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            xb, yb = x[idx], y[idx]
-            res = pga(model, xb, yb, eps, seed=_sub_seed(seed, step), **pga_kw)
-            x_adv = xb + res.final_delta[0]
-            opt.zero_grad(set_to_none=True)
-            loss = quadratic_loss(model(x_adv), yb).mean()
-            loss.backward()
-            opt.step()
-            step += 1
-            robust.append(float(loss.detach()))
-            step_rows.append(dict(step=step, epoch=epoch, robust_batch_loss=robust[-1]))
-        row = dict(epoch=epoch, step=step, robust_train_loss=sum(robust) / len(robust))
+        robust = _adversarial_epoch(model, opt, x, y, order, batch_size, eps, seed, pga_kw,
+                                    epoch, step_rows)
+        row = dict(epoch=epoch, step=len(step_rows), robust_train_loss=sum(robust) / len(robust))
         row["train_loss"], row["train_acc"] = _eval_quadratic(model, x, y)
         if x_test is not None and y_test is not None:
             yt = y_test.to(x_test.dtype)
@@ -596,6 +627,20 @@ def pga_trace_rows(result: PGAResult, tol: float) -> list[dict[str, float]]:
     return rows
 
 
+def _start_measures(result: PGAResult, loss_rtol: float, maxima_rtol: float,
+                    climb_fraction: float, plateau_window: int) -> tuple[torch.Tensor, ...]:
+    """Per start and example (S, N): iterations to the loss tolerance and to the climb
+    fraction, the climb, whether it never climbs, whether it converged; and per example the
+    distinct maxima among the converged starts."""
+    it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
+    it_climb = iters_to_climb_fraction(result.losses, climb_fraction).double()
+    climb = (result.losses.max(dim=1).values - result.losses[:, 0]).double()
+    no_climb = never_climbs(result.losses)
+    conv = converged_starts(result.losses, plateau_window, loss_rtol)
+    conv_maxima = converged_maxima(result.final_loss, conv, maxima_rtol)
+    return it_loss, it_climb, climb, no_climb, conv, conv_maxima
+
+
 def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
                      climb_fraction: float = 0.9,
                      plateau_window: int = 10) -> list[dict[str, float]]:
@@ -625,12 +670,8 @@ def pga_example_rows(result: PGAResult, *, loss_rtol: float, maxima_rtol: float,
         means over the starts.
     """
     steps = result.mapping_norm.shape[1]
-    it_loss = iters_to_loss_tol(result.losses, loss_rtol).double()
-    it_climb = iters_to_climb_fraction(result.losses, climb_fraction).double()
-    climb = (result.losses.max(dim=1).values - result.losses[:, 0]).double()
-    no_climb = never_climbs(result.losses)
-    conv = converged_starts(result.losses, plateau_window, loss_rtol)
-    conv_maxima = converged_maxima(result.final_loss, conv, maxima_rtol)
+    it_loss, it_climb, climb, no_climb, conv, conv_maxima = _start_measures(
+        result, loss_rtol, maxima_rtol, climb_fraction, plateau_window)
     it_map = result.iters_to_tol.double()
     stats = local_maxima_stats(result.final_loss, maxima_rtol)
     final = result.final_loss.double()

@@ -20,6 +20,14 @@ This module provides
   twin (r² from the random draw itself: the same step without the Hessian's information);
 * :func:`hvp_relative_error`: how far the finite differences are from the exact product.
 
+:func:`haat`'s ``update="inner"`` follows Algorithm 1's placement of the update: after EACH
+power step the update 5 is taken with the current (aligned) u and a fresh g at the current
+point, and the power iteration goes on at the moved point (steps·k updates in all, each with
+one fresh gradient that the ``"fd"`` difference at that point reuses; the random twin keeps its
+draw for the k updates). With w₂ = 0 the attack is BIM/PGD (steps, resp. steps·k, iterations;
+with ``random_start``, PGD from the same uniform start) whatever ``direction``, and no power
+iteration is run.
+
 Losses are the SUM over the batch of per-example cross entropies, so each example's
 derivatives are its own (unscaled by the batch size); examples do not interact as long as
 the model has no cross-example layer (e.g. batch norm in training mode). The model runs in
@@ -283,15 +291,8 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     """The attack; returns (x_adv, power-iteration diffs of the last outer step). Without
     ``trace``, a run whose u is never used (w₂ = 0) skips the power iteration (its noise is
     still drawn, so the stream and the result are those of the full run)."""
-    eps = check_eps(eps)
-    steps = check_int("steps", steps, 1)
-    k = check_int("k", k, 1)
-    step_size = _check_positive("step_size", step_size)
-    xi = _check_positive("xi", xi)
-    w1 = _check_weight("w1", w1)
-    w2 = _check_weight("w2", w2)
-    if w1 == 0.0 and w2 == 0.0:
-        raise ValueError("w1 and w2 are both 0: the attack would not move (got w1=0, w2=0)")
+    eps, steps, k, step_size, xi, w1, w2 = _check_haat_numbers(eps, steps, k, step_size, xi,
+                                                               w1, w2)
     hvp = _check_choice("hvp", hvp, HVP_METHODS)
     r2_scale = _check_choice("r2_scale", r2_scale, R2_SCALES)
     update = _check_choice("update", update, UPDATES)
@@ -309,18 +310,7 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     # the random twin (and w₂ = 0 without a trace) never multiplies by the Hessian
     iterate = direction == "hessian" and (w2 != 0.0 or trace)
     raw_start = fd_start == "raw" and hvp in FD_METHODS
-
-    def ascend(adv: torch.Tensor, grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        # only weighted terms enter, so w2 = 0 is PGD operation for operation
-        direction = grad.sign()
-        if w1 != 1.0:
-            direction = w1 * direction
-        if w2 != 0.0:
-            direction = direction + w2 * _second_order_direction(u, grad, r2_scale)
-        adv = adv + step_size * direction
-        delta = torch.clamp(adv - x, min=-eps, max=eps)
-        return clip_to_range(x + delta, data_range)
-
+    ascend = _HaatUpdate(x, eps, step_size, w1, w2, r2_scale, data_range)
     adv = x.clone()
     if random_start:
         adv = adv + torch.empty_like(adv).uniform_(-eps, eps, generator=gen)
@@ -337,16 +327,62 @@ def _haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
                                            raw_start=raw_start)
             adv = ascend(adv, grad, u)
         else:
-            rows = []
-            for i in range(k):
-                grad = input_loss_grad(model, adv, y)
-                if iterate:
-                    along = draw if raw_start and i == 0 else None
-                    u, diff = _power_step(_hvp_at(model, adv, y, grad, hvp, xi), u, along)
-                    rows.append(diff)
-                adv = ascend(adv, grad, u)
+            adv, rows = _inner_updates(model, y, adv, u, draw, ascend, k, hvp, xi, iterate,
+                                       raw_start)
             diffs = torch.stack(rows) if rows else nan_diffs
     return adv.detach(), diffs
+
+
+def _check_haat_numbers(eps: Any, steps: Any, k: Any, step_size: Any, xi: Any, w1: Any,
+                        w2: Any) -> tuple[float, int, int, float, float, float, float]:
+    """HAAT's radius, counts, step sizes and weights checked (the weights not both 0)."""
+    eps = check_eps(eps)
+    steps = check_int("steps", steps, 1)
+    k = check_int("k", k, 1)
+    step_size = _check_positive("step_size", step_size)
+    xi = _check_positive("xi", xi)
+    w1 = _check_weight("w1", w1)
+    w2 = _check_weight("w2", w2)
+    if w1 == 0.0 and w2 == 0.0:
+        raise ValueError("w1 and w2 are both 0: the attack would not move (got w1=0, w2=0)")
+    return eps, steps, k, step_size, xi, w1, w2
+
+
+class _HaatUpdate:
+    """HAAT's update 5 around the clean ``x``: a step along w₁·r¹ + w₂·r², projected onto the
+    ε-cube and the data range."""
+
+    def __init__(self, x: torch.Tensor, eps: float, step_size: float, w1: float, w2: float,
+                 r2_scale: str, data_range: tuple[float, float] | None) -> None:
+        self.x, self.eps, self.step_size = x, eps, step_size
+        self.w1, self.w2, self.r2_scale, self.data_range = w1, w2, r2_scale, data_range
+
+    def __call__(self, adv: torch.Tensor, grad: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        # only weighted terms enter, so w2 = 0 is PGD operation for operation
+        direction = grad.sign()
+        if self.w1 != 1.0:
+            direction = self.w1 * direction
+        if self.w2 != 0.0:
+            direction = direction + self.w2 * _second_order_direction(u, grad, self.r2_scale)
+        adv = adv + self.step_size * direction
+        delta = torch.clamp(adv - self.x, min=-self.eps, max=self.eps)
+        return clip_to_range(self.x + delta, self.data_range)
+
+
+def _inner_updates(model: nn.Module, y: torch.Tensor, adv: torch.Tensor, u: torch.Tensor,
+                   draw: torch.Tensor, ascend: _HaatUpdate, k: int, hvp: str, xi: float,
+                   iterate: bool, raw_start: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One outer step of ``update="inner"``: an update after each of the k power steps, each
+    with a fresh gradient at the moved point; returns the point and the power diffs."""
+    rows = []
+    for i in range(k):
+        grad = input_loss_grad(model, adv, y)
+        if iterate:
+            along = draw if raw_start and i == 0 else None
+            u, diff = _power_step(_hvp_at(model, adv, y, grad, hvp, xi), u, along)
+            rows.append(diff)
+        adv = ascend(adv, grad, u)
+    return adv, rows
 
 
 @register_attack("haat")
@@ -378,14 +414,7 @@ def haat(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, step
        (``"sqrt_d_linf"``: Algorithm 1 line 8, far outside the cube, so the projection decides);
     5. x_{t+1} = clip(x + clamp(xₜ + step_size·(w₁·r¹ + w₂·r²) − x, −ε, ε), data_range).
 
-    ``update="inner"`` follows Algorithm 1's placement instead: after EACH power step the update
-    5 is taken with the current (aligned) u and a fresh g at the current point, and the power
-    iteration goes on at the moved point (steps·k updates in all, each with one fresh gradient
-    that the ``"fd"`` difference at that point reuses; the random twin keeps its draw for the
-    k updates). With w₂ = 0 the attack is BIM/PGD (steps, resp. steps·k, iterations; with
-    ``random_start``, PGD from the same uniform start) whatever ``direction``, and no power
-    iteration is run.
-
+    ``update="inner"`` (Algorithm 1's placement) and w₂ = 0 (BIM/PGD): see the module doc.
     Noise (the start and every u⁽⁰⁾) comes from ``generator`` if given, else from ONE generator
     seeded with ``seed`` per call. ε = 0 returns the clipped clean input. The model runs in its
     current mode; its parameters' ``.grad`` are untouched.

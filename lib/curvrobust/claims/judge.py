@@ -301,6 +301,22 @@ def judge(claim: Mapping[str, Any] | Claim, evidence: Mapping[str, Any] | Eviden
         a row dict with the columns ``COLUMNS`` + ``EXTRA_COLUMNS`` of
         :mod:`~curvrobust.claims.render` (effect, interval, SESOI, MDE and margin in display
         units: percentage points when the claim's unit is "%").
+
+    Examples:
+        A claim that arm A is attacked less often than arm B by at least 5 points (SESOI),
+        judged on three seeds' differences of success rates (A − B, as fractions):
+
+        >>> from curvrobust.claims.judge import judge
+        >>> claim = dict(id="000-demo", study="study000", text="A is attacked less often than B",
+        ...              where="§3", metric="FGSM success rate", comparison="A − B, same seed",
+        ...              direction="less", margin=0.0, unit="%", headline=False, ours=False,
+        ...              worst_case=False, study_value="", measure="fgsm", args={"eps": 0.1},
+        ...              sesoi=0.05, sesoi_source="a clear decrease")
+        >>> row = judge(claim, {"status": "ok", "per_seed": {42: -0.20, 43: -0.22, 44: -0.21}})
+        >>> row["verdict"], round(row["effect"], 1), round(row["lo"], 1), round(row["hi"], 1)
+        ('holds', -21.0, -23.5, -18.5)
+        >>> judge(claim, {"status": "ok", "per_seed": {42: -0.20, 43: 0.1, 44: -0.21}})["verdict"]
+        'inconclusive'
     """
     claim = claim if isinstance(claim, Claim) else Claim.from_mapping(claim)
     ev = from_mapping(evidence, claim.id)

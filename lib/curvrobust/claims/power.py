@@ -344,6 +344,69 @@ def _claim_kind(row: Mapping[str, Any]) -> tuple[float, bool]:
     return _f(row.get("sesoi")), direction == "equivalent"
 
 
+def _variance_parts(row: Mapping[str, Any], se_image: float, S: int,
+                    n: int) -> tuple[float, float, float]:
+    """The training's part of the seed variance s² (nan with one run), the per-image variance
+    v and each seed's own image noise v_own, from a judged row's standard errors."""
+    se_seed = _f(row.get("se_seed"))
+    own = _f(row.get("se_image_own"))
+    vc = own ** 2 * S if math.isfinite(own) else 0.0  # each seed's own image noise at n
+    s2 = (max(0.0, se_seed ** 2 * S - vc)              # the training's part of s²
+          if math.isfinite(se_seed) else math.nan)
+    return s2, se_image ** 2 * n, vc * n
+
+
+def _claim_needs(row: Mapping[str, Any], se_image: float,
+                 cost: tuple[float, float] | StudyCost | None, cap: int,
+                 max_seeds: int) -> dict[str, Any]:
+    """One claim's row of the power table: seeds and images it needs, its cheapest design and
+    a note saying why any of them is missing."""
+    S, n = int(row["seeds"]), int(row["images"])
+    s2, v, v_own = _variance_parts(row, se_image, S, n)
+    sesoi, equiv = _claim_kind(row)
+    rec = {"study": str(row["study"]), "id": row["id"], "headline": row.get("headline"),
+           "verdict": row.get("verdict"), "sesoi": _f(row.get("sesoi")),
+           "unit": row.get("unit", ""), "mde": _f(row.get("mde")),
+           "power": _f(row.get("power")), "seeds": S, "images": n,
+           "seeds_needed": None, "images_needed": None, "cheapest_seeds": None,
+           "cheapest_images": None, "cheapest_job_minutes": None, "note": ""}
+    if not math.isfinite(s2):
+        rec["note"] = ONE_RUN_NOTE
+        return rec
+    if not sesoi > 0:
+        rec["note"] = ("SESOI 0: power at an effect of 0 is the test's size; "
+                       "no design reaches 80 %")
+        return rec
+    rec["seeds_needed"] = seeds_needed(s2, v, sesoi, n, equiv, max_seeds, v_own)
+    if S >= 2:
+        rec["images_needed"] = images_needed(s2, v, sesoi, S, equiv, cap, v_own)
+    reachable, notes = _cheapest(rec, cost, s2, v, v_own, sesoi, equiv, cap, max_seeds)
+    if S >= 2 and detects(s2, v, S, n, sesoi, equiv, v_own):
+        notes.insert(0, "already detects the SESOI")
+    elif not reachable:
+        notes.insert(0, f"not reachable within {max_seeds:,} seeds / {cap:,} images")
+    rec["note"] = "; ".join(notes)
+    return rec
+
+
+def _cheapest(rec: dict[str, Any], cost: tuple[float, float] | StudyCost | None, s2: float,
+              v: float, v_own: float, sesoi: float, equiv: bool, cap: int,
+              max_seeds: int) -> tuple[bool, list[str]]:
+    """Fill in the claim's cheapest design at the study's cost (when benchmarked); whether any
+    design within the limits detects the SESOI, and the notes so far."""
+    notes = []
+    pair = cost.pair if isinstance(cost, StudyCost) else cost
+    if pair is None or not all(math.isfinite(_f(x)) and _f(x) >= 0 for x in pair):
+        notes.append("no benchmark for this study: cost unknown")
+        return detects(s2, v, max_seeds, cap, sesoi, equiv, v_own), notes
+    best = cheapest_design(s2, v, sesoi, float(pair[0]), float(pair[1]), equiv,
+                           max_seeds, cap, v_own)
+    if best:
+        rec["cheapest_seeds"], rec["cheapest_images"] = best[0], best[1]
+        rec["cheapest_job_minutes"] = best[2]
+    return best is not None, notes
+
+
 def power_table(rows: Sequence[Mapping[str, Any]],
                 costs: Mapping[str, tuple[float, float] | StudyCost],
                 max_images: Mapping[str, int] | None = None,
@@ -372,51 +435,8 @@ def power_table(rows: Sequence[Mapping[str, Any]],
         if not math.isfinite(se_image):
             continue
         study = str(row["study"])
-        S, n = int(row["seeds"]), int(row["images"])
-        se_seed = _f(row.get("se_seed"))
-        own = _f(row.get("se_image_own"))
-        vc = own ** 2 * S if math.isfinite(own) else 0.0  # each seed's own image noise at n
-        s2 = (max(0.0, se_seed ** 2 * S - vc)              # the training's part of s²
-              if math.isfinite(se_seed) else math.nan)
-        v, v_own = se_image ** 2 * n, vc * n
-        sesoi, equiv = _claim_kind(row)
-        cap = int(max_images.get(study, MAX_IMAGES))
-        rec = {"study": study, "id": row["id"], "headline": row.get("headline"),
-               "verdict": row.get("verdict"), "sesoi": _f(row.get("sesoi")),
-               "unit": row.get("unit", ""), "mde": _f(row.get("mde")),
-               "power": _f(row.get("power")), "seeds": S, "images": n,
-               "seeds_needed": None, "images_needed": None, "cheapest_seeds": None,
-               "cheapest_images": None, "cheapest_job_minutes": None, "note": ""}
-        out.append(rec)
-        if not math.isfinite(s2):
-            rec["note"] = ONE_RUN_NOTE
-            continue
-        if not sesoi > 0:
-            rec["note"] = ("SESOI 0: power at an effect of 0 is the test's size; "
-                           "no design reaches 80 %")
-            continue
-        rec["seeds_needed"] = seeds_needed(s2, v, sesoi, n, equiv, max_seeds, v_own)
-        if S >= 2:
-            rec["images_needed"] = images_needed(s2, v, sesoi, S, equiv, cap, v_own)
-        notes = []
-        c = costs.get(study)
-        pair = c.pair if isinstance(c, StudyCost) else c
-        if pair is None or not all(math.isfinite(_f(x)) and _f(x) >= 0 for x in pair):
-            notes.append("no benchmark for this study: cost unknown")
-            best = None
-            reachable = detects(s2, v, max_seeds, cap, sesoi, equiv, v_own)
-        else:
-            best = cheapest_design(s2, v, sesoi, float(pair[0]), float(pair[1]), equiv,
-                                   max_seeds, cap, v_own)
-            reachable = best is not None
-            if best:
-                rec["cheapest_seeds"], rec["cheapest_images"] = best[0], best[1]
-                rec["cheapest_job_minutes"] = best[2]
-        if S >= 2 and detects(s2, v, S, n, sesoi, equiv, v_own):
-            notes.insert(0, "already detects the SESOI")
-        elif not reachable:
-            notes.insert(0, f"not reachable within {max_seeds:,} seeds / {cap:,} images")
-        rec["note"] = "; ".join(notes)
+        out.append(_claim_needs(row, se_image, costs.get(study),
+                                int(max_images.get(study, MAX_IMAGES)), max_seeds))
     frame = pd.DataFrame(out, columns=COLUMNS)
     for col in ("seeds", "images", "seeds_needed", "images_needed", "cheapest_seeds",
                 "cheapest_images"):

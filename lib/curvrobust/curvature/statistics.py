@@ -92,6 +92,19 @@ def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     Returns:
         (N,) CPU tensor in x's dtype (computed in float64 and rounded once at the end, so a
         float32 result is accurate to ~6e-8 relative until it underflows, at margins ≳ 87).
+
+    Examples:
+        With logits z = x, the gradient is softmax(x) − e_y: ‖(½, ½) − (1, 0)‖ = √½ at x = 0:
+
+        >>> import torch
+        >>> from curvrobust.curvature.statistics import input_grad_norm
+        >>> model = torch.nn.Linear(2, 2)
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+        >>> x, y = torch.tensor([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0, 0, 0])
+        >>> g = input_grad_norm(model, x, y)
+        >>> g.shape, [round(v, 4) for v in g.tolist()]   # confident, wrong, undecided
+        (torch.Size([3]), [0.1686, 1.2456, 0.7071])
     """
     dev = model_device(model)
     m64 = _float64_model(model)
@@ -119,6 +132,16 @@ def logit_margin(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     Returns:
         (N,) CPU tensor in the logits' dtype.
+
+    Examples:
+        >>> import torch
+        >>> from curvrobust.curvature.statistics import logit_margin
+        >>> model = torch.nn.Linear(2, 2)                    # logits z = x
+        >>> with torch.no_grad():
+        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+        >>> x, y = torch.tensor([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0, 0, 0])
+        >>> logit_margin(model, x, y).tolist()               # negative: misclassified
+        [2.0, -2.0, 0.0]
     """
     dev = model_device(model)
     out = []
@@ -624,6 +647,32 @@ def hessian_zero_fraction(eigs: torch.Tensor, dim: int, zero_tol: float = HESS_Z
     return (near_zero + (dim - k)) / dim
 
 
+def _indicator_columns(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str,
+                       jac_zero_tol: float, hess_zero_tol: float,
+                       batch_size: int) -> dict[str, list[torch.Tensor]]:
+    """The indicator's columns batch by batch (CPU tensors per batch): correctness, margin,
+    its input gradient's statistics and, on the exact route, the Hessian's spectrum."""
+    dim = int(torch.Size(x.shape[1:]).numel())
+    dev = model_device(model)
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in (
+        "correct", "margin", "grad_l1", "grad_l2", "jac_zero_frac", "hess_top_eig",
+        "hess_zero_frac")}
+    for xb, yb in _batches(x, y, batch_size, dev):
+        grad, g, z = _margin_grad_batch(model, xb, yb)
+        stats = jacobian_stats(grad, jac_zero_tol)
+        cols["correct"].append((z.argmax(dim=1) == yb).cpu())
+        cols["margin"].append(g.cpu())
+        cols["grad_l1"].append(stats["l1"].cpu())
+        cols["grad_l2"].append(stats["l2"].cpu())
+        cols["jac_zero_frac"].append(stats["zero_frac"].cpu())
+        if method == "exact":
+            jac, z = _logit_jacobian_batch(model, xb)
+            eigs = _spectrum_from_jacobian(jac, z)
+            cols["hess_top_eig"].append(eigs[:, 0].cpu())
+            cols["hess_zero_frac"].append(hessian_zero_fraction(eigs, dim, hess_zero_tol).cpu())
+    return cols
+
+
 def robustness_indicator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                          jac_zero_tol: float = JAC_ZERO_TOL,
                          hess_zero_tol: float = HESS_ZERO_TOL,
@@ -657,25 +706,8 @@ def robustness_indicator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     method = ("exact" if is_piecewise_linear(model) else "power") if hessian == "auto" else hessian
     if method == "exact":
         _require_piecewise_linear(model)
-    dim = int(torch.Size(x.shape[1:]).numel())
-    dev = model_device(model)
-    cols: dict[str, list[torch.Tensor]] = {k: [] for k in (
-        "correct", "margin", "grad_l1", "grad_l2", "jac_zero_frac", "hess_top_eig",
-        "hess_zero_frac")}
     with eval_mode(model):
-        for xb, yb in _batches(x, y, batch_size, dev):
-            grad, g, z = _margin_grad_batch(model, xb, yb)
-            stats = jacobian_stats(grad, jac_zero_tol)
-            cols["correct"].append((z.argmax(dim=1) == yb).cpu())
-            cols["margin"].append(g.cpu())
-            cols["grad_l1"].append(stats["l1"].cpu())
-            cols["grad_l2"].append(stats["l2"].cpu())
-            cols["jac_zero_frac"].append(stats["zero_frac"].cpu())
-            if method == "exact":
-                jac, z = _logit_jacobian_batch(model, xb)
-                eigs = _spectrum_from_jacobian(jac, z)
-                cols["hess_top_eig"].append(eigs[:, 0].cpu())
-                cols["hess_zero_frac"].append(hessian_zero_fraction(eigs, dim, hess_zero_tol).cpu())
+        cols = _indicator_columns(model, x, y, method, jac_zero_tol, hess_zero_tol, batch_size)
     if method == "power":
         cols["hess_top_eig"] = [ce_input_hessian_top_eig_power(
             model, x, y, iters=power_iters, tol=power_tol, seed=seed, batch_size=batch_size)]

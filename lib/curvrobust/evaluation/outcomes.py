@@ -118,6 +118,22 @@ def worst_case(outcomes: "pd.DataFrame", eps: float,
         ``{robust_accuracy, n, natural_accuracy, attacks, complete}``: the accuracies as
         shares of the ``n`` common images (NaN when n == 0), ``attacks`` the sorted names run
         at ``eps`` joined by ";", ``complete`` whether every ``required`` name is among them.
+
+    Examples:
+        Two attacks on three images: each breaks one of the two correct images, so none is
+        robust to both:
+
+        >>> import pandas as pd
+        >>> from curvrobust.evaluation.outcomes import worst_case
+        >>> runs = [("pgd_ce", 7, 1, 0), ("pgd_ce", 9, 1, 1), ("pgd_ce", 12, 0, 0),
+        ...         ("square", 7, 1, 1), ("square", 9, 1, 0), ("square", 12, 0, 0)]
+        >>> rows = pd.DataFrame([dict(attack=a, eps=0.1, index=i, label=3, correct=c, attacked=c,
+        ...                           success=s, margin=0.0) for a, i, c, s in runs])
+        >>> w = worst_case(rows, eps=0.1)
+        >>> w["n"], round(w["natural_accuracy"], 4), w["robust_accuracy"], w["attacks"]
+        (3, 0.6667, 0.0, 'pgd_ce;square')
+        >>> w["complete"]          # not every attack of REQUIRED_ATTACKS ran
+        False
     """
     images = worst_case_images(outcomes, eps)
     names = [a for a in images.attrs["attacks"].split(";") if a]
@@ -144,6 +160,21 @@ def read_outcomes(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> "pd
     Raises:
         ResultFileError: a file is missing, unreadable, or not what its job wrote (a
             ValueError naming the file and the rebuild command).
+
+    Examples:
+        A run's files are e.g. ``results/attacks/<dataset>/<variant>/<recipe>/seed<seed>/final/
+        <attack>_images.csv`` and ``results/robust/.../outcomes.csv``; here one written by hand:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from curvrobust.evaluation.outcomes import OUTCOME_COLUMNS, read_outcomes
+        >>> lines = [",".join(OUTCOME_COLUMNS), "fgsm_paper,0.1,7,3,1,1,0,0.5",
+        ...          "fgsm_paper,0.1,9,1,1,1,1,-0.25", "fgsm_paper,0.1,12,4,0,0,0,-1.0"]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = (Path(tmp) / "fgsm_paper_images.csv").write_text("\\n".join(lines) + "\\n")
+        ...     rows = read_outcomes(Path(tmp) / "fgsm_paper_images.csv")
+        >>> len(rows), rows["success"].tolist(), str(rows["eps"].dtype), str(rows["index"].dtype)
+        (3, [0, 1, 0], 'float64', 'int64')
     """
     import pandas as pd
 

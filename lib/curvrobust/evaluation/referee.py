@@ -12,8 +12,9 @@ only torch and numpy) and is imported only inside :func:`official_autoattack`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -85,6 +86,19 @@ def official_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("the official AutoAttack is not installed: "
                           "pip install --no-deps pyautoattack==0.2.0") from err
+    x, y, eps = _check_referee_inputs(x, y, eps, version, batch_size)
+    with _forwarded_log(log), eval_mode(model), forked_rng(seed):
+        adversary = AutoAttack(model, norm="Linf", eps=eps, version=version,
+                               seed=int(seed), device=model_device(model))
+        x_adv, y_adv = adversary.run_standard_evaluation(x, y, batch_size=int(batch_size))
+    check_adversarial("the official AutoAttack", x_adv.detach().cpu(), x, eps)
+    return (y_adv.detach().cpu() == y).bool()
+
+
+def _check_referee_inputs(x: torch.Tensor, y: torch.Tensor, eps: Any, version: str,
+                          batch_size: Any) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """:func:`official_autoattack`'s arguments checked; the images and labels on the CPU (as
+    the package takes them) and ε as a float."""
     eps = float(eps)
     if not (eps > 0.0 and np.isfinite(eps)):
         raise ValueError(f"eps must be a positive finite radius, got eps={eps!r}")
@@ -103,7 +117,13 @@ def official_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
     if x.min().item() < 0.0 or x.max().item() > 1.0:
         raise ValueError(f"x must lie in [0, 1], got [{x.min().item():.6g}, "
                          f"{x.max().item():.6g}]")
+    return x, y, eps
 
+
+@contextlib.contextmanager
+def _forwarded_log(log: Callable[[str], None] | None) -> Iterator[None]:
+    """Forward the package's "auto-attack" logger to ``log`` for the duration (nothing with
+    None); its handlers and level are restored afterwards."""
     logger = logging.getLogger("auto-attack")
     handler = _Forward(log) if log is not None else None
     level = logger.level
@@ -111,16 +131,11 @@ def official_autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     try:
-        with eval_mode(model), forked_rng(seed):
-            adversary = AutoAttack(model, norm="Linf", eps=eps, version=version,
-                                   seed=int(seed), device=model_device(model))
-            x_adv, y_adv = adversary.run_standard_evaluation(x, y, batch_size=int(batch_size))
+        yield
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(level)
-    check_adversarial("the official AutoAttack", x_adv.detach().cpu(), x, eps)
-    return (y_adv.detach().cpu() == y).bool()
 
 
 def _flags(name: str, values: Any, n: int | None = None) -> np.ndarray:

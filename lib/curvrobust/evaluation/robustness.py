@@ -162,6 +162,45 @@ def adopted_cascade(study: pd.DataFrame | None, index: torch.Tensor, eps: float
         np.where(held, r["margin"].to_numpy(float), 0.0))) for name, r in rows.items()}
 
 
+def _logged_validity(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
+                     validity: dict[str, float], log: Callable[[str], None]) -> dict[str, Any]:
+    """The model's validity gate on the whole test set, logged."""
+    valid = model_validity(model, x_test, y_test, **validity)
+    log(f"validity: natural accuracy {valid['natural_accuracy']:.4f}, largest class share "
+        f"{valid['max_class_share']:.3f}" + (f" — DEGENERATE: {valid['reason']}"
+                                             if valid["degenerate"] else ""))
+    return valid
+
+
+def _left_to_studies(study: pd.DataFrame | None, index: torch.Tensor, eps: float,
+                     study_cascade: bool, log: Callable[[str], None]
+                     ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """What the studies' own attacks settle (logged): the images the suite's survivor stages
+    skip, and the study cascade's outcomes adopted for them (``study_cascade`` records)."""
+    n = len(index)
+    skip = settled_images(study, index, eps)
+    if int(skip.sum()):
+        log(f"{int(skip.sum())} of {n} images left to the studies' attacks (broken by them, or "
+            "outside the images they all cover)")
+    adopted = adopted_cascade(study, index, eps) if study_cascade else {}
+    if adopted:
+        log(f"{int(next(iter(adopted.values()))[0].sum())} of {n} images survived a study's "
+            "standard AutoAttack cascade (at least the suite's counts): its outcomes stand "
+            "for the suite's AutoAttack stages there")
+    return skip, adopted
+
+
+def _logged_worst_cases(both: pd.DataFrame, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The worst case over the suite's and the studies' attacks at every ε, logged."""
+    worst = []
+    for e in sorted(both["eps"].unique()):
+        w = dict(eps=float(e), **worst_case(both, float(e)))
+        worst.append(w)
+        log(f"worst case at eps={e:g}: robust accuracy {w['robust_accuracy']:.4f} on {w['n']} "
+            f"images over {w['attacks']}" + ("" if w["complete"] else " (incomplete)"))
+    return worst
+
+
 def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, *,
                    record: dict[str, Any], settings: dict[str, Any], subset: dict[str, int],
                    limits: dict[str, int], validity: dict[str, float],
@@ -192,10 +231,7 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
     large_eps = record.get("large_eps")
     if device is not None:
         model.to(device)
-    valid = model_validity(model, x_test, y_test, **validity)
-    log(f"validity: natural accuracy {valid['natural_accuracy']:.4f}, largest class share "
-        f"{valid['max_class_share']:.3f}" + (f" — DEGENERATE: {valid['reason']}"
-                                             if valid["degenerate"] else ""))
+    valid = _logged_validity(model, x_test, y_test, validity, log)
     n = int(subset["n_default"])
     if n > len(x_test):
         raise ValueError(f"robustness.n_examples = {n} exceeds the {len(x_test)} test images")
@@ -205,15 +241,7 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
     if transfer is not None:
         adv = load_transfer(transfer, index, y, eps)
     study = read_outcomes(list(attack_files)) if attack_files else None
-    skip = settled_images(study, index, eps)
-    if int(skip.sum()):
-        log(f"{int(skip.sum())} of {n} images left to the studies' attacks (broken by them, or "
-            "outside the images they all cover)")
-    adopted = adopted_cascade(study, index, eps) if record.get("study_cascade") else {}
-    if adopted:
-        log(f"{int(next(iter(adopted.values()))[0].sum())} of {n} images survived a study's "
-            "standard AutoAttack cascade (at least the suite's counts): its outcomes stand "
-            "for the suite's AutoAttack stages there")
+    skip, adopted = _left_to_studies(study, index, eps, bool(record.get("study_cascade")), log)
     rows = robust_suite(model, x, y, index, eps, large_eps=large_eps,
                         settings=suite_settings(settings), transfer=adv, skip=skip,
                         adopted=adopted, device=device, log=log)
@@ -223,12 +251,7 @@ def evaluate_model(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor,
     failed = failed_checks(checks)
     log("checks: " + ("all passed" if not failed else "FAILED " + ", ".join(failed)))
     both = outcomes if study is None else pd.concat([outcomes, study], ignore_index=True)
-    worst = []
-    for e in sorted(both["eps"].unique()):
-        w = dict(eps=float(e), **worst_case(both, float(e)))
-        worst.append(w)
-        log(f"worst case at eps={e:g}: robust accuracy {w['robust_accuracy']:.4f} on {w['n']} "
-            f"images over {w['attacks']}" + ("" if w["complete"] else " (incomplete)"))
+    worst = _logged_worst_cases(both, log)
     summary = dict(
         record={k: v for k, v in record.items() if k != "attacks"},
         eps=eps, large_eps=large_eps, n_examples=n, subset_seed=int(subset["seed"]),

@@ -55,6 +55,16 @@ def build_model(arch: str, **kwargs: Any) -> nn.Module:
 
     Raises:
         KeyError: ``arch`` is not registered.
+
+    Examples:
+        >>> import torch
+        >>> from curvrobust.models import build_model, count_parameters
+        >>> _ = torch.manual_seed(0)
+        >>> model = build_model("cnn000").eval()      # study 000's CNN, random initial weights
+        >>> count_parameters(model), model(torch.rand(2, 1, 28, 28)).shape
+        (6794, torch.Size([2, 10]))
+        >>> build_model("mnist002", widths=[4, 8], hidden=16)(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
     """
     if arch not in _REGISTRY:
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(available())}")
@@ -263,6 +273,23 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
             architecture; a :class:`~curvrobust.utils.ResultFileError` (a ValueError) naming
             the file and the rebuild command when it is missing, unreadable (truncated), or
             not what its job wrote (the digest in its provenance sidecar).
+
+    Examples:
+        A run's models are ``results/models/<dataset>/<variant>/<recipe>/seed<seed>/model.pt``;
+        here a checkpoint written by hand:
+
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> from curvrobust.models import build_model, load_model, save_checkpoint
+        >>> _ = torch.manual_seed(0)
+        >>> kwargs = {"widths": [4, 8], "hidden": 16}
+        >>> net = build_model("mnist002", **kwargs).eval()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     save_checkpoint(Path(tmp) / "model.pt", net, "mnist002", kwargs)
+        ...     model = load_model(Path(tmp) / "model.pt")
+        >>> x = torch.rand(3, 1, 28, 28)
+        >>> model.training, torch.equal(model(x), net(x))    # eval mode, the same weights
+        (False, True)
     """
     check_result_file(path, "trained model")
     try:

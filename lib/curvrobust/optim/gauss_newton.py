@@ -269,7 +269,29 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobia
             total += p.numel()
     layers = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)
               and any(p.requires_grad for p in m.parameters(recurse=False))]
-    records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
+    logits, records = _hooked_forward(model, x, layers)
+    n, c = x.shape[0], logits.shape[1]
+    outs = [r[2] for r in records]
+    with torch.enable_grad():
+        grads = [torch.autograd.grad(logits[:, k].sum(), outs, retain_graph=k < c - 1,
+                                     allow_unused=True) for k in range(c)]
+    blocks, factored = _layer_jacobians(records, grads, offsets, n, c)
+    explicit = cols = None
+    if blocks:
+        explicit = torch.cat([blk for _, blk in blocks], 2).to(torch.float64)
+        cols = torch.cat([torch.arange(off, off + blk.shape[2], device=x.device)
+                          for off, blk in blocks])
+    return BlockJacobian(n, c, total, explicit, cols, factored), logits.detach()
+
+
+_Record = tuple[nn.Module, torch.Tensor, torch.Tensor]  # (layer, its input, its output)
+
+
+def _hooked_forward(model: nn.Module, x: torch.Tensor, layers: list[nn.Module]
+                    ) -> tuple[torch.Tensor, list[_Record]]:
+    """The logits and each layer's (input, output) from one hooked forward pass, checked for
+    :func:`structured_jacobian`'s assumptions (StructureError, InPlaceModificationError)."""
+    records: list[_Record] = []
     versions: list[tuple[int, int]] = []  # (input, output) version counters at hook time
 
     def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
@@ -299,11 +321,15 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobia
                     "activation such as nn.ReLU(inplace=True)); the structured Gauss-Newton "
                     "backend would compute a wrong direction. Use inplace=False or "
                     "exact_backend='autodiff'")
-    c = logits.shape[1]
-    outs = [r[2] for r in records]
-    with torch.enable_grad():
-        grads = [torch.autograd.grad(logits[:, k].sum(), outs, retain_graph=k < c - 1,
-                                     allow_unused=True) for k in range(c)]
+    return logits, records
+
+
+def _layer_jacobians(records: list[_Record], grads: list[tuple[torch.Tensor | None, ...]],
+                     offsets: dict[int, int], n: int, c: int
+                     ) -> tuple[list[tuple[int, torch.Tensor]], list[_FactoredLinear]]:
+    """Each layer's Jacobian from δ (``grads``, one tuple per logit) and its input: explicit
+    blocks (offset, (N, C, p_k)) for convolutions and Linear layers on (N, ..., in), factored
+    ones for Linear layers on (N, in)."""
     blocks: list[tuple[int, torch.Tensor]] = []  # (offset, (N, C, p_k) in the model dtype)
     factored: list[_FactoredLinear] = []
     for j, (mod, a, out) in enumerate(records):
@@ -327,12 +353,7 @@ def structured_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[BlockJacobia
             blocks.append((w_off, jw().reshape(n, c, -1)))
         if b_off is not None:
             blocks.append((b_off, d4.sum(2 if isinstance(mod, nn.Linear) else -1)))
-    explicit = cols = None
-    if blocks:
-        explicit = torch.cat([blk for _, blk in blocks], 2).to(torch.float64)
-        cols = torch.cat([torch.arange(off, off + blk.shape[2], device=x.device)
-                          for off, blk in blocks])
-    return BlockJacobian(n, c, total, explicit, cols, factored), logits.detach()
+    return blocks, factored
 
 
 # ----------------------------------------------------------------------------- GGN products
@@ -465,6 +486,14 @@ class GaussNewton:
         self.step_count = 0
         self.last_cg_iters: int | None = None
         self.last_cg_residual: float | None = None
+        # the training loop's Stepper protocol: plain CE at a fixed lr, no diagnostics
+        self.last_parts: dict[str, float] = {}
+        self.diagnostic_rows: list[dict[str, float]] = []
+
+    @property
+    def last_lr(self) -> float:
+        """The learning rate of the last step: fixed (no schedule)."""
+        return self.lr
 
     def _fail(self, what: str) -> FloatingPointError:
         return FloatingPointError(
@@ -538,4 +567,5 @@ class GaussNewton:
         self.step_count += 1
         d, loss = self.solve_direction(x, y)
         descend([p for p in self.model.parameters() if p.requires_grad], d, self.lr)
+        self.last_parts = dict(ce=loss)
         return loss

@@ -70,6 +70,12 @@ class KFAC:
         self._inverse = None
         self.gn_cosine_every = gn_cosine_every
         self.diagnostic_rows: list[dict[str, float]] = []
+        self.last_parts: dict[str, float] = {}  # the training loop's Stepper protocol: plain CE
+
+    @property
+    def last_lr(self) -> float:
+        """The learning rate of the last step: fixed (no schedule)."""
+        return self.lr
 
     def _fail(self, what: str) -> FloatingPointError:
         return FloatingPointError(
@@ -122,4 +128,5 @@ class KFAC:
         d, loss = self.solve_direction(x, y)
         self.step_count += 1
         descend(self.params, d, self.lr)
+        self.last_parts = dict(ce=loss)
         return loss

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -135,6 +135,44 @@ def _contour_panel(ax: plt.Axes, alphas: np.ndarray, betas: np.ndarray, z: np.nd
     return cs
 
 
+def _surface_panel_data(i: int, p: dict) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """Panel ``i`` checked (its keys, Z's shape): the panel and its α, β and Z as arrays."""
+    missing = {"label", "alphas", "betas", "Z", "direction"} - set(p)
+    if missing:
+        raise ValueError(f"panel {i} lacks key(s) {sorted(missing)}")
+    al, be, z = _as_numpy(p["alphas"]), _as_numpy(p["betas"]), _as_numpy(p["Z"])
+    if z.shape != (al.size, be.size):
+        raise ValueError(f"panel {i} ({p['label']!r}): Z has shape {z.shape}, expected "
+                         f"(len(alphas), len(betas)) = {(al.size, be.size)}")
+    return p, al, be, z
+
+
+def _surface_3d(ax3: Any, p: dict, al: np.ndarray, be: np.ndarray, z: np.ndarray, value: str,
+                cmap: Any, vmin: float, vmax: float, zlim: tuple[float, float] | None) -> None:
+    """A panel's 3-D surface: the boundary g = 0 in bold black for margins, the test image
+    (the origin) as a gold star, the z range ``zlim`` when the panels share one."""
+    from matplotlib.ticker import MaxNLocator
+
+    A, B = np.meshgrid(al, be, indexing="ij")
+    ax3.computed_zorder = False  # else the surface hides the origin marker
+    ax3.plot_surface(A, B, z, cmap=cmap, vmin=vmin, vmax=vmax, linewidth=0,
+                     antialiased=False, rcount=min(al.size, 80), ccount=min(be.size, 80))
+    if value == "margin" and np.nanmin(z) < 0 < np.nanmax(z):
+        ax3.contour(A, B, z, levels=[0.0], colors="black", linewidths=2.0, offset=0.0)
+    ia, ib = _origin_index(al), _origin_index(be)
+    ax3.scatter([al[ia]], [be[ib]], [z[ia, ib]], color="gold", edgecolor="black", s=60,
+                marker="*", depthshade=False, zorder=10)
+    if zlim is not None:
+        ax3.set_zlim(*zlim)
+    ax3.set_xlabel(f"α ({p['direction']})", fontsize=8)
+    ax3.set_ylabel(f"β ({p.get('direction2', 'random')})", fontsize=8)
+    ax3.set_zlabel(value, fontsize=8)
+    ax3.tick_params(labelsize=7)
+    for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax3.set_title(str(p["label"]), fontsize=10)
+
+
 def surface_figure(panels: Sequence[dict], *, value: str = "margin", title: str | None = None,
                    share_scale: bool = True) -> plt.Figure:
     """One column per panel (e.g. natural vs robust model, study figs 3, 6, 9): a 3-D surface
@@ -145,23 +183,13 @@ def surface_figure(panels: Sequence[dict], *, value: str = "margin", title: str 
     Z[a, b] the value at x + alphas[a]·d1 + betas[b]·d2, ``direction`` (the name of d1) and
     optionally ``direction2`` (the name of d2, default 'random'). ``share_scale``: one colour
     scale and z range for all panels, so flat and sharp surfaces compare at a glance."""
-    from matplotlib.ticker import MaxNLocator
     from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the 3-D projection)
 
     if value not in VALUE_LABELS:
         raise ValueError(f"value must be 'margin' or 'loss', got value={value!r}")
     if not panels:
         raise ValueError("surface_figure needs at least one panel")
-    data = []
-    for i, p in enumerate(panels):
-        missing = {"label", "alphas", "betas", "Z", "direction"} - set(p)
-        if missing:
-            raise ValueError(f"panel {i} lacks key(s) {sorted(missing)}")
-        al, be, z = _as_numpy(p["alphas"]), _as_numpy(p["betas"]), _as_numpy(p["Z"])
-        if z.shape != (al.size, be.size):
-            raise ValueError(f"panel {i} ({p['label']!r}): Z has shape {z.shape}, expected "
-                             f"(len(alphas), len(betas)) = {(al.size, be.size)}")
-        data.append((p, al, be, z))
+    data = [_surface_panel_data(i, p) for i, p in enumerate(panels)]
     n = len(data)
     fig = plt.figure(figsize=(4.2 * n, 8.0), layout="constrained")
     shared = _surface_scale([d[3] for d in data], value)
@@ -170,25 +198,9 @@ def surface_figure(panels: Sequence[dict], *, value: str = "margin", title: str 
     z_hi = z_hi if z_hi > z_lo else z_lo + 1e-12
     for j, (p, al, be, z) in enumerate(data):
         cmap, vmin, vmax = shared if share_scale else _surface_scale([z], value)
-        A, B = np.meshgrid(al, be, indexing="ij")
         ax3 = fig.add_subplot(2, n, j + 1, projection="3d")
-        ax3.computed_zorder = False  # else the surface hides the origin marker
-        ax3.plot_surface(A, B, z, cmap=cmap, vmin=vmin, vmax=vmax, linewidth=0,
-                         antialiased=False, rcount=min(al.size, 80), ccount=min(be.size, 80))
-        if value == "margin" and np.nanmin(z) < 0 < np.nanmax(z):
-            ax3.contour(A, B, z, levels=[0.0], colors="black", linewidths=2.0, offset=0.0)
-        ia, ib = _origin_index(al), _origin_index(be)
-        ax3.scatter([al[ia]], [be[ib]], [z[ia, ib]], color="gold", edgecolor="black", s=60,
-                    marker="*", depthshade=False, zorder=10)
-        if share_scale:
-            ax3.set_zlim(z_lo, z_hi)
-        ax3.set_xlabel(f"α ({p['direction']})", fontsize=8)
-        ax3.set_ylabel(f"β ({p.get('direction2', 'random')})", fontsize=8)
-        ax3.set_zlabel(value, fontsize=8)
-        ax3.tick_params(labelsize=7)
-        for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):
-            axis.set_major_locator(MaxNLocator(4))
-        ax3.set_title(str(p["label"]), fontsize=10)
+        _surface_3d(ax3, p, al, be, z, value, cmap, vmin, vmax,
+                    (z_lo, z_hi) if share_scale else None)
         ax2 = fig.add_subplot(2, n, n + j + 1)
         cs = _contour_panel(ax2, al, be, z, cmap, vmin, vmax,
                             z if value == "margin" else None)

@@ -91,27 +91,10 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
     get a † after their name; loss-matched checkpoints are not gated (their natural accuracy is
     shown instead). Returns the frames and a caption note ('' if nothing to say).
     """
-    names = dict(names or {})
-    per_row: dict[str, list[tuple[Mapping[str, Any], dict]]] = {}
-    for r in records:
-        s = summaries.get(model_key(r))
-        if s is None:
-            continue
-        row = (row_of or {}).get(model_key(r), r["label"])
-        per_row.setdefault(row, []).append((r, s))
+    per_row = _models_per_row(records, summaries, row_of)
     numeric, readable = numeric.copy(), readable.copy()
-    degenerate: list[str] = []
-    marks = []
-    for label in numeric[numeric_col]:
-        items = per_row.get(label, [])
-        bad = [(r, s) for r, s in items if r["ckpt"] == "final" and s["validity"]["degenerate"]]
-        degenerate += [_degenerate_text(r, s, names.get(label, label)) for r, s in bad]
-        marks.append(bool(bad))
-    readable[readable_col] = [f"{v} {DAGGER}" if m else v
-                              for v, m in zip(readable[readable_col], marks)]
-    numeric["degenerate_models"] = [
-        sum(1 for r, s in per_row.get(label, []) if r["ckpt"] == "final"
-            and s["validity"]["degenerate"]) for label in numeric[numeric_col]]
+    degenerate = _mark_degenerate(numeric, readable, per_row, numeric_col, readable_col,
+                                  dict(names or {}))
     nat = [[s["validity"]["natural_accuracy"] for _, s in per_row.get(label, [])]
            for label in numeric[numeric_col]]
     numeric["natural_accuracy_mean"] = [tables.mean_ci(v)[0] if v else math.nan for v in nat]
@@ -120,48 +103,99 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
             tables.fmt_ci(*tables.mean_ci([100 * a for a in v]), 1, "%") if v else "–"
             for v in nat]
     if worst:
-        eps_col, n_col, seeds, acc, rate, failed = [], [], [], [], [], []
-        for label in numeric[numeric_col]:
-            items = per_row.get(label, [])
-            valid = [(r, s) for r, s in items
-                     if not (r["ckpt"] == "final" and s["validity"]["degenerate"])]
-            ws = [(headline_worst(s), s) for _, s in valid]
-            ws = [(w, s) for w, s in ws if w is not None]
-            seeds.append(len(ws))
-            if not ws or len(ws) < len(valid):
-                eps_col.append(math.nan)
-                n_col.append(math.nan)
-                acc.append((math.nan, math.nan))
-                rate.append((math.nan, math.nan))
-            else:
-                eps_col.append(ws[0][0]["eps"])
-                n = min(w["n"] for w, _ in ws)
-                n_col.append(n)
-                acc.append(_pct(tables.seed_image_ci([w["robust_accuracy"] for w, _ in ws], n)))
-                rate.append(_pct(tables.seed_image_ci([
-                    1 - w["robust_accuracy"] / w["natural_accuracy"]
-                    if w["natural_accuracy"] > 0 else math.nan for w, _ in ws],
-                    round(n * min(w["natural_accuracy"] for w, _ in ws)))))
-            failed.append(sorted({c for _, s in items for c in s.get("failed_checks", [])})
-                          if items else None)
-        numeric["worst_case_eps"] = eps_col
-        numeric["worst_case_n"] = n_col
-        numeric["worst_case_seeds"] = seeds
-        numeric["worst_case_acc_mean"] = [a[0] for a in acc]
-        numeric["worst_case_acc_ci95"] = [a[1] for a in acc]
-        numeric["worst_case_rate_mean"] = [a[0] for a in rate]
-        numeric["worst_case_rate_ci95"] = [a[1] for a in rate]
-        numeric["masking_checks_failed"] = [";".join(f) if f is not None else "" for f in failed]
-        eps_shown = sorted({e for e in eps_col if e == e})
-        head = f"ε={'/'.join(f'{e:g}' for e in eps_shown)}" if eps_shown else "headline ε"
-        left_out = [m for m in numeric["degenerate_models"]]
-        readable[f"Worst-case robust acc. ({head})"] = [
-            "–" if m != m else tables.fmt_ci(m, h, 1, "%") + (f" ({k} seeds)" if d else "")
-            for (m, h), k, d in zip(acc, seeds, left_out)]
-        readable[f"Worst-case success rate ({head})"] = [
-            "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in rate]
-        readable["Checks"] = ["–" if f is None else "passed" if not f
-                              else "FAILED: " + ", ".join(f) for f in failed]
+        _add_worst_case(numeric, readable, per_row, numeric_col)
+    return numeric, readable, _annotation_note(numeric, worst, degenerate)
+
+
+Models = list[tuple[Mapping[str, Any], dict]]  # (record, summary) of a table row's models
+
+
+def _is_degenerate_final(r: Mapping[str, Any], s: dict) -> bool:
+    """A final model the validity gate calls degenerate (checkpoints are not gated)."""
+    return r["ckpt"] == "final" and s["validity"]["degenerate"]
+
+
+def _models_per_row(records: Sequence[Mapping[str, Any]], summaries: Mapping[str, dict],
+                    row_of: Mapping[str, str] | None) -> dict[str, Models]:
+    """Table row (a record's label, or ``row_of[key]``) -> its evaluated models."""
+    per_row: dict[str, Models] = {}
+    for r in records:
+        s = summaries.get(model_key(r))
+        if s is None:
+            continue
+        row = (row_of or {}).get(model_key(r), r["label"])
+        per_row.setdefault(row, []).append((r, s))
+    return per_row
+
+
+def _mark_degenerate(numeric: pd.DataFrame, readable: pd.DataFrame,
+                     per_row: dict[str, Models], numeric_col: str, readable_col: str,
+                     names: dict[str, str]) -> list[str]:
+    """† after the names of rows with a degenerate final model and their count per row;
+    returns the caption texts naming them."""
+    degenerate: list[str] = []
+    marks = []
+    for label in numeric[numeric_col]:
+        items = per_row.get(label, [])
+        bad = [(r, s) for r, s in items if _is_degenerate_final(r, s)]
+        degenerate += [_degenerate_text(r, s, names.get(label, label)) for r, s in bad]
+        marks.append(bool(bad))
+    readable[readable_col] = [f"{v} {DAGGER}" if m else v
+                              for v, m in zip(readable[readable_col], marks)]
+    numeric["degenerate_models"] = [
+        sum(1 for r, s in per_row.get(label, []) if _is_degenerate_final(r, s))
+        for label in numeric[numeric_col]]
+    return degenerate
+
+
+def _worst_case_of(items: Models) -> tuple[float, float, int, tuple[float, float],
+                                           tuple[float, float], list[str] | None]:
+    """One row's worst case at the headline ε over its non-degenerate models (ε, images,
+    seeds, accuracy and success-rate mean ± CI in %; NaN unless every model has it) and its
+    failed checks (None: no models)."""
+    valid = [(r, s) for r, s in items if not _is_degenerate_final(r, s)]
+    ws = [(headline_worst(s), s) for _, s in valid]
+    ws = [(w, s) for w, s in ws if w is not None]
+    failed = (sorted({c for _, s in items for c in s.get("failed_checks", [])})
+              if items else None)
+    if not ws or len(ws) < len(valid):
+        return math.nan, math.nan, len(ws), (math.nan, math.nan), (math.nan, math.nan), failed
+    n = min(w["n"] for w, _ in ws)
+    acc = _pct(tables.seed_image_ci([w["robust_accuracy"] for w, _ in ws], n))
+    rate = _pct(tables.seed_image_ci([
+        1 - w["robust_accuracy"] / w["natural_accuracy"]
+        if w["natural_accuracy"] > 0 else math.nan for w, _ in ws],
+        round(n * min(w["natural_accuracy"] for w, _ in ws))))
+    return ws[0][0]["eps"], n, len(ws), acc, rate, failed
+
+
+def _add_worst_case(numeric: pd.DataFrame, readable: pd.DataFrame, per_row: dict[str, Models],
+                    numeric_col: str) -> None:
+    """The ``worst_case_*`` and failed-check columns of both frames."""
+    cols = [_worst_case_of(per_row.get(label, [])) for label in numeric[numeric_col]]
+    eps_col, n_col, seeds, acc, rate, failed = ([c[i] for c in cols] for i in range(6))
+    numeric["worst_case_eps"] = eps_col
+    numeric["worst_case_n"] = n_col
+    numeric["worst_case_seeds"] = seeds
+    numeric["worst_case_acc_mean"] = [a[0] for a in acc]
+    numeric["worst_case_acc_ci95"] = [a[1] for a in acc]
+    numeric["worst_case_rate_mean"] = [a[0] for a in rate]
+    numeric["worst_case_rate_ci95"] = [a[1] for a in rate]
+    numeric["masking_checks_failed"] = [";".join(f) if f is not None else "" for f in failed]
+    eps_shown = sorted({e for e in eps_col if e == e})
+    head = f"ε={'/'.join(f'{e:g}' for e in eps_shown)}" if eps_shown else "headline ε"
+    left_out = [m for m in numeric["degenerate_models"]]
+    readable[f"Worst-case robust acc. ({head})"] = [
+        "–" if m != m else tables.fmt_ci(m, h, 1, "%") + (f" ({k} seeds)" if d else "")
+        for (m, h), k, d in zip(acc, seeds, left_out)]
+    readable[f"Worst-case success rate ({head})"] = [
+        "–" if m != m else tables.fmt_ci(m, h, 1, "%") for m, h in rate]
+    readable["Checks"] = ["–" if f is None else "passed" if not f
+                          else "FAILED: " + ", ".join(f) for f in failed]
+
+
+def _annotation_note(numeric: pd.DataFrame, worst: bool, degenerate: list[str]) -> str:
+    """The caption note: how the worst case was measured, and the degenerate models."""
     note = ""
     if worst and any(e == e for e in numeric.get("worst_case_eps", [])):
         ns = sorted({int(n) for n in numeric["worst_case_n"] if n == n})
@@ -175,7 +209,7 @@ def annotate(numeric: pd.DataFrame, readable: pd.DataFrame, records: Sequence[Ma
     if degenerate:
         note += (f" {DAGGER} degenerate final model (validity gate, results/masking.md): "
                  + "; ".join(degenerate) + ".")
-    return numeric, readable, note
+    return note
 
 
 def _pct(ci: tuple[float, float]) -> tuple[float, float]:

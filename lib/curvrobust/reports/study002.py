@@ -384,6 +384,45 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (rx * ry).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _spearman_run(data: _ClaimData, ds: str, eps: float, column: str, run: dict[str, dict],
+                  flags: list[str], left_out: list[str]
+                  ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One run per regime: the non-degenerate regimes (the others into ``left_out``, their
+    checks into ``flags``) and their (images, regimes) indicator and worst-case robustness on
+    the images both cover."""
+    kept = {}
+    for lb, m in run.items():
+        why = data.degenerate(lb, m)
+        if why:
+            left_out.append(why)
+        else:
+            kept[lb] = m
+            flags.extend(data.flags(lb, m))
+    if len(kept) < 3:
+        raise _Unavailable("not_evaluable", "fewer than 3 regimes left after leaving out "
+                                            "degenerate models: " + "; ".join(left_out))
+    ind = pd.concat({lb: data.indicator(m, column) for lb, m in kept.items()}, axis=1,
+                    join="inner")
+    rob = pd.concat({lb: data.robust_images(ds, m, "worst", eps) for lb, m in kept.items()},
+                    axis=1, join="inner")
+    idx = ind.index.intersection(rob.index)
+    if idx.empty:
+        raise _Unavailable("not_evaluable", "no test image has both the indicator and the "
+                                            "worst case (indicator rows not on the shared "
+                                            "subset?)")
+    return list(kept), ind.loc[idx].to_numpy(float), rob.loc[idx].to_numpy(float)
+
+
+def _spearman_text(labels: list[str], ind: np.ndarray, rob: np.ndarray, where: str,
+                   column: str) -> str:
+    """One run's ρ and its regimes' mean indicator / worst-case accuracy, for the report."""
+    rho = spearman_rows(ind.mean(0), rob.mean(0))[0]
+    parts = ", ".join(f"{lb} {i:.3g} / {100 * r:.1f} %" for lb, i, r in
+                      zip(labels, ind.mean(0), rob.mean(0)))
+    return (f"ρ = {rho:.2f} over {len(labels)} regimes ({where}, {len(ind)} images); "
+            f"mean {column} / worst-case accuracy: {parts}")
+
+
 @MEASURES.register("indicator_spearman")
 def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     """ρ between each regime's mean indicator and its worst-case robust accuracy (each averaged
@@ -405,43 +444,13 @@ def _indicator_spearman(claim: dict[str, Any], data: _ClaimData) -> Evidence:
     runs = [{lb: ms[s] for lb, ms in arms.items()} for s in common] if common else \
         [{lb: ms[min(ms)] for lb, ms in arms.items()}]
     flags, left_out = [], []
-
-    def measure(run: dict[str, dict]) -> tuple[list[str], np.ndarray, np.ndarray]:
-        kept = {}
-        for lb, m in run.items():
-            why = data.degenerate(lb, m)
-            if why:
-                left_out.append(why)
-            else:
-                kept[lb] = m
-                flags.extend(data.flags(lb, m))
-        if len(kept) < 3:
-            raise _Unavailable("not_evaluable", "fewer than 3 regimes left after leaving out "
-                                                "degenerate models: " + "; ".join(left_out))
-        ind = pd.concat({lb: data.indicator(m, column) for lb, m in kept.items()}, axis=1,
-                        join="inner")
-        rob = pd.concat({lb: data.robust_images(ds, m, "worst", eps) for lb, m in kept.items()},
-                        axis=1, join="inner")
-        idx = ind.index.intersection(rob.index)
-        if idx.empty:
-            raise _Unavailable("not_evaluable", "no test image has both the indicator and the "
-                                                "worst case (indicator rows not on the shared "
-                                                "subset?)")
-        return list(kept), ind.loc[idx].to_numpy(float), rob.loc[idx].to_numpy(float)
-
-    def describe(labels, ind, rob, where: str) -> str:
-        rho = spearman_rows(ind.mean(0), rob.mean(0))[0]
-        parts = ", ".join(f"{lb} {i:.3g} / {100 * r:.1f} %" for lb, i, r in
-                          zip(labels, ind.mean(0), rob.mean(0)))
-        return (f"ρ = {rho:.2f} over {len(labels)} regimes ({where}, {len(ind)} images); "
-                f"mean {column} / worst-case accuracy: {parts}")
-
-    measured = [(s, *measure(run)) for s, run in zip(common or [None], runs)]
+    measured = [(s, *_spearman_run(data, ds, eps, column, run, flags, left_out))
+                for s, run in zip(common or [None], runs)]
     labels = [lb for lb in measured[0][1] if all(lb in m[1] for m in measured)]
     ind = np.mean([[m[2][:, m[1].index(lb)].mean() for lb in labels] for m in measured], axis=0)
     rob = np.mean([[m[3][:, m[1].index(lb)].mean() for lb in labels] for m in measured], axis=0)
-    texts = [describe(lbs, i, r, f"seed {s}" if s is not None else "one run per regime")
-             for s, lbs, i, r in measured]
+    texts = [_spearman_text(lbs, i, r, f"seed {s}" if s is not None else "one run per regime",
+                            column) for s, lbs, i, r in measured]
     if left_out:
         flags.append("left out (degenerate): " + "; ".join(left_out))
     return RankCorrelation(

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +23,24 @@ from curvrobust.models.networks import build_model, input_shape_kwargs, save_che
 from curvrobust.training.regimes import Objective
 from curvrobust.training.schedules import checkpoint_epochs
 from curvrobust.seeds import derive_seed
-from curvrobust.utils import atomic_path, write_csv
+from curvrobust.utils import write_csv
 
 
+@runtime_checkable
 class Stepper(Protocol):
-    """Anything that takes one optimisation step on a batch and returns the batch loss."""
+    """What the training loop asks of an optimiser (:class:`FirstOrder`,
+    :class:`~curvrobust.optim.gauss_newton.GaussNewton`, :class:`~curvrobust.optim.kfac.KFAC`):
+    one step on a batch that returns the batch loss, and what the epoch log records of it.
+
+    `last_parts`: the loss parts of the last step (ce, adv_ce, penalty; `regimes.Objective`),
+    ``{"ce": loss}`` for a stepper that minimises plain cross-entropy. `last_lr`: the learning
+    rate the last step used. `diagnostic_rows`: per-step diagnostics, each row with its
+    ``step`` (K-FAC's `gn_cosine_every` cosines, ``cos_gn``); empty for optimisers that record
+    none."""
+
+    last_parts: dict[str, float]
+    last_lr: float
+    diagnostic_rows: list[dict[str, float]]
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float: ...
 
@@ -50,6 +63,7 @@ class FirstOrder:
         self.step_count = 0
         self.last_parts: dict[str, float] = {}
         self.last_lr = float(optimizer.param_groups[0]["lr"])
+        self.diagnostic_rows: list[dict[str, float]] = []  # records none
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         self.step_count += 1
@@ -259,6 +273,137 @@ EPOCH_FIELDS = ["epoch", "step", "batch_loss_mean", "train_loss", "train_acc", "
 CHECKPOINT_FIELDS = ["step", "epoch", "file", "train_loss", "train_acc", "test_loss", "test_acc"]
 
 
+class _Checkpoints:
+    """A run's checkpoint files and their rows (checkpoints.csv), each saved with the run's
+    metadata."""
+
+    def __init__(self, out: Path, model: nn.Module, spec: TrainSpec,
+                 meta: dict[str, Any]) -> None:
+        self.out, self.model, self.spec, self.meta = out, model, spec, meta
+        self.rows: list[dict[str, Any]] = []
+
+    def save(self, step: int, epoch: float, metrics: dict[str, float] | None = None) -> None:
+        """Save the current weights; the training-set loss is recorded when already computed
+        (epoch ends) and left empty otherwise (`match_train_loss` evaluates it on demand)."""
+        name = f"checkpoints/step{step:07d}.pt"
+        save_checkpoint(self.out / name, self.model, self.spec.arch, self.spec.arch_kwargs,
+                        step=step, epoch=epoch, **self.meta)
+        nan = float("nan")
+        m = metrics or {}
+        self.rows.append(dict(step=step, epoch=round(epoch, 4), file=name,
+                              **{k: m.get(k, nan) for k in ("train_loss", "train_acc",
+                                                            "test_loss", "test_acc")}))
+
+
+@dataclass
+class _Run:
+    """What every epoch of one training run works with: the model, its stepper and objective,
+    the data, and the checkpoints written so far."""
+
+    spec: TrainSpec
+    model: nn.Module
+    objective: Objective
+    stepper: Stepper
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    device: torch.device
+    steps_per_epoch: int
+    checkpoints: _Checkpoints
+
+    def metrics(self) -> dict[str, float]:
+        """Whole-training-set and test loss and accuracy at the current weights."""
+        tr_loss, tr_acc = evaluate(self.model, self.train_x, self.train_y, device=self.device)
+        te_loss, te_acc = evaluate(self.model, self.test_x, self.test_y, device=self.device)
+        return dict(train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc)
+
+
+def _fit_to_inputs(spec: TrainSpec, shape: tuple[int, ...],
+                   log: Callable[[str], None]) -> TrainSpec:
+    """The spec with the architecture's input-size arguments fitted to the data's `shape`."""
+    fit = input_shape_kwargs(spec.arch, shape, spec.arch_kwargs)
+    if fit:
+        spec = dataclasses.replace(spec, arch_kwargs={**spec.arch_kwargs, **fit})
+        log(f"{spec.arch} fitted to {shape} inputs: {fit}")
+    return spec
+
+
+def _run_meta(spec: TrainSpec, seed: int, meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata every checkpoint of the run carries: the caller's and the recipe's."""
+    meta = dict(meta or {}, seed=seed, optimizer=spec.optimizer, epochs=spec.epochs,
+                batch_size=spec.batch_size)
+    if spec.regime:
+        meta["regime"] = spec.regime
+    return meta
+
+
+def _log_plan(log: Callable[[str], None], spec: TrainSpec, objective: Objective, n: int,
+              steps_per_epoch: int, device: torch.device) -> None:
+    """Say what the run will do (and the adversary's eps warm-up, if any) before it starts."""
+    regime = f" regime {spec.regime}" if spec.regime else ""
+    log(f"training {spec.arch} with {spec.optimizer}{regime} for {spec.epochs} epochs of "
+        f"{steps_per_epoch} steps (batch {spec.batch_size}, {n} examples) on {device}")
+    if objective.eps_ramp_epochs > 0.0:
+        log(f"adversary eps warm-up: eps and step size rise linearly over the first "
+            f"{objective.eps_ramp_epochs:g} epochs "
+            f"({math.ceil(objective.eps_ramp_epochs * steps_per_epoch)} steps)")
+
+
+def _train_epoch(run: _Run, epoch: int, order: torch.Tensor,
+                 step: int) -> tuple[list[float], dict[str, list[float]], int]:
+    """One pass over the training set in `order`, with the dense checkpoints due in it; the
+    batch losses, their parts and the step count after the epoch."""
+    spec, steps_per_epoch = run.spec, run.steps_per_epoch
+    bar = _progress(steps_per_epoch, f"epoch {epoch}/{spec.epochs}")
+    losses = []
+    parts: dict[str, list[float]] = {k: [] for k in PART_FIELDS}
+    every = spec.checkpoint_every_steps if epoch <= spec.checkpoint_dense_epochs else 0
+    for b in range(steps_per_epoch):
+        idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
+        xb, yb = run.train_x[idx].to(run.device), run.train_y[idx].to(run.device)
+        run.objective.set_progress((step + 1) / steps_per_epoch)  # the adversary's eps warm-up
+        losses.append(run.stepper.step(xb, yb))
+        for k in PART_FIELDS:
+            parts[k].append(run.stepper.last_parts.get(k, math.nan))
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if every and (b + 1) % every == 0 and b + 1 < steps_per_epoch:
+            run.checkpoints.save(step, epoch - 1 + (b + 1) / steps_per_epoch)
+    if bar is not None:
+        bar.close()
+    return losses, parts, step
+
+
+def _epoch_row(run: _Run, epoch: int, step: int, losses: list[float],
+               parts: dict[str, list[float]], m: dict[str, float], epoch_time: float,
+               start: float) -> dict[str, Any]:
+    """The epoch's row of epochs.csv (EPOCH_FIELDS), from its batch losses and end metrics."""
+    cos = [r["cos_gn"] for r in run.stepper.diagnostic_rows
+           if step - run.steps_per_epoch <= r["step"] < step]
+    return dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
+                epoch_time_s=round(epoch_time, 3),
+                wall_time_s=round(time.perf_counter() - start, 3),
+                **{k: sum(v) / len(v) for k, v in parts.items()},
+                lr=float(run.stepper.last_lr),
+                cos_gn=statistics.median(cos) if cos else math.nan)
+
+
+def _write_outputs(out: Path, run: _Run, rows: list[dict[str, Any]], step: int,
+                   meta: dict[str, Any]) -> None:
+    """The final model, epochs.csv, checkpoints.csv and the stepper's diagnostics.csv."""
+    spec = run.spec
+    save_checkpoint(out / "model.pt", run.model, spec.arch, spec.arch_kwargs, step=step,
+                    epoch=spec.epochs, train_loss=rows[-1]["train_loss"], **meta)
+    write_csv(out / "epochs.csv", rows, EPOCH_FIELDS)
+    write_csv(out / "checkpoints.csv", run.checkpoints.rows, CHECKPOINT_FIELDS)
+    diagnostics = run.stepper.diagnostic_rows
+    if diagnostics:  # e.g. K-FAC's cosine with the exact Gauss-Newton direction
+        write_csv(out / "diagnostics.csv", diagnostics, list(diagnostics[0]))
+
+
 def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tensor,
           test_x: torch.Tensor, test_y: torch.Tensor, out_dir: str | os.PathLike,
           device: torch.device | str = "cpu", log: Callable[[str], None] = print,
@@ -272,10 +417,7 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    fit = input_shape_kwargs(spec.arch, tuple(train_x.shape[1:]), spec.arch_kwargs)
-    if fit:
-        spec = dataclasses.replace(spec, arch_kwargs={**spec.arch_kwargs, **fit})
-        log(f"{spec.arch} fitted to {tuple(train_x.shape[1:])} inputs: {fit}")
+    spec = _fit_to_inputs(spec, tuple(train_x.shape[1:]), log)
     model = init_model(spec, seed).to(device)
     objective = Objective.from_spec(spec.regime, seed)
     n = len(train_x)
@@ -285,91 +427,29 @@ def train(spec: TrainSpec, seed: int, train_x: torch.Tensor, train_y: torch.Tens
     ckpt_epochs = set(checkpoint_epochs(spec.epochs, spec.checkpoint_every_epochs,
                                         spec.checkpoint_first_epoch))
     orders = batch_orders(n, spec.epochs, seed)
-    meta = dict(meta or {}, seed=seed, optimizer=spec.optimizer, epochs=spec.epochs,
-                batch_size=spec.batch_size)
-    if spec.regime:
-        meta["regime"] = spec.regime
-    regime = f" regime {spec.regime}" if spec.regime else ""
-    log(f"training {spec.arch} with {spec.optimizer}{regime} for {spec.epochs} epochs of "
-        f"{steps_per_epoch} steps (batch {spec.batch_size}, {n} examples) on {device}")
-    if objective.eps_ramp_epochs > 0.0:
-        log(f"adversary eps warm-up: eps and step size rise linearly over the first "
-            f"{objective.eps_ramp_epochs:g} epochs "
-            f"({math.ceil(objective.eps_ramp_epochs * steps_per_epoch)} steps)")
-
-    ckpt_rows: list[dict[str, Any]] = []
-
-    def checkpoint(step: int, epoch: float, metrics: dict[str, float] | None = None) -> None:
-        """Save the current weights; the training-set loss is recorded when already computed
-        (epoch ends) and left empty otherwise (`match_train_loss` evaluates it on demand)."""
-        name = f"checkpoints/step{step:07d}.pt"
-        save_checkpoint(out / name, model, spec.arch, spec.arch_kwargs, step=step, epoch=epoch,
-                        **meta)
-        nan = float("nan")
-        m = metrics or {}
-        ckpt_rows.append(dict(step=step, epoch=round(epoch, 4), file=name,
-                              **{k: m.get(k, nan) for k in ("train_loss", "train_acc",
-                                                            "test_loss", "test_acc")}))
-
-    def metrics() -> dict[str, float]:
-        tr_loss, tr_acc = evaluate(model, train_x, train_y, device=device)
-        te_loss, te_acc = evaluate(model, test_x, test_y, device=device)
-        return dict(train_loss=tr_loss, train_acc=tr_acc, test_loss=te_loss, test_acc=te_acc)
+    meta = _run_meta(spec, seed, meta)
+    _log_plan(log, spec, objective, n, steps_per_epoch, device)
+    run = _Run(spec, model, objective, stepper, train_x, train_y, test_x, test_y, device,
+               steps_per_epoch, _Checkpoints(out, model, spec, meta))
 
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     step = 0
-    checkpoint(0, 0.0, metrics())
+    run.checkpoints.save(0, 0.0, run.metrics())
     model.train()
     for epoch in range(1, spec.epochs + 1):
         t0 = time.perf_counter()
-        order = orders[epoch - 1]
-        bar = _progress(steps_per_epoch, f"epoch {epoch}/{spec.epochs}")
-        losses = []
-        parts: dict[str, list[float]] = {k: [] for k in PART_FIELDS}
-        every = spec.checkpoint_every_steps if epoch <= spec.checkpoint_dense_epochs else 0
-        for b in range(steps_per_epoch):
-            idx = order[b * spec.batch_size:(b + 1) * spec.batch_size]
-            xb, yb = train_x[idx].to(device), train_y[idx].to(device)
-            objective.set_progress((step + 1) / steps_per_epoch)  # the adversary's eps warm-up
-            losses.append(stepper.step(xb, yb))
-            # steppers without loss parts (Gauss-Newton) minimise plain CE
-            last = getattr(stepper, "last_parts", None) or {"ce": losses[-1]}
-            for k in PART_FIELDS:
-                parts[k].append(last.get(k, math.nan))
-            step += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-            if every and (b + 1) % every == 0 and b + 1 < steps_per_epoch:
-                checkpoint(step, epoch - 1 + (b + 1) / steps_per_epoch)
-        if bar is not None:
-            bar.close()
+        losses, parts, step = _train_epoch(run, epoch, orders[epoch - 1], step)
         epoch_time = time.perf_counter() - t0
-        m = metrics()
+        m = run.metrics()
         model.train()
         if epoch in ckpt_epochs:
-            checkpoint(step, float(epoch), m)
-        cos = [r["cos_gn"] for r in getattr(stepper, "diagnostic_rows", [])
-               if step - steps_per_epoch <= r["step"] < step]
-        row = dict(epoch=epoch, step=step, batch_loss_mean=sum(losses) / len(losses), **m,
-                   epoch_time_s=round(epoch_time, 3),
-                   wall_time_s=round(time.perf_counter() - start, 3),
-                   **{k: sum(v) / len(v) for k, v in parts.items()},
-                   lr=float(getattr(stepper, "last_lr", getattr(stepper, "lr", math.nan))),
-                   cos_gn=statistics.median(cos) if cos else math.nan)
-        rows.append(row)
+            run.checkpoints.save(step, float(epoch), m)
+        rows.append(_epoch_row(run, epoch, step, losses, parts, m, epoch_time, start))
         log(f"epoch {epoch}/{spec.epochs}: train loss {m['train_loss']:.4f} acc "
             f"{m['train_acc']:.4f} | test loss {m['test_loss']:.4f} acc {m['test_acc']:.4f} | "
             f"{epoch_time:.1f} s")
-
-    save_checkpoint(out / "model.pt", model, spec.arch, spec.arch_kwargs, step=step,
-                    epoch=spec.epochs, train_loss=rows[-1]["train_loss"], **meta)
-    write_csv(out / "epochs.csv", rows, EPOCH_FIELDS)
-    write_csv(out / "checkpoints.csv", ckpt_rows, CHECKPOINT_FIELDS)
-    diagnostics = getattr(stepper, "diagnostic_rows", None)
-    if diagnostics:  # e.g. K-FAC's cosine with the exact Gauss-Newton direction
-        write_csv(out / "diagnostics.csv", diagnostics, list(diagnostics[0]))
+    _write_outputs(out, run, rows, step, meta)
     return rows
 
 
