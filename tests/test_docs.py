@@ -1,11 +1,12 @@
-"""The README and docs/: the notebook example runs, every relative link resolves inside the
-repository, and nothing points outside it."""
+"""The README and docs/: the notebook example is well-formed, every relative link resolves
+inside the repository, and nothing points outside it."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,14 +16,25 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-def test_readme_notebook_example_runs():
+def test_readme_notebook_example_reads_a_runs_results():
+    """The README's notebook block is Python that reads a trained model, the test set and a
+    table from results/, imports only names the library has, and asserts its number. It needs
+    a finished run, so it runs in tests/test_workflow.py
+    (test_readme_notebook_example_reproduces_table1, on the smoke run's folder)."""
     text = (REPO / "README.md").read_text()
     m = re.search(r"<!-- notebook-example -->\s*```python\n(.*?)```", text, re.S)
     assert m, "README.md has no <!-- notebook-example --> python block"
-    proc = subprocess.run([sys.executable, "-c", m.group(1)], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "x_adv" in proc.stdout
+    tree = ast.parse(m.group(1))
+    strings = [n.value for n in ast.walk(tree)
+               if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    for folder in ("results/models/", "results/data/", "results/study000/"):
+        assert any(s.startswith(folder) for s in strings), f"the block reads nothing in {folder}"
+    assert any(isinstance(n, ast.Assert) for n in ast.walk(tree)), "the block checks nothing"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("curvrobust"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{node.module} has no {alias.name}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -46,4 +58,12 @@ def test_no_paths_outside_the_repository(page):
 
 
 def test_readme_is_a_short_guide():
-    assert len((REPO / "README.md").read_text().splitlines()) <= 250
+    """A newcomer's guide: at most 130 lines, and the two set-up commands on its first screen
+    (the details live in docs/running.md)."""
+    root = Path(os.environ.get("CURVROBUST_DOCS_ROOT", REPO))  # another copy of the docs
+    lines = (root / "README.md").read_text().splitlines()
+    assert len(lines) <= 130, f"README.md has {len(lines)} lines (at most 130)"
+    first_screen = "\n".join(lines[:25])
+    for command in ("make run", "make test"):
+        assert re.search(rf"^{command}\b", first_screen, re.M), \
+            f"`{command}` does not start a line in README.md's first 25 lines"

@@ -163,6 +163,22 @@ def test_smoke_produces_every_table_and_figure(smoke_run):
     assert "cos(direction, exact GN)" in summary and "K-FAC" in summary
 
 
+def test_readme_notebook_example_reproduces_table1(smoke_run):
+    """The README's notebook block, run in the finished run's folder (before any test below
+    changes its results), loads the Gauss-Newton models and the test set, attacks them with
+    FGSM and recomputes study 000's Table 1 success rate exactly (its own assert and print)."""
+    work, _ = smoke_run
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- notebook-example -->\s*```python\n(.*?)```", text, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", block], cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    m = re.search(r"FGSM eps=([\d.]+): ([\d.]+) % fooled; table: ([\d.]+) %", proc.stdout)
+    assert m and m.group(2) == m.group(3), proc.stdout
+    t1 = pd.read_csv(work / "results/study000/mnist/table1_fgsm_clean.csv").set_index("optimizer")
+    assert m.group(3) == f"{t1.loc['gn', f'rate_eps{m.group(1)}_mean']:.2f}"
+
+
 STUDY002_TABLES = ["table1_mnist", "table_pgd_restarts", "table_step_sweep", "table_indicator",
                    "training_summary"]
 STUDY002_FIGURES = ["fig2_param_surface_mnist", "fig3_input_loss_surface_mnist",
