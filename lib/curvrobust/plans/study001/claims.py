@@ -64,7 +64,7 @@ class Phrases:
         return (f"{attack} robust accuracy of the final model (correct and not broken), "
                 f"{self.n_aa} test images of the shared seeded subset, ε = {self.eps}")
 
-    def pair(self, cid: str, a: str | None, b: str | None, attacks: str, what: str,
+    def pair(self, cid: str, *, a: str | None, b: str | None, attacks: str, what: str,
              comparison: str, missing: str = "", direction: str = "greater",
              **kw) -> dict:
         """A robust-accuracy claim `a` − `b` under `attacks` ('autoattack', 'pgd'), `what`
@@ -94,12 +94,14 @@ def headline_claims(ph: Phrases, headline: bool) -> list[dict]:
     """HAAT against PGD-AT under AutoAttack (the headline on the first data set), PGD and the
     worst case of every attack."""
     return [ph.pair(
-        "haat-pgdat-autoattack", "haat", "pgd_at", "autoattack", ph.cascade, ph.versus,
+        "haat-pgdat-autoattack", a="haat", b="pgd_at", attacks="autoattack",
+        what=ph.cascade, comparison=ph.versus,
         text="HAAT provides a small improvement over PGD adversarial training (AutoAttack)",
         where="§4.2, Fig. 3; §6", headline=headline,
         study_value=STUDY_HEADLINE, sesoi=HEADLINE_SESOI, sesoi_source=HEADLINE_SOURCE,
     ), ph.pair(
-        "haat-pgdat-pgd20", "haat", "pgd_at", "pgd", ph.pgd, ph.versus,
+        "haat-pgdat-pgd20", a="haat", b="pgd_at", attacks="pgd", what=ph.pgd,
+        comparison=ph.versus,
         text="HAAT improves on PGD-AT under the PGD evaluation too", where="§4.2, Fig. 3",
         sesoi=HEADLINE_SESOI,
         sesoi_source="the headline's SESOI (1 point, \"a small improvement\", §6) "
@@ -126,24 +128,27 @@ def twin_claims(plan: StudyPlan, ph: Phrases) -> list[dict]:
     r2_scale linf and with §3's L2-ball scaling."""
     ds = ph.ds
     return [ph.pair(
-        "haat-w2zero-autoattack", "haat", "haat_w2zero", "autoattack", ph.cascade,
-        "HAAT − its w₂ = 0 twin (the same attack without r²)",
+        "haat-w2zero-autoattack", a="haat", b="haat_w2zero", attacks="autoattack",
+        what=ph.cascade, comparison="HAAT − its w₂ = 0 twin (the same attack without r²)",
         text="the second-order term helps at all: HAAT beats its w₂ = 0 twin", where="ours",
         ours=True, missing=twin_missing(plan, ds, "haat_w2zero"),
         sesoi=HEADLINE_SESOI,
         sesoi_source=TWIN_SOURCE.format(what="the second-order term carries"),
     ), ph.pair(
-        "haat-random-linf-autoattack", "haat", "haat_random", "autoattack", ph.cascade,
-        "HAAT − its random-direction twin (u ~ N(0, I) per step and image, "
-        "sign-aligned with ∇ₓL, no power iteration; same w₁, w₂, step, r2_scale linf)",
+        "haat-random-linf-autoattack", a="haat", b="haat_random", attacks="autoattack",
+        what=ph.cascade,
+        comparison="HAAT − its random-direction twin (u ~ N(0, I) per step and image, "
+                   "sign-aligned with ∇ₓL, no power iteration; same w₁, w₂, step, r2_scale "
+                   "linf)",
         text="the Hessian's direction helps: HAAT beats its random-direction twin "
              "(r2_scale linf)", where="ours",
         ours=True, missing=twin_missing(plan, ds, "haat_random"),
         sesoi=HEADLINE_SESOI,
         sesoi_source=TWIN_SOURCE.format(what="the Hessian's direction carries"),
     ), ph.pair(
-        "haat-random-l2ball-autoattack", "haat_l2ball", "haat_l2ball_random", "autoattack",
-        ph.cascade, "HAAT (r2_scale l2_ball) − its random-direction twin",
+        "haat-random-l2ball-autoattack", a="haat_l2ball", b="haat_l2ball_random",
+        attacks="autoattack", what=ph.cascade,
+        comparison="HAAT (r2_scale l2_ball) − its random-direction twin",
         text="the Hessian's direction helps with §3's L2-ball scaling: HAAT (r2_scale "
              "l2_ball) beats its random-direction twin", where="ours",
         ours=True, missing=twin_missing(plan, ds, "haat_l2ball", "haat_l2ball_random"),
@@ -160,8 +165,8 @@ def sweep_claims(plan: StudyPlan, ph: Phrases) -> list[dict]:
     k_a = sweep_label(plan, ds, "k", STUDY_K1)
     k_b = sweep_label(plan, ds, "k", STUDY_BEST_K)
     return [ph.pair(
-        "xi-autoattack", xi_a, xi_b, "autoattack", ph.cascade,
-        f"HAAT at ξ = {STUDY_BASELINE_XI:g} − at ξ = {STUDY_BEST_XI:g}",
+        "xi-autoattack", a=xi_a, b=xi_b, attacks="autoattack", what=ph.cascade,
+        comparison=f"HAAT at ξ = {STUDY_BASELINE_XI:g} − at ξ = {STUDY_BEST_XI:g}",
         text="the finite-difference step ξ changes robust accuracy little",
         where="§4.2, Fig. 2a", direction="equivalent", margin=SWEEP_MARGIN,
         sesoi_source=SWEEP_SOURCE["xi"],
@@ -169,8 +174,8 @@ def sweep_claims(plan: StudyPlan, ph: Phrases) -> list[dict]:
                     "not in the text)",
         missing=sweep_missing(ds, "xi", (STUDY_BASELINE_XI, STUDY_BEST_XI), (xi_a, xi_b)),
     ), ph.pair(
-        "k-autoattack", k_a, k_b, "autoattack", ph.cascade,
-        f"HAAT at k = {STUDY_K1} − at k = {STUDY_BEST_K}",
+        "k-autoattack", a=k_a, b=k_b, attacks="autoattack", what=ph.cascade,
+        comparison=f"HAAT at k = {STUDY_K1} − at k = {STUDY_BEST_K}",
         text="the number of power-iteration steps k changes robust accuracy little",
         where="§4.2, Fig. 2b; §5.1", direction="equivalent", margin=SWEEP_MARGIN,
         sesoi_source=SWEEP_SOURCE["k"],
