@@ -44,6 +44,29 @@ NOT_THE_SCHEMA_KEY = {
                                   "schema",
 }
 
+# `.get(key, <literal>)` calls in the plans whose default is not the schema's: blocks that reach
+# the rules' params (recipes' optimizers and checkpoints, penalties) get no schema defaults, so
+# the default lives in the library code that reads the block and the plans' prose repeats it.
+# (module file under plans/, key) -> where the library keeps it: "module:Class.method" or
+# "module:function" (a keyword default) or "module:.get" (a `.get(key, literal)` there)
+LIBRARY_DEFAULTS = {
+    ("base.py", "every_epochs"): ["curvrobust.training.loop:.get"],
+    ("study000/text.py", "damping"): ["curvrobust.optim.kfac:KFAC.__init__"],
+    ("study000/text.py", "kfac_approx"): ["curvrobust.optim.kfac:KFAC.__init__"],
+    ("study000/text.py", "update_every"): ["curvrobust.optim.kfac:KFAC.__init__"],
+    ("study000/text.py", "ggn_scale"): ["curvrobust.optim.kfac:KFAC.__init__",
+                                        "curvrobust.optim.gauss_newton:GaussNewton.__init__"],
+    ("study000/text.py", "solver"): ["curvrobust.optim.gauss_newton:GaussNewton.__init__"],
+    ("study000/text.py", "cg_max_iter"): ["curvrobust.optim.gauss_newton:GaussNewton.__init__"],
+    ("study002/text.py", "norm"): ["curvrobust.training.regimes:.get"],
+}
+# ... and those that are no default at all: (module file, key) -> what the literal means
+NOT_A_DEFAULT = {
+    ("study000/claims.py", "n_examples"): "'all': an attack block without n_examples attacks "
+                                          "every test image (workflow_scripts/attack_model.py)",
+    ("study000/text.py", "n_examples"): "as in study000/claims.py",
+}
+
 
 def _resolve(schema: dict, node):
     """`node`, its local `$ref`s followed from the schema's root."""
@@ -165,3 +188,47 @@ def test_no_plan_repeats_a_schema_default():
     assert not offenders, (
         "read the validated config instead (the schema fills these defaults): "
         + "; ".join(offenders))
+
+
+def library_default(where: str, key: str):
+    """The default the library keeps for `key` at `where` (see LIBRARY_DEFAULTS), from its
+    source (no import: torch)."""
+    module, name = where.split(":")
+    path = code.module_file(module)
+    if name == ".get":
+        values = {repr(v) for _, k, v in _literal_gets(path) if k == key}
+        assert len(values) == 1, f"{module}: .get({key!r}, …) with defaults {sorted(values)}"
+        return ast.literal_eval(values.pop())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    owner, _, method = name.rpartition(".")
+    if owner:
+        tree = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == method)
+    args = fn.args.posonlyargs + fn.args.args
+    pairs = list(zip(args[len(args) - len(fn.args.defaults):], fn.args.defaults))
+    pairs += [(a, d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None]
+    return next(ast.literal_eval(d) for a, d in pairs if a.arg == key)
+
+
+def test_every_literal_default_in_the_plans_is_the_librarys():
+    """A `.get(key, <scalar>)` in a plan module repeats the library default of a block the
+    schema leaves without defaults (and equals it), or is named as no default; a new one must
+    be registered, so a default cannot drift from its one home."""
+    unregistered, differ = [], []
+    for path in sorted(PLANS.rglob("*.py")):
+        rel = path.relative_to(PLANS).as_posix()
+        for line, key, value in _literal_gets(path):
+            if value is None or isinstance(value, (dict, list, tuple)):
+                continue   # an absent optional block or list, not a default value
+            if (rel, key) in NOT_A_DEFAULT or (rel, key) in NOT_THE_SCHEMA_KEY:
+                continue
+            if (rel, key) not in LIBRARY_DEFAULTS:
+                unregistered.append(f"plans/{rel}:{line}: .get({key!r}, {value!r})")
+                continue
+            for where in LIBRARY_DEFAULTS[(rel, key)]:
+                if library_default(where, key) != value:
+                    differ.append(f"plans/{rel}:{line}: .get({key!r}, {value!r}) but {where} "
+                                  f"defaults to {library_default(where, key)!r}")
+    assert not unregistered, ("read the validated config (a schema default) or register the "
+                              "library's default in LIBRARY_DEFAULTS: " + "; ".join(unregistered))
+    assert not differ, "; ".join(differ)

@@ -94,6 +94,14 @@ FIGURE_TITLES = {
 
 
 # ---- deviations ----
+def _setting(adversary: dict, key: str, spec: str = "") -> str:
+    """An adversary's setting as the deviations print it; one the recipe leaves out is the
+    attack function's keyword default, which the plans cannot read without torch: named so."""
+    if key not in adversary:
+        return "(the attack's default)"
+    return format(adversary[key], spec)
+
+
 def deviations(plan: StudyPlan) -> list[str]:
     """Our seeds, each data set's setting and the indicator's thresholds against the
     study's, formatted from the configuration."""
@@ -163,8 +171,8 @@ def dataset_deviations(plan: StudyPlan, ds: str, block: dict) -> list[str]:
             ("pgd", 40, 0.01, 0.3)
         if not madry or ramp:
             out.append(
-                f"{ds}: {label}: {adv['kind'].upper()}-{adv.get('steps', 1)} of step "
-                f"{adv.get('step_size', 0):g} at ε = {adv['eps']:g}"
+                f"{ds}: {label}: {adv['kind'].upper()}-{_setting(adv, 'steps')} of step "
+                f"{_setting(adv, 'step_size', 'g')} at ε = {adv['eps']:g}"
                 + (f", ε warmed up over the first {ramp:g} epoch(s)" if ramp else "")
                 + " (Madry et al.: PGD-40 of 0.01 at ε = 0.3, no warm-up)")
     if block.get("reference") and "advtrain" not in regimes:
