@@ -75,22 +75,28 @@ class Study003(StudyPlan):
         and seed): `inverse_square` (lr/s²) and/or `none` (the same lr at every scale)."""
         return list(self.block["adversarial_training"]["lr_scalings"])
 
+    def section(self, key: str) -> dict[str, Any]:
+        """One block of the study's config, its defaults filled in by the schema; {} when the
+        config has no study003 block at all (an older config): the rules, parsed anyway, then
+        schedule nothing."""
+        return self.block[key] if self.block else {}
+
     def pga_settings(self) -> dict[str, Any]:
         """The PGA block (its defaults filled in by the schema), the progress measures' settings
         first."""
-        pga = self.block["pga"]
-        return {**{k: pga[k] for k in PGA_PROGRESS_KEYS}, **pga}
+        pga = self.section("pga")
+        return {**{k: pga[k] for k in PGA_PROGRESS_KEYS if k in pga}, **pga}
 
     def training_settings(self) -> dict[str, Any]:
         """The adversarial-training block (its defaults filled in by the schema), the rate
         measures' settings first."""
-        t = self.block["adversarial_training"]
-        return {**{k: t[k] for k in TRAINING_RATE_KEYS}, **t}
+        t = self.section("adversarial_training")
+        return {**{k: t[k] for k in TRAINING_RATE_KEYS if k in t}, **t}
 
     def training_spec(self) -> dict[str, Any]:
         """What one training run uses (the rule's params: a change reruns the runs): epochs,
         lr, batch size and the inner PGA; not the scalings list or the reporting settings."""
-        t = self.block["adversarial_training"]
+        t = self.section("adversarial_training")
         return {k: t[k] for k in TRAINING_KEYS if k in t}
 
     # ---- rule paths ----
