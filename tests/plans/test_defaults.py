@@ -124,12 +124,18 @@ def library_default_constants() -> set[tuple[str, str]]:
 
 
 def keyword_defaults(target: str) -> dict:
-    """Keyword-only defaults of `module:function`, read from its source (no import: torch)."""
+    """The parameter defaults of `module:function` or `module:Class.method`, read from its
+    source (no import: torch)."""
     module, name = target.split(":")
     tree = ast.parse(code.module_file(module).read_text(encoding="utf-8"))
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    return {a.arg: ast.literal_eval(d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults)
-            if d is not None}
+    owner, _, method = name.rpartition(".")
+    if owner:
+        tree = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == method)
+    args = fn.args.posonlyargs + fn.args.args
+    pairs = list(zip(args[len(args) - len(fn.args.defaults):], fn.args.defaults))
+    pairs += [(a, d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None]
+    return {a.arg: ast.literal_eval(d) for a, d in pairs}
 
 
 def test_every_default_constant_is_registered():
@@ -199,15 +205,7 @@ def library_default(where: str, key: str):
         values = {repr(v) for _, k, v in _literal_gets(path) if k == key}
         assert len(values) == 1, f"{module}: .get({key!r}, …) with defaults {sorted(values)}"
         return ast.literal_eval(values.pop())
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    owner, _, method = name.rpartition(".")
-    if owner:
-        tree = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == method)
-    args = fn.args.posonlyargs + fn.args.args
-    pairs = list(zip(args[len(args) - len(fn.args.defaults):], fn.args.defaults))
-    pairs += [(a, d) for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults) if d is not None]
-    return next(ast.literal_eval(d) for a, d in pairs if a.arg == key)
+    return keyword_defaults(where)[key]
 
 
 def test_every_literal_default_in_the_plans_is_the_librarys():
